@@ -1,0 +1,125 @@
+//! AWS SDK configuration shared by every function and the CLI.
+//!
+//! One [`sdk_config`] loads the standard chain (env, profile, IMDS/ECS,
+//! Lambda's role) and honours `AWS_ENDPOINT_URL`, so the same binary talks to
+//! AWS or to the local stack. [`assume_environment_role`] turns it into a
+//! config for an environment's account, through its deploy role and ExternalId.
+
+use crate::config::EnvironmentConfig;
+use aws_config::{sts::AssumeRoleProvider, BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+/// Loads the orchestrator's own AWS configuration once per cold start.
+///
+/// `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_<SERVICE>`) are
+/// read by the standard loader; see [`s3_client`] for the one service that
+/// also needs path-style addressing when an endpoint is set.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// A config that acts in `env`'s account and region through its deploy role.
+///
+/// Credentials are fetched lazily and refreshed by the SDK; the session name
+/// says which run assumed the role, so CloudTrail in the target account shows it.
+pub async fn assume_environment_role(
+    base: &SdkConfig,
+    env: &EnvironmentConfig,
+    session_name: &str,
+) -> SdkConfig {
+    let provider = AssumeRoleProvider::builder(env.deploy_role_arn.clone())
+        .external_id(env.external_id.clone())
+        .session_name(session_name_for(session_name))
+        .configure(base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .region(Region::new(env.region.clone()))
+        .build()
+}
+
+/// STS session names allow `[\w+=,.@-]{2,64}`; anything else becomes `-`.
+pub fn session_name_for(raw: &str) -> String {
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    while name.len() < 2 {
+        name.push('-');
+    }
+    name
+}
+
+/// Whether an endpoint override (local stack) is in use.
+pub fn uses_custom_endpoint(config: &SdkConfig) -> bool {
+    config.endpoint_url().is_some()
+}
+
+/// An S3 client; path-style addressing when an endpoint override is set,
+/// because local emulators do not serve virtual-hosted bucket names.
+pub fn s3_config(config: &SdkConfig) -> aws_sdk_s3::config::Config {
+    aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(uses_custom_endpoint(config))
+        .build()
+}
+
+/// An S3 client built with [`s3_config`].
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(s3_config(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_sanitised() {
+        assert_eq!(
+            session_name_for("stepdeploy-goldencrust-sit"),
+            "stepdeploy-goldencrust-sit"
+        );
+        assert_eq!(session_name_for("a b/c"), "a-b-c");
+        assert_eq!(session_name_for("x"), "x-");
+        assert_eq!(session_name_for(&"y".repeat(100)).len(), 64);
+    }
+
+    async fn uri_of_head_bucket(endpoint: Option<&str>) -> String {
+        let (http, captured) = aws_smithy_http_client::test_util::capture_request(None);
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::for_tests(),
+            ))
+            .http_client(http);
+        if let Some(endpoint) = endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        let _ = s3_client(&builder.build())
+            .head_bucket()
+            .bucket("stepdeploy-config")
+            .send()
+            .await;
+        captured.expect_request().uri().to_string()
+    }
+
+    #[tokio::test]
+    async fn path_style_only_with_endpoint() {
+        assert_eq!(
+            uri_of_head_bucket(None).await,
+            "https://stepdeploy-config.s3.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            uri_of_head_bucket(Some("http://127.0.0.1:5000")).await,
+            "http://127.0.0.1:5000/stepdeploy-config/"
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! Stable `error_type` names returned by the Lambdas and matched by the state
+//! machines' `Retry`/`Catch` clauses.
+//!
+//! These strings are part of the public contract: operators branch on them in
+//! the Step Functions console and the ASL files name them. A test checks that
+//! every `ErrorEquals` in `statemachines/*.asl.json` is a built-in or one of
+//! [`error_names::ALL`].
+
+use lambda_runtime::Diagnostic;
+
+/// Every `error_type` stepdeploy returns.
+pub mod error_names {
+    /// The request or a phase payload is malformed; retrying cannot help.
+    pub const VALIDATION_FAILED: &str = "ValidationFailed";
+    /// An environment configuration file is missing, unreadable or invalid.
+    pub const CONFIG_INVALID: &str = "ConfigInvalid";
+    /// Another run holds the tenant/environment lock.
+    pub const DEPLOYMENT_LOCKED: &str = "DeploymentLocked";
+    /// The requested ALB priority belongs to another listener rule.
+    pub const PRIORITY_IN_USE: &str = "PriorityInUse";
+    /// Every priority in the environment's range is taken.
+    pub const PRIORITY_EXHAUSTED: &str = "PriorityExhausted";
+    /// AWS kept throttling after the SDK's own retries; the state machine retries with backoff.
+    pub const AWS_THROTTLED: &str = "AwsThrottled";
+    /// The deploy role is not allowed to make a call (a setup problem, not transient).
+    pub const AWS_ACCESS_DENIED: &str = "AwsAccessDenied";
+    /// Any other AWS API failure.
+    pub const AWS_SERVICE_ERROR: &str = "AwsServiceError";
+    /// MySQL refused a connection or a statement.
+    pub const DATABASE_ERROR: &str = "DatabaseError";
+    /// The deployment did not become healthy within the allowed attempts.
+    pub const VERIFICATION_FAILED: &str = "VerificationFailed";
+    /// The tenant's public URL did not answer as expected after the DNS change.
+    pub const DNS_CHECK_FAILED: &str = "DnsCheckFailed";
+    /// An approver rejected the production deployment.
+    pub const APPROVAL_REJECTED: &str = "ApprovalRejected";
+    /// Not enough approvals arrived before the gate's timeout.
+    pub const APPROVAL_TIMED_OUT: &str = "ApprovalTimedOut";
+    /// Rollback could not remove everything the run created.
+    pub const ROLLBACK_FAILED: &str = "RollbackFailed";
+    /// A bug or an unexpected state inside stepdeploy itself.
+    pub const INTERNAL_ERROR: &str = "InternalError";
+
+    /// All of the above, for checks that the ASL only names errors that exist.
+    pub const ALL: &[&str] = &[
+        VALIDATION_FAILED,
+        CONFIG_INVALID,
+        DEPLOYMENT_LOCKED,
+        PRIORITY_IN_USE,
+        PRIORITY_EXHAUSTED,
+        AWS_THROTTLED,
+        AWS_ACCESS_DENIED,
+        AWS_SERVICE_ERROR,
+        DATABASE_ERROR,
+        VERIFICATION_FAILED,
+        DNS_CHECK_FAILED,
+        APPROVAL_REJECTED,
+        APPROVAL_TIMED_OUT,
+        ROLLBACK_FAILED,
+        INTERNAL_ERROR,
+    ];
+}
+
+/// Implemented by each phase's error enum: the stable name Step Functions sees.
+pub trait ErrorName {
+    /// One of [`error_names::ALL`].
+    fn error_name(&self) -> &'static str;
+}
+
+/// Builds the Lambda error response for an error that names itself.
+///
+/// Phases implement `From<TheirError> for Diagnostic` with this, so the
+/// `errorType` in the execution history is the stable name and the
+/// `errorMessage` is the error's `Display` (which never carries secrets).
+pub fn diagnostic<E: ErrorName + std::fmt::Display>(err: &E) -> Diagnostic {
+    Diagnostic {
+        error_type: err.error_name().to_string(),
+        error_message: err.to_string(),
+    }
+}
+
+/// How an AWS SDK error should be surfaced, decided from the error's code
+/// (the protocol's modeled field), never from its message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsFailureKind {
+    /// Throttled: worth retrying later.
+    Throttled,
+    /// Access denied: the deploy role lacks a permission.
+    AccessDenied,
+    /// Anything else.
+    Other,
+}
+
+impl AwsFailureKind {
+    /// Classifies by the error code AWS returned (`None` for transport failures).
+    pub fn from_code(code: Option<&str>) -> Self {
+        match code {
+            Some(
+                "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "RequestThrottled"
+                | "RequestThrottledException"
+                | "SlowDown"
+                | "ProvisionedThroughputExceededException"
+                | "PriorRequestNotComplete",
+            ) => Self::Throttled,
+            Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
+                Self::AccessDenied
+            }
+            _ => Self::Other,
+        }
+    }
+
+    /// The `error_type` for this kind.
+    pub fn error_name(self) -> &'static str {
+        match self {
+            Self::Throttled => error_names::AWS_THROTTLED,
+            Self::AccessDenied => error_names::AWS_ACCESS_DENIED,
+            Self::Other => error_names::AWS_SERVICE_ERROR,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_pascal_case() {
+        let mut seen = std::collections::HashSet::new();
+        for name in error_names::ALL {
+            assert!(seen.insert(*name), "duplicate error name {name}");
+            assert!(name.chars().next().is_some_and(|c| c.is_ascii_uppercase()));
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric()), "{name}");
+            assert!(!name.starts_with("States.") && !name.starts_with("Lambda."));
+        }
+    }
+
+    #[test]
+    fn classifies_codes() {
+        assert_eq!(
+            AwsFailureKind::from_code(Some("ThrottlingException")),
+            AwsFailureKind::Throttled
+        );
+        assert_eq!(
+            AwsFailureKind::from_code(Some("AccessDeniedException")),
+            AwsFailureKind::AccessDenied
+        );
+        assert_eq!(
+            AwsFailureKind::from_code(Some("ValidationError")),
+            AwsFailureKind::Other
+        );
+        assert_eq!(AwsFailureKind::from_code(None), AwsFailureKind::Other);
+        assert_eq!(
+            AwsFailureKind::Throttled.error_name(),
+            error_names::AWS_THROTTLED
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("tenant: must start with a letter")]
+    struct Sample;
+    impl ErrorName for Sample {
+        fn error_name(&self) -> &'static str {
+            error_names::VALIDATION_FAILED
+        }
+    }
+
+    #[test]
+    fn diagnostic_carries_stable_name_and_message() {
+        let d = diagnostic(&Sample);
+        assert_eq!(d.error_type, "ValidationFailed");
+        assert_eq!(d.error_message, "tenant: must start with a letter");
+    }
+}

@@ -1,0 +1,28 @@
+//! The one place every stepdeploy Lambda takes its rules from: domain types,
+//! naming conventions, validation, error names, environment configuration,
+//! AWS SDK configuration and tracing set-up.
+//!
+//! Phases never derive a name or read an environment's settings on their own:
+//! they go through this crate so that dev, sit and prod stay consistent and
+//! the state machines can rely on one set of `error_type` names.
+
+pub mod aws;
+pub mod config;
+pub mod errors;
+pub mod names;
+pub mod plan;
+pub mod request;
+pub mod validate;
+
+pub use config::{EnvironmentConfig, EnvironmentSet};
+pub use errors::error_names;
+pub use names::ResourceNames;
+pub use plan::DeploymentPlan;
+pub use request::{DeployRequest, Request, TeardownRequest};
+pub use validate::{EnvironmentName, ImageRef, TenantName};
+
+/// Sets up structured logging the way the Lambda runtime expects it
+/// (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`), once per cold start.
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}

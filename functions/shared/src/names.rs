@@ -1,0 +1,133 @@
+//! Naming rules: every AWS and MySQL name stepdeploy creates, derived from
+//! (environment, tenant) in one place, matching the names operators already
+//! use (`{env}-{tenant}-service`, `{tenant}_db`, `{tenant}.wp{env}.{domain}` …).
+
+use crate::validate::{EnvironmentName, TenantName};
+use serde::{Deserialize, Serialize};
+
+/// The names of one tenant's resources in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceNames {
+    /// ECS task definition family: `{env}-{tenant}`.
+    pub task_family: String,
+    /// ECS service: `{env}-{tenant}-service`.
+    pub service: String,
+    /// ELBv2 target group: `{env}-{tenant}-tg`.
+    pub target_group: String,
+    /// Public host name: `{tenant}.wp{env}.{domain}`.
+    pub host: String,
+    /// Secrets Manager secret holding the tenant's DB credentials.
+    pub db_secret: String,
+    /// MySQL database: `{tenant}_db`.
+    pub database: String,
+    /// MySQL user: `{tenant}_user`.
+    pub db_user: String,
+    /// Inline policy on the task execution role: `{env}-ecs-secrets-access-{tenant}`.
+    pub secrets_policy: String,
+    /// EFS access point root directory: `/{tenant}`.
+    pub efs_path: String,
+    /// Tenant config document key in the config bucket: `{env}/{tenant}.json`.
+    pub config_key: String,
+    /// Prefix for verification reports in the config bucket.
+    pub reports_prefix: String,
+    /// CloudWatch Logs stream prefix (awslogs): the tenant.
+    pub log_stream_prefix: String,
+}
+
+impl ResourceNames {
+    /// Derives every name for `tenant` in `env`, whose sites live under `domain`.
+    pub fn new(env: &EnvironmentName, tenant: &TenantName, domain: &str) -> Self {
+        let (e, t) = (env.as_str(), tenant.as_str());
+        Self {
+            task_family: format!("{e}-{t}"),
+            service: format!("{e}-{t}-service"),
+            target_group: format!("{e}-{t}-tg"),
+            host: format!("{t}.wp{e}.{domain}"),
+            db_secret: format!("{e}-{t}-db-credentials"),
+            database: format!("{t}_db"),
+            db_user: format!("{t}_user"),
+            secrets_policy: format!("{e}-ecs-secrets-access-{t}"),
+            efs_path: format!("/{t}"),
+            config_key: format!("{e}/{t}.json"),
+            reports_prefix: format!("{e}/{t}/reports/"),
+            log_stream_prefix: t.to_string(),
+        }
+    }
+}
+
+/// Service limits the derived names must respect.
+pub mod limits {
+    /// ELBv2 target group name.
+    pub const TARGET_GROUP: usize = 32;
+    /// ECS service name and task definition family.
+    pub const ECS_NAME: usize = 255;
+    /// Secrets Manager secret name.
+    pub const SECRET_NAME: usize = 512;
+    /// MySQL (and RDS MySQL) database name.
+    pub const MYSQL_DATABASE: usize = 64;
+    /// MySQL 5.7+/8 user name (MariaDB allows 80; RDS MySQL is the stricter).
+    pub const MYSQL_USER: usize = 32;
+    /// IAM inline policy name.
+    pub const IAM_POLICY_NAME: usize = 128;
+    /// One DNS label.
+    pub const DNS_LABEL: usize = 63;
+    /// A whole DNS name.
+    pub const DNS_NAME: usize = 253;
+    /// Step Functions execution name.
+    pub const EXECUTION_NAME: usize = 80;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{ENVIRONMENT_MAX_LEN, TENANT_MAX_LEN};
+
+    fn names(env: &str, tenant: &str) -> ResourceNames {
+        ResourceNames::new(
+            &EnvironmentName::parse(env).expect("env"),
+            &TenantName::parse(tenant).expect("tenant"),
+            "kimmyai.io",
+        )
+    }
+
+    #[test]
+    fn matches_operator_conventions() {
+        let n = names("sit", "goldencrust");
+        assert_eq!(n.task_family, "sit-goldencrust");
+        assert_eq!(n.service, "sit-goldencrust-service");
+        assert_eq!(n.target_group, "sit-goldencrust-tg");
+        assert_eq!(n.host, "goldencrust.wpsit.kimmyai.io");
+        assert_eq!(n.db_secret, "sit-goldencrust-db-credentials");
+        assert_eq!(n.database, "goldencrust_db");
+        assert_eq!(n.db_user, "goldencrust_user");
+        assert_eq!(n.secrets_policy, "sit-ecs-secrets-access-goldencrust");
+        assert_eq!(n.efs_path, "/goldencrust");
+        assert_eq!(n.config_key, "sit/goldencrust.json");
+        assert_eq!(n.reports_prefix, "sit/goldencrust/reports/");
+    }
+
+    #[test]
+    fn longest_allowed_names_fit_every_limit() {
+        let env = "e".repeat(ENVIRONMENT_MAX_LEN);
+        let tenant = "t".repeat(TENANT_MAX_LEN);
+        let n = names(&env, &tenant);
+        assert!(
+            n.target_group.len() <= limits::TARGET_GROUP,
+            "{}",
+            n.target_group
+        );
+        assert!(n.service.len() <= limits::ECS_NAME);
+        assert!(n.task_family.len() <= limits::ECS_NAME);
+        assert!(n.db_secret.len() <= limits::SECRET_NAME);
+        assert!(n.database.len() <= limits::MYSQL_DATABASE);
+        assert!(n.db_user.len() <= limits::MYSQL_USER);
+        assert!(n.secrets_policy.len() <= limits::IAM_POLICY_NAME);
+        assert!(n.host.split('.').all(|l| l.len() <= limits::DNS_LABEL));
+        assert!(n.host.len() <= limits::DNS_NAME);
+        // `{tenant}-{env}-{event id}` with a UUID event id names the execution.
+        assert!(tenant.len() + 1 + env.len() + 1 + 36 <= limits::EXECUTION_NAME);
+        // And the limit is tight: one more character would break the target group.
+        assert_eq!(n.target_group.len(), limits::TARGET_GROUP);
+    }
+}

@@ -1,0 +1,50 @@
+//! The resolved plan bootstrap hands to every later phase: which tenant, which
+//! environment (with its whole config, so phases never re-read files), the
+//! derived names, the image and the ALB priority, and which phases run.
+
+use crate::config::EnvironmentConfig;
+use crate::names::ResourceNames;
+use crate::validate::{EnvironmentName, ImageRef, TenantName};
+use serde::{Deserialize, Serialize};
+
+/// Which optional phases this run includes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSwitches {
+    /// Production approval gate before any change.
+    pub approval: bool,
+    /// Wait/verify loop after the database phase.
+    pub verify: bool,
+    /// Route53 record and HTTPS check.
+    pub dns: bool,
+    /// Environment to request next on success (`auto_promote` and a next one without approval).
+    pub promote_to: Option<EnvironmentName>,
+}
+
+/// Everything later phases need, resolved once by bootstrap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentPlan {
+    /// Tenant being deployed.
+    pub tenant: TenantName,
+    /// Target environment.
+    pub environment: EnvironmentName,
+    /// The Step Functions execution doing the work: lock owner and ledger key.
+    pub execution: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// Image to run.
+    pub image: ImageRef,
+    /// Listener rule priority reserved for the tenant.
+    pub alb_priority: u32,
+    /// Whether `auto_promote` was asked for.
+    pub auto_promote: bool,
+    /// Derived resource names.
+    pub names: ResourceNames,
+    /// Optional phases.
+    pub phases: PhaseSwitches,
+    /// The environment's config as loaded by bootstrap.
+    pub env: EnvironmentConfig,
+    /// When bootstrap ran (RFC 3339), for the config document and log queries.
+    pub started_at: String,
+}

@@ -1,0 +1,421 @@
+//! Requests as they arrive on the event bus, and their validation.
+//!
+//! Parsing is two steps: the event's `detail` must have exactly the known
+//! fields (anything else is a typo an operator wants to hear about), then each
+//! value is checked against the naming rules and the environment's config.
+//! Either step fails with a [`FieldError`] naming the field.
+
+use crate::config::EnvironmentSet;
+use crate::validate::{check_identity, EnvironmentName, FieldError, ImageRef, TenantName};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+
+/// `source` of every event stepdeploy reads or writes.
+pub const EVENT_SOURCE: &str = "stepdeploy";
+/// `detail-type` asking for a deployment.
+pub const DEPLOY_REQUESTED: &str = "Tenant Deployment Requested";
+/// `detail-type` asking for a tenant to be removed from an environment.
+pub const TEARDOWN_REQUESTED: &str = "Tenant Teardown Requested";
+/// `detail-type` published when a deployment succeeded.
+pub const DEPLOY_SUCCEEDED: &str = "Tenant Deployment Succeeded";
+/// `detail-type` published when a deployment failed (after rollback).
+pub const DEPLOY_FAILED: &str = "Tenant Deployment Failed";
+
+/// `detail` of a deployment request, exactly as it may appear on the bus.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct DeployDetail {
+    tenant: String,
+    environment: String,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    alb_priority: Option<u32>,
+    #[serde(default)]
+    auto_promote: Option<bool>,
+    requested_by: String,
+}
+
+/// `detail` of a teardown request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TeardownDetail {
+    tenant: String,
+    environment: String,
+    requested_by: String,
+}
+
+/// A validated deployment request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// Tenant to deploy.
+    pub tenant: TenantName,
+    /// Environment to deploy to (known to the config).
+    pub environment: EnvironmentName,
+    /// Image to run; the environment's default when absent.
+    pub image: Option<ImageRef>,
+    /// ALB priority wanted; allocated when absent.
+    pub alb_priority: Option<u32>,
+    /// Whether to request the next environment's deployment on success.
+    pub auto_promote: bool,
+    /// Who asked (e-mail or user name); may not approve their own run.
+    pub requested_by: String,
+}
+
+/// A validated teardown request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeardownRequest {
+    /// Tenant to remove.
+    pub tenant: TenantName,
+    /// Environment to remove it from.
+    pub environment: EnvironmentName,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// What an event asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Request {
+    /// Create or update the tenant.
+    Deploy(DeployRequest),
+    /// Remove the tenant.
+    Teardown(TeardownRequest),
+}
+
+impl Request {
+    /// Tenant the request is about.
+    pub fn tenant(&self) -> &TenantName {
+        match self {
+            Self::Deploy(r) => &r.tenant,
+            Self::Teardown(r) => &r.tenant,
+        }
+    }
+
+    /// Environment the request is about.
+    pub fn environment(&self) -> &EnvironmentName {
+        match self {
+            Self::Deploy(r) => &r.environment,
+            Self::Teardown(r) => &r.environment,
+        }
+    }
+
+    /// Who asked.
+    pub fn requested_by(&self) -> &str {
+        match self {
+            Self::Deploy(r) => &r.requested_by,
+            Self::Teardown(r) => &r.requested_by,
+        }
+    }
+
+    /// Parses and validates a raw EventBridge event against the known environments.
+    pub fn from_event(
+        event: &serde_json::Value,
+        environments: &EnvironmentSet,
+    ) -> Result<Self, FieldError> {
+        let event: EventBridgeEvent<serde_json::Value> = from_value(event.clone(), "")?;
+        if event.source != EVENT_SOURCE {
+            return Err(FieldError::new(
+                "source",
+                format!(
+                    "is {:?}; stepdeploy only reads events from source {EVENT_SOURCE:?}",
+                    event.source
+                ),
+            ));
+        }
+        match event.detail_type.as_str() {
+            DEPLOY_REQUESTED => {
+                let detail: DeployDetail = from_value(event.detail, "detail")?;
+                Ok(Self::Deploy(validate_deploy(detail, environments)?))
+            }
+            TEARDOWN_REQUESTED => {
+                let detail: TeardownDetail = from_value(event.detail, "detail")?;
+                Ok(Self::Teardown(validate_teardown(detail, environments)?))
+            }
+            other => Err(FieldError::new(
+                "detail-type",
+                format!("is {other:?}; expected {DEPLOY_REQUESTED:?} or {TEARDOWN_REQUESTED:?}"),
+            )),
+        }
+    }
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    parent: &str,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let (field, reason) = match message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            Some(name) => (join(&join(parent, &path), name), "is missing".to_string()),
+            None => (join(parent, &path), message),
+        };
+        let field = if field.is_empty() {
+            "event".to_string()
+        } else {
+            field
+        };
+        FieldError::new(field, reason)
+    })
+}
+
+fn join(parent: &str, path: &str) -> String {
+    match (parent, path) {
+        (p, ".") | (p, "") => p.to_string(),
+        ("", c) => c.to_string(),
+        (p, c) => format!("{p}.{c}"),
+    }
+}
+
+fn validate_common(
+    tenant: &str,
+    environment: &str,
+    requested_by: &str,
+    environments: &EnvironmentSet,
+) -> Result<(TenantName, EnvironmentName), FieldError> {
+    let tenant = TenantName::parse(tenant).map_err(|e| e.within("detail"))?;
+    let environment = EnvironmentName::parse(environment).map_err(|e| e.within("detail"))?;
+    environments.get(environment.as_str()).map_err(|_| {
+        FieldError::new(
+            "detail.environment",
+            format!(
+                "unknown environment {:?} (known: {})",
+                environment.as_str(),
+                environments.names().join(", ")
+            ),
+        )
+    })?;
+    check_identity("detail.requested_by", requested_by)?;
+    Ok((tenant, environment))
+}
+
+fn validate_deploy(
+    detail: DeployDetail,
+    environments: &EnvironmentSet,
+) -> Result<DeployRequest, FieldError> {
+    let (tenant, environment) = validate_common(
+        &detail.tenant,
+        &detail.environment,
+        &detail.requested_by,
+        environments,
+    )?;
+    let image = detail
+        .image
+        .as_deref()
+        .map(ImageRef::parse)
+        .transpose()
+        .map_err(|e| e.within("detail"))?;
+    if let Some(priority) = detail.alb_priority {
+        let range = environments
+            .get(environment.as_str())
+            .map_err(|e| FieldError::new("detail.environment", e.to_string()))?
+            .alb_priority_range;
+        if !range.contains(priority) {
+            return Err(FieldError::new(
+                "detail.alb_priority",
+                format!(
+                    "{priority} is outside {}'s range {}..={}",
+                    environment, range.min, range.max
+                ),
+            ));
+        }
+    }
+    Ok(DeployRequest {
+        tenant,
+        environment,
+        image,
+        alb_priority: detail.alb_priority,
+        auto_promote: detail.auto_promote.unwrap_or(false),
+        requested_by: detail.requested_by,
+    })
+}
+
+fn validate_teardown(
+    detail: TeardownDetail,
+    environments: &EnvironmentSet,
+) -> Result<TeardownRequest, FieldError> {
+    let (tenant, environment) = validate_common(
+        &detail.tenant,
+        &detail.environment,
+        &detail.requested_by,
+        environments,
+    )?;
+    Ok(TeardownRequest {
+        tenant,
+        environment,
+        requested_by: detail.requested_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn environments() -> EnvironmentSet {
+        EnvironmentSet::load_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments"),
+        )
+        .expect("configs")
+    }
+
+    fn event(detail_type: &str, detail: serde_json::Value) -> serde_json::Value {
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": detail_type, "source": "stepdeploy", "account": "123456789012",
+            "time": "2026-11-22T10:00:00Z", "region": "eu-west-1", "resources": [],
+            "detail": detail
+        })
+    }
+
+    fn deploy(detail: serde_json::Value) -> Result<Request, FieldError> {
+        Request::from_event(&event(DEPLOY_REQUESTED, detail), &environments())
+    }
+
+    #[test]
+    fn minimal_and_full_deploy_requests() {
+        let r = deploy(json!({"tenant": "goldencrust", "environment": "sit", "requested_by": "jane@kimmyai.io"})).expect("valid");
+        let Request::Deploy(d) = r else {
+            panic!("deploy expected")
+        };
+        assert_eq!(
+            (
+                d.tenant.as_str(),
+                d.environment.as_str(),
+                d.auto_promote,
+                d.image,
+                d.alb_priority
+            ),
+            ("goldencrust", "sit", false, None, None)
+        );
+        let r = deploy(json!({"tenant": "goldencrust", "environment": "dev", "image": "wordpress:6.5-apache", "alb_priority": 140, "auto_promote": true, "requested_by": "jane"})).expect("valid");
+        let Request::Deploy(d) = r else {
+            panic!("deploy expected")
+        };
+        assert_eq!(
+            d.image.map(|i| i.to_string()).as_deref(),
+            Some("wordpress:6.5-apache")
+        );
+        assert_eq!((d.alb_priority, d.auto_promote), (Some(140), true));
+    }
+
+    #[test]
+    fn teardown_request() {
+        let r = Request::from_event(
+            &event(
+                TEARDOWN_REQUESTED,
+                json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "ops"}),
+            ),
+            &environments(),
+        )
+        .expect("valid");
+        assert!(matches!(r, Request::Teardown(_)));
+        assert_eq!(
+            (
+                r.tenant().as_str(),
+                r.environment().as_str(),
+                r.requested_by()
+            ),
+            ("goldencrust", "prod", "ops")
+        );
+        let e = Request::from_event(&event(TEARDOWN_REQUESTED, json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "ops", "image": "x"})), &environments()).expect_err("no image on teardown");
+        assert_eq!(e.field, "detail.image");
+        assert!(
+            e.reason.starts_with("unknown field `image`"),
+            "{}",
+            e.reason
+        );
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        let base = json!({"tenant": "goldencrust", "environment": "sit", "requested_by": "jane"});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut d = base.clone();
+            d[k] = v;
+            d
+        };
+        let cases = [
+            (
+                with("tenant", json!("Golden-Crust")),
+                "detail.tenant",
+                "must start with a lowercase letter",
+            ),
+            (
+                with("environment", json!("qa")),
+                "detail.environment",
+                "unknown environment \"qa\" (known: dev, prod, sit)",
+            ),
+            (
+                with("environment", json!("Prod")),
+                "detail.environment",
+                "must start with a lowercase letter",
+            ),
+            (
+                with("alb_priority", json!(5)),
+                "detail.alb_priority",
+                "5 is outside sit's range 10..=260",
+            ),
+            (
+                with("alb_priority", json!(-1)),
+                "detail.alb_priority",
+                "invalid value: integer `-1`",
+            ),
+            (
+                with("image", json!("Not An Image")),
+                "detail.image",
+                "is not an image reference",
+            ),
+            (
+                with("requested_by", json!("")),
+                "detail.requested_by",
+                "is empty",
+            ),
+            (
+                with("auto_promote", json!("yes")),
+                "detail.auto_promote",
+                "invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                with("colour", json!("blue")),
+                "detail.colour",
+                "unknown field `colour`",
+            ),
+            (
+                json!({"environment": "sit", "requested_by": "jane"}),
+                "detail.tenant",
+                "is missing",
+            ),
+            (json!("goldencrust"), "detail", "invalid type: string"),
+        ];
+        for (detail, field, why) in cases {
+            let e = deploy(detail.clone()).expect_err(&detail.to_string());
+            assert_eq!(e.field, field, "{detail}: {e}");
+            assert!(e.reason.contains(why), "{detail}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn wrong_source_or_detail_type() {
+        let mut e = event(DEPLOY_REQUESTED, json!({}));
+        e["source"] = json!("aws.ec2");
+        assert_eq!(
+            Request::from_event(&e, &environments())
+                .expect_err("source")
+                .field,
+            "source"
+        );
+        let e = event("Tenant Deployment Requestd", json!({}));
+        let err = Request::from_event(&e, &environments()).expect_err("type");
+        assert_eq!(err.field, "detail-type");
+        let err = Request::from_event(&json!({"detail": {}}), &environments()).expect_err("shape");
+        assert_eq!(err.to_string(), "detail-type: is missing");
+    }
+}
