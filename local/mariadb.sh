@@ -115,7 +115,8 @@ start_env() {
         fi
         if ((waited >= START_TIMEOUT * 2)); then
             log_tail
-            die "${ENV_NAME}: no answer on ${SOCKET} after ${START_TIMEOUT}s (server pid ${launcher} left running; run '$0 stop ${ENV_NAME}')"
+            die "${ENV_NAME}: no answer on ${SOCKET} after ${START_TIMEOUT}s" \
+                "(server pid ${launcher} left running; run '$0 stop ${ENV_NAME}')"
         fi
         sleep 0.5
         waited=$((waited + 1))

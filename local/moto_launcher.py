@@ -555,7 +555,8 @@ def patch_ecs_services() -> str:
     def update_service(self, service_properties):
         props = dict(service_properties)
         cluster = self._get_cluster(props.get("cluster", "default"))
-        before = self._get_service(cluster.name, str(props.get("service", "")))
+        before = self._get_service(cluster.name,
+                                   str(props.get("service", "")).split("/")[-1])
         running, pending = cluster.running_tasks_count, cluster.pending_tasks_count
         old_running, old_pending = before.running_count, before.pending_count
         old_task_definition = before.task_definition
@@ -582,6 +583,28 @@ def patch_ecs_services() -> str:
     return "ecs create_service/update_service: settle (PRIMARY, COMPLETED, running=desired)"
 
 
+def patch_s3_bucket_versioning_response() -> str:
+    """Answer GetBucketVersioning with S3's <VersioningConfiguration> root.
+
+    moto serialises the result under a <GetBucketVersioningResponse> root,
+    which the AWS SDK for Rust rejects (it expects <VersioningConfiguration>),
+    so bootstrap could not check its config bucket
+    (moto/s3/responses.py S3Response.get_bucket_versioning).
+    """
+    from moto.s3.responses import S3Response
+
+    def get_bucket_versioning(self):
+        status = self.backend.get_bucket_versioning(self.bucket_name)
+        inner = f"<Status>{status}</Status>" if status else ""
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                f"{inner}</VersioningConfiguration>")
+        return 200, {"Content-Type": "application/xml"}, body
+
+    S3Response.get_bucket_versioning = get_bucket_versioning
+    return "S3Response.get_bucket_versioning: <VersioningConfiguration> root, as S3"
+
+
 PATCHES: list[Callable[[], str]] = [
     patch_stepfunctions_execute,
     patch_execution_names,
@@ -589,6 +612,7 @@ PATCHES: list[Callable[[], str]] = [
     patch_stepfunctions_credentials,
     patch_eventbridge_targets,
     patch_ecs_services,
+    patch_s3_bucket_versioning_response,
 ]
 
 

@@ -7,11 +7,13 @@
 //! the state machines can rely on one set of `error_type` names.
 
 pub mod aws;
+pub mod aws_error;
 pub mod config;
 pub mod errors;
 pub mod names;
 pub mod plan;
 pub mod request;
+pub mod state;
 pub mod validate;
 
 pub use config::{EnvironmentConfig, EnvironmentSet};

@@ -1,0 +1,76 @@
+//! bootstrap's errors and the stable names Step Functions branches on.
+
+use lambda_runtime::Diagnostic;
+use std::sync::Arc;
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::config::ConfigError;
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::validate::FieldError;
+
+/// Why bootstrap refused or failed a run.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// The event (or the state machine's payload) is invalid; nothing was created.
+    #[error("invalid request: {0}")]
+    Validation(#[from] FieldError),
+    /// The environment configs could not be loaded at cold start.
+    #[error("environment configuration is invalid: {0}")]
+    Config(#[source] Arc<ConfigError>),
+    /// Another run holds this tenant/environment.
+    #[error("{tenant} in {environment} is being deployed by {owner} (requested by {requested_by}); lock expires at epoch {expires_at}")]
+    Locked {
+        /// Tenant.
+        tenant: String,
+        /// Environment.
+        environment: String,
+        /// Execution holding the lock.
+        owner: String,
+        /// Who requested that run.
+        requested_by: String,
+        /// When the lock may be taken over.
+        expires_at: u64,
+    },
+    /// The requested priority is used by another rule or tenant.
+    #[error("detail.alb_priority: {priority} is in use by {holder} on the {environment} listener")]
+    PriorityInUse {
+        /// The priority asked for.
+        priority: u32,
+        /// Who holds it (tenant or rule host names).
+        holder: String,
+        /// Environment.
+        environment: String,
+    },
+    /// No free priority left in the environment's range.
+    #[error("no free ALB priority in {environment}'s range {min}..={max}; widen alb_priority_range or remove unused tenants")]
+    PriorityExhausted {
+        /// Environment.
+        environment: String,
+        /// Range start.
+        min: u32,
+        /// Range end.
+        max: u32,
+    },
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for BootstrapError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => error_names::VALIDATION_FAILED,
+            Self::Config(_) => error_names::CONFIG_INVALID,
+            Self::Locked { .. } => error_names::DEPLOYMENT_LOCKED,
+            Self::PriorityInUse { .. } => error_names::PRIORITY_IN_USE,
+            Self::PriorityExhausted { .. } => error_names::PRIORITY_EXHAUSTED,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<BootstrapError> for Diagnostic {
+    fn from(err: BootstrapError) -> Self {
+        diagnostic(&err)
+    }
+}

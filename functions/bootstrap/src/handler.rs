@@ -1,0 +1,778 @@
+//! bootstrap's domain logic: validate, resolve, ensure the backend, lock,
+//! allocate the ALB priority, and hand the plan to the next phases.
+//!
+//! Nothing is created until the request has passed validation, so a bad
+//! event changes nothing.
+
+use crate::error::BootstrapError;
+use crate::ports::{ConfigBucket, Connector, ListenerRule, ListenerRules};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use stepdeploy_shared::config::{ConfigError, EnvironmentConfig, EnvironmentSet};
+use stepdeploy_shared::plan::{DeploymentPlan, PhaseSwitches};
+use stepdeploy_shared::request::{Request, TEARDOWN_REQUESTED};
+use stepdeploy_shared::state::{ClaimOutcome, LedgerEntry, LockOutcome, StateStore};
+use stepdeploy_shared::validate::FieldError;
+use stepdeploy_shared::{DeployRequest, ResourceNames};
+
+/// What the state machine passes to bootstrap.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapInput {
+    /// The EventBridge event as delivered.
+    pub event: serde_json::Value,
+    /// `$$.Execution.Id`: lock owner and ledger key.
+    pub execution: String,
+    /// `$$.Execution.StartTime`.
+    pub started_at: String,
+}
+
+/// Ledger kind for a priority this run claimed.
+pub const LEDGER_PRIORITY_CLAIM: &str = "priority_claim";
+
+/// Seconds since the epoch; injected so tests control lock expiry.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> u64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    }
+}
+
+/// How long a run may hold its lock: long enough for the approval gate and
+/// the verify loop, after which a crashed run's lock can be taken over.
+pub fn lock_ttl(env: &EnvironmentConfig) -> u64 {
+    let approval = env.approval.as_ref().map_or(0, |a| a.timeout_seconds);
+    let verify = if env.verify.enabled {
+        u64::from(env.verify.interval_seconds) * u64::from(env.verify.max_attempts)
+    } else {
+        0
+    };
+    approval + verify + 3_600
+}
+
+/// Runs bootstrap for one state machine input.
+pub async fn handle(
+    input: serde_json::Value,
+    environments: &Result<EnvironmentSet, Arc<ConfigError>>,
+    connector: &impl Connector,
+    clock: &impl Clock,
+) -> Result<DeploymentPlan, BootstrapError> {
+    let input: BootstrapInput = serde_json::from_value(input).map_err(|e| {
+        FieldError::new(
+            "(state machine input)",
+            format!("{e}; expected {{event, execution, started_at}}"),
+        )
+    })?;
+    let environments = environments
+        .as_ref()
+        .map_err(|e| BootstrapError::Config(Arc::clone(e)))?;
+    let request = match Request::from_event(&input.event, environments)? {
+        Request::Deploy(request) => request,
+        Request::Teardown(_) => return Err(FieldError::new(
+            "detail-type",
+            format!(
+                "{TEARDOWN_REQUESTED:?} is run by the teardown state machine, not the deploy one"
+            ),
+        )
+        .into()),
+    };
+    let env = environments
+        .get(request.environment.as_str())
+        .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
+    let names = ResourceNames::new(&request.environment, &request.tenant, &env.domain);
+    let ports = connector.connect(env).await;
+
+    ports.state.ensure_table().await?;
+    ports
+        .bucket
+        .ensure_bucket(&env.config_bucket, &env.region)
+        .await?;
+
+    let now = clock.now();
+    let tenant = request.tenant.as_str();
+    match ports
+        .state
+        .acquire_lock(
+            tenant,
+            &input.execution,
+            &request.requested_by,
+            now,
+            now + lock_ttl(env),
+        )
+        .await?
+    {
+        LockOutcome::Acquired => {}
+        LockOutcome::HeldBy(holder) => {
+            return Err(BootstrapError::Locked {
+                tenant: tenant.to_string(),
+                environment: env.name.to_string(),
+                owner: holder.owner,
+                requested_by: holder.requested_by,
+                expires_at: holder.expires_at,
+            })
+        }
+    }
+    // From here on this run holds the lock: give it back if bootstrap fails,
+    // since no rollback will know about a run that never produced a plan.
+    match reserve_priority(
+        &request,
+        env,
+        &names,
+        &input.execution,
+        &ports.state,
+        &ports.rules,
+    )
+    .await
+    {
+        Ok(alb_priority) => {
+            let promote_to = if request.auto_promote {
+                env.promote_to.clone().filter(|next| {
+                    environments
+                        .get(next.as_str())
+                        .is_ok_and(|next_env| next_env.approval.is_none())
+                })
+            } else {
+                None
+            };
+            Ok(DeploymentPlan {
+                tenant: request.tenant.clone(),
+                environment: request.environment.clone(),
+                execution: input.execution,
+                requested_by: request.requested_by.clone(),
+                image: request
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| env.defaults.image.clone()),
+                alb_priority,
+                auto_promote: request.auto_promote,
+                names,
+                phases: PhaseSwitches {
+                    approval: env.approval.is_some(),
+                    verify: env.verify.enabled,
+                    dns: env.dns.enabled,
+                    promote_to,
+                },
+                env: env.clone(),
+                started_at: input.started_at,
+            })
+        }
+        Err(err) => {
+            if let Err(release) = ports.state.release_lock(tenant, &input.execution).await {
+                tracing::error!(error = %release, "could not release the lock after a failed bootstrap; it expires by itself");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Who holds a rule, for messages.
+fn holder_of(rule: &ListenerRule) -> String {
+    if rule.hosts.is_empty() {
+        format!("rule {}", rule.arn)
+    } else {
+        format!("rule for {}", rule.hosts.join(", "))
+    }
+}
+
+/// Picks and claims the tenant's priority. Claims are conditional writes, so
+/// two runs for different tenants can never end up with the same priority.
+async fn reserve_priority(
+    request: &DeployRequest,
+    env: &EnvironmentConfig,
+    names: &ResourceNames,
+    execution: &str,
+    state: &impl StateStore,
+    listener: &impl ListenerRules,
+) -> Result<u32, BootstrapError> {
+    let tenant = request.tenant.as_str();
+    let rules = listener.rules(&env.alb_listener_arn).await?;
+    let live_at = |p: u32| rules.iter().find(|r| r.priority == Some(p));
+    let ours = |rule: &ListenerRule| rule.hosts.iter().any(|h| h == &names.host);
+    let in_use = |priority: u32, holder: String| BootstrapError::PriorityInUse {
+        priority,
+        holder,
+        environment: env.name.to_string(),
+    };
+
+    let claim = |priority: u32| async move {
+        let outcome = state.claim_priority(priority, tenant, execution).await?;
+        if outcome == ClaimOutcome::Claimed {
+            state
+                .record(
+                    execution,
+                    &LedgerEntry {
+                        kind: LEDGER_PRIORITY_CLAIM.into(),
+                        id: priority.to_string(),
+                        created: true,
+                        phase: "bootstrap".into(),
+                        previous: None,
+                    },
+                )
+                .await?;
+        }
+        Ok::<ClaimOutcome, BootstrapError>(outcome)
+    };
+
+    if let Some(priority) = request.alb_priority {
+        if let Some(rule) = live_at(priority).filter(|r| !ours(r)) {
+            return Err(in_use(priority, holder_of(rule)));
+        }
+        return match claim(priority).await? {
+            ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs => Ok(priority),
+            ClaimOutcome::TakenBy(other) => Err(in_use(priority, format!("tenant {other}"))),
+        };
+    }
+
+    // Keep what the tenant already has: its registry entry, else its live rule.
+    let registered = state.tenant_priority(tenant).await?;
+    let live = rules.iter().find(|r| ours(r)).and_then(|r| r.priority);
+    for priority in [registered, live].into_iter().flatten() {
+        let free_or_ours = live_at(priority).is_none_or(ours);
+        if env.alb_priority_range.contains(priority) && free_or_ours {
+            if let ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs = claim(priority).await? {
+                return Ok(priority);
+            }
+        }
+    }
+
+    let range = env.alb_priority_range;
+    for priority in range.min..=range.max {
+        if live_at(priority).is_some() {
+            continue;
+        }
+        match claim(priority).await? {
+            ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs => return Ok(priority),
+            // Claimed by a run whose rule does not exist yet: try the next one.
+            ClaimOutcome::TakenBy(_) => continue,
+        }
+    }
+    Err(BootstrapError::PriorityExhausted {
+        environment: env.name.to_string(),
+        min: range.min,
+        max: range.max,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::EnvPorts;
+    use serde_json::json;
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::sync::Mutex;
+    use stepdeploy_shared::aws_error::AwsCallError;
+    use stepdeploy_shared::errors::ErrorName;
+    use stepdeploy_shared::state::LockHolder;
+
+    /// In-memory state table with the same conditional semantics as the DynamoDB adapter.
+    #[derive(Default)]
+    struct MemoryState {
+        tables_created: Mutex<u32>,
+        locks: Mutex<HashMap<String, LockHolder>>,
+        claims: Mutex<HashMap<u32, String>>,
+        registry: Mutex<HashMap<String, u32>>,
+        ledger: Mutex<Vec<(String, LedgerEntry)>>,
+    }
+
+    #[derive(Default, Clone)]
+    struct Mem(Arc<MemoryState>);
+    impl std::ops::Deref for Mem {
+        type Target = MemoryState;
+        fn deref(&self) -> &MemoryState {
+            &self.0
+        }
+    }
+
+    impl StateStore for Mem {
+        async fn ensure_table(&self) -> Result<bool, AwsCallError> {
+            *self.tables_created.lock().expect("lock") += 1;
+            Ok(false)
+        }
+        async fn acquire_lock(
+            &self,
+            tenant: &str,
+            owner: &str,
+            requested_by: &str,
+            now: u64,
+            expires_at: u64,
+        ) -> Result<LockOutcome, AwsCallError> {
+            let mut locks = self.locks.lock().expect("lock");
+            if let Some(h) = locks.get(tenant) {
+                if h.expires_at >= now && h.owner != owner {
+                    return Ok(LockOutcome::HeldBy(h.clone()));
+                }
+            }
+            locks.insert(
+                tenant.into(),
+                LockHolder {
+                    owner: owner.into(),
+                    requested_by: requested_by.into(),
+                    expires_at,
+                },
+            );
+            Ok(LockOutcome::Acquired)
+        }
+        async fn release_lock(&self, tenant: &str, owner: &str) -> Result<bool, AwsCallError> {
+            let mut locks = self.locks.lock().expect("lock");
+            if locks.get(tenant).is_some_and(|h| h.owner == owner) {
+                locks.remove(tenant);
+                return Ok(true);
+            }
+            Ok(false)
+        }
+        async fn tenant_priority(&self, tenant: &str) -> Result<Option<u32>, AwsCallError> {
+            Ok(self.registry.lock().expect("lock").get(tenant).copied())
+        }
+        async fn claim_priority(
+            &self,
+            priority: u32,
+            tenant: &str,
+            _owner: &str,
+        ) -> Result<ClaimOutcome, AwsCallError> {
+            let mut claims = self.claims.lock().expect("lock");
+            match claims.get(&priority) {
+                Some(t) if t == tenant => Ok(ClaimOutcome::AlreadyOurs),
+                Some(t) => Ok(ClaimOutcome::TakenBy(t.clone())),
+                None => {
+                    claims.insert(priority, tenant.into());
+                    self.registry
+                        .lock()
+                        .expect("lock")
+                        .insert(tenant.into(), priority);
+                    Ok(ClaimOutcome::Claimed)
+                }
+            }
+        }
+        async fn release_priority(&self, priority: u32, tenant: &str) -> Result<(), AwsCallError> {
+            let mut claims = self.claims.lock().expect("lock");
+            if claims.get(&priority).is_some_and(|t| t == tenant) {
+                claims.remove(&priority);
+            }
+            Ok(())
+        }
+        async fn record(&self, execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
+            self.ledger
+                .lock()
+                .expect("lock")
+                .push((execution.into(), entry.clone()));
+            Ok(())
+        }
+        async fn ledger(&self, execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
+            Ok(self
+                .ledger
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|(e, _)| e == execution)
+                .map(|(_, l)| l.clone())
+                .collect())
+        }
+    }
+
+    #[derive(Default, Clone)]
+    struct FakeRules(Arc<Mutex<Vec<ListenerRule>>>);
+    impl ListenerRules for FakeRules {
+        async fn rules(&self, _listener: &str) -> Result<Vec<ListenerRule>, AwsCallError> {
+            Ok(self.0.lock().expect("lock").clone())
+        }
+    }
+
+    #[derive(Default, Clone)]
+    struct FakeBucket(Arc<Mutex<Vec<String>>>);
+    impl ConfigBucket for FakeBucket {
+        async fn ensure_bucket(&self, bucket: &str, _region: &str) -> Result<bool, AwsCallError> {
+            self.0.lock().expect("lock").push(bucket.into());
+            Ok(true)
+        }
+    }
+
+    #[derive(Default, Clone)]
+    struct World {
+        state: Mem,
+        rules: FakeRules,
+        bucket: FakeBucket,
+    }
+    impl Connector for World {
+        type State = Mem;
+        type Rules = FakeRules;
+        type Bucket = FakeBucket;
+        async fn connect(&self, _env: &EnvironmentConfig) -> EnvPorts<Mem, FakeRules, FakeBucket> {
+            EnvPorts {
+                state: self.state.clone(),
+                rules: self.rules.clone(),
+                bucket: self.bucket.clone(),
+            }
+        }
+    }
+
+    struct FixedClock(u64);
+    impl Clock for FixedClock {
+        fn now(&self) -> u64 {
+            self.0
+        }
+    }
+
+    fn environments() -> Result<EnvironmentSet, Arc<ConfigError>> {
+        Ok(EnvironmentSet::load_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments"),
+        )
+        .expect("configs"))
+    }
+
+    fn input(detail: serde_json::Value, execution: &str) -> serde_json::Value {
+        json!({
+            "event": {"version": "0", "id": "e1", "detail-type": "Tenant Deployment Requested", "source": "stepdeploy",
+                      "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "eu-west-1", "resources": [], "detail": detail},
+            "execution": execution,
+            "started_at": "2026-11-22T10:00:01Z"
+        })
+    }
+
+    fn rule(priority: u32, host: &str) -> ListenerRule {
+        ListenerRule {
+            arn: format!("arn:rule/{priority}"),
+            priority: Some(priority),
+            hosts: vec![host.into()],
+        }
+    }
+
+    async fn run(
+        world: &World,
+        detail: serde_json::Value,
+        execution: &str,
+    ) -> Result<DeploymentPlan, BootstrapError> {
+        handle(
+            input(detail, execution),
+            &environments(),
+            world,
+            &FixedClock(1_000),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn first_deploy_plans_and_allocates_lowest_free_priority() {
+        let world = World::default();
+        world.rules.0.lock().expect("lock").extend([
+            rule(10, "a.wpdev.kimmyai.io"),
+            rule(11, "b.wpdev.kimmyai.io"),
+            rule(13, "c.wpdev.kimmyai.io"),
+        ]);
+        let plan = run(
+            &world,
+            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
+            "exec-1",
+        )
+        .await
+        .expect("plan");
+        assert_eq!(plan.alb_priority, 12);
+        assert_eq!(plan.names.service, "dev-goldencrust-service");
+        assert_eq!(plan.image.as_str(), "wordpress:6.4-apache");
+        assert_eq!(
+            plan.phases,
+            PhaseSwitches {
+                approval: false,
+                verify: true,
+                dns: false,
+                promote_to: None
+            }
+        );
+        assert_eq!(plan.execution, "exec-1");
+        assert_eq!(
+            *world.bucket.0.lock().expect("lock"),
+            ["stepdeploy-config-dev-111111111111"]
+        );
+        let ledger = world.state.ledger(&plan.execution).await.expect("ledger");
+        assert_eq!(ledger.len(), 1);
+        assert_eq!(
+            (
+                ledger[0].kind.as_str(),
+                ledger[0].id.as_str(),
+                ledger[0].created
+            ),
+            ("priority_claim", "12", true)
+        );
+        let lock = world
+            .state
+            .locks
+            .lock()
+            .expect("lock")
+            .get("goldencrust")
+            .cloned()
+            .expect("locked");
+        assert_eq!(
+            (lock.owner.as_str(), lock.expires_at),
+            ("exec-1", 1_000 + 15 * 40 + 3_600)
+        );
+    }
+
+    #[tokio::test]
+    async fn rerun_of_same_execution_converges() {
+        let world = World::default();
+        let detail = json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"});
+        let first = run(&world, detail.clone(), "exec-1").await.expect("first");
+        let second = run(&world, detail, "exec-1")
+            .await
+            .expect("same execution retried");
+        assert_eq!(first, second);
+        assert_eq!(
+            world.state.ledger("exec-1").await.expect("ledger").len(),
+            1,
+            "no second claim recorded"
+        );
+    }
+
+    #[tokio::test]
+    async fn redeploy_keeps_the_tenants_priority() {
+        let world = World::default();
+        world
+            .rules
+            .0
+            .lock()
+            .expect("lock")
+            .push(rule(40, "goldencrust.wpdev.kimmyai.io"));
+        let detail = json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"});
+        let plan = run(&world, detail.clone(), "exec-1").await.expect("plan");
+        assert_eq!(plan.alb_priority, 40, "live rule's priority is kept");
+        world
+            .state
+            .release_lock("goldencrust", "exec-1")
+            .await
+            .expect("release");
+        let plan = run(&world, detail, "exec-2").await.expect("plan");
+        assert_eq!(plan.alb_priority, 40);
+        assert!(
+            world
+                .state
+                .ledger("exec-2")
+                .await
+                .expect("ledger")
+                .is_empty(),
+            "nothing new claimed"
+        );
+    }
+
+    #[tokio::test]
+    async fn second_run_for_same_tenant_is_locked_out_and_others_are_not() {
+        let world = World::default();
+        let detail = json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"});
+        run(&world, detail.clone(), "exec-1").await.expect("first");
+        let err = run(&world, detail, "exec-2").await.expect_err("locked");
+        assert_eq!(err.error_name(), "DeploymentLocked");
+        assert!(
+            err.to_string()
+                .contains("being deployed by exec-1 (requested by jane)"),
+            "{err}"
+        );
+        let other = run(
+            &world,
+            json!({"tenant": "acme", "environment": "dev", "requested_by": "bob"}),
+            "exec-3",
+        )
+        .await
+        .expect("other tenant");
+        assert_eq!(other.alb_priority, 11);
+    }
+
+    #[tokio::test]
+    async fn expired_lock_is_taken_over() {
+        let world = World::default();
+        world.state.locks.lock().expect("lock").insert(
+            "goldencrust".into(),
+            LockHolder {
+                owner: "old".into(),
+                requested_by: "x".into(),
+                expires_at: 999,
+            },
+        );
+        let plan = run(
+            &world,
+            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
+            "exec-2",
+        )
+        .await
+        .expect("taken over");
+        assert_eq!(plan.execution, "exec-2");
+    }
+
+    #[tokio::test]
+    async fn requested_priority_rules() {
+        let world = World::default();
+        world
+            .rules
+            .0
+            .lock()
+            .expect("lock")
+            .push(rule(140, "other.wpdev.kimmyai.io"));
+        let err = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 140}), "exec-1").await.expect_err("in use");
+        assert_eq!(err.error_name(), "PriorityInUse");
+        assert_eq!(err.to_string(), "detail.alb_priority: 140 is in use by rule for other.wpdev.kimmyai.io on the dev listener");
+        assert!(
+            world.state.locks.lock().expect("lock").is_empty(),
+            "lock released after a failed bootstrap"
+        );
+        world
+            .state
+            .claims
+            .lock()
+            .expect("lock")
+            .insert(150, "acme".into());
+        let err = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 150}), "exec-2").await.expect_err("claimed");
+        assert!(
+            err.to_string().contains("150 is in use by tenant acme"),
+            "{err}"
+        );
+        let plan = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 160}), "exec-3").await.expect("free");
+        assert_eq!(plan.alb_priority, 160);
+    }
+
+    #[tokio::test]
+    async fn pending_claims_are_skipped_and_a_full_range_is_exhausted() {
+        let world = World::default();
+        world
+            .state
+            .claims
+            .lock()
+            .expect("lock")
+            .insert(10, "inflight".into());
+        let plan = run(
+            &world,
+            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
+            "exec-1",
+        )
+        .await
+        .expect("plan");
+        assert_eq!(plan.alb_priority, 11);
+        let world = World::default();
+        world
+            .rules
+            .0
+            .lock()
+            .expect("lock")
+            .extend((10..=260).map(|p| rule(p, &format!("t{p}.wpdev.kimmyai.io"))));
+        let err = run(
+            &world,
+            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
+            "exec-1",
+        )
+        .await
+        .expect_err("full");
+        assert_eq!(err.error_name(), "PriorityExhausted");
+        assert!(world.state.locks.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_allocations_never_collide() {
+        let world = World::default();
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let world = world.clone();
+                tokio::spawn(async move {
+                    let detail = json!({"tenant": format!("tenant{i}"), "environment": "dev", "requested_by": "jane"});
+                    run(&world, detail, &format!("exec-{i}")).await
+                })
+            })
+            .collect();
+        let mut priorities = Vec::new();
+        for task in tasks {
+            priorities.push(task.await.expect("task").expect("plan").alb_priority);
+        }
+        priorities.sort_unstable();
+        priorities.dedup();
+        assert_eq!(priorities, (10..30).collect::<Vec<u32>>());
+    }
+
+    #[tokio::test]
+    async fn bad_input_changes_nothing() {
+        let world = World::default();
+        let cases = [
+            (
+                json!({"tenant": "Golden", "environment": "dev", "requested_by": "jane"}),
+                "detail.tenant",
+            ),
+            (
+                json!({"tenant": "goldencrust", "environment": "qa", "requested_by": "jane"}),
+                "detail.environment: unknown environment",
+            ),
+            (
+                json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 9}),
+                "detail.alb_priority: 9 is outside dev's range 10..=260",
+            ),
+            (
+                json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "extra": 1}),
+                "detail.extra: unknown field",
+            ),
+        ];
+        for (detail, message) in cases {
+            let err = run(&world, detail, "exec-1").await.expect_err("invalid");
+            assert_eq!(err.error_name(), "ValidationFailed");
+            assert!(err.to_string().contains(message), "{err}");
+        }
+        let err = handle(
+            json!({"event": {}}),
+            &environments(),
+            &world,
+            &FixedClock(1),
+        )
+        .await
+        .expect_err("bad payload");
+        assert_eq!(err.error_name(), "ValidationFailed");
+        assert_eq!(*world.state.tables_created.lock().expect("lock"), 0);
+        assert!(world.bucket.0.lock().expect("lock").is_empty());
+        assert!(world.state.locks.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn invalid_config_is_reported_per_invocation() {
+        let world = World::default();
+        let broken: Result<EnvironmentSet, Arc<ConfigError>> =
+            Err(Arc::new(ConfigError::NotConfigured));
+        let err = handle(input(json!({}), "exec-1"), &broken, &world, &FixedClock(1))
+            .await
+            .expect_err("config");
+        assert_eq!(err.error_name(), "ConfigInvalid");
+        assert!(err.to_string().contains("STEPDEPLOY_CONFIG_DIR is not set"));
+    }
+
+    #[tokio::test]
+    async fn auto_promote_stops_before_an_approval_environment() {
+        let world = World::default();
+        let plan = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "auto_promote": true}), "e1").await.expect("plan");
+        assert_eq!(
+            plan.phases.promote_to.as_ref().map(|e| e.as_str()),
+            Some("sit")
+        );
+        let world = World::default(); // each environment has its own state table
+        let plan = run(&world, json!({"tenant": "goldencrust", "environment": "sit", "requested_by": "jane", "auto_promote": true}), "e2").await.expect("plan");
+        assert_eq!(
+            plan.phases.promote_to, None,
+            "prod needs approval, so no automatic promotion"
+        );
+        assert!(plan.phases.dns && plan.phases.verify);
+    }
+
+    #[tokio::test]
+    async fn teardown_events_are_not_deployments() {
+        let world = World::default();
+        let mut payload = input(
+            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
+            "e1",
+        );
+        payload["event"]["detail-type"] = json!("Tenant Teardown Requested");
+        let err = handle(payload, &environments(), &world, &FixedClock(1))
+            .await
+            .expect_err("teardown");
+        assert_eq!(err.error_name(), "ValidationFailed");
+    }
+}

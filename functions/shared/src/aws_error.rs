@@ -1,0 +1,108 @@
+//! One error type for a failed AWS call: which operation, how it classifies
+//! (from the error code, never the message), and the SDK error itself as the
+//! source, so nothing is flattened into a string before it is logged.
+
+use crate::errors::AwsFailureKind;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// A failed AWS API call.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed: {detail}")]
+pub struct AwsCallError {
+    /// The API operation, e.g. `elbv2:DescribeRules`.
+    pub operation: &'static str,
+    /// Throttled, access denied or other.
+    pub kind: AwsFailureKind,
+    /// AWS's error code, when the service answered.
+    pub code: Option<String>,
+    /// The error with its whole source chain, rendered once for the message.
+    detail: String,
+    #[source]
+    source: BoxError,
+}
+
+impl AwsCallError {
+    /// Wraps an SDK error from `operation`.
+    pub fn new<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let code = err.code().map(str::to_string);
+        let kind = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsFailureKind::Other,
+            _ => AwsFailureKind::from_code(code.as_deref()),
+        };
+        let detail = DisplayErrorContext(&err).to_string();
+        Self {
+            operation,
+            kind,
+            code,
+            detail,
+            source: Box::new(err),
+        }
+    }
+
+    /// Wraps an error that carries no AWS error code (e.g. a waiter that gave up).
+    pub fn other<E>(operation: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let detail = DisplayErrorContext(&err).to_string();
+        Self {
+            operation,
+            kind: AwsFailureKind::Other,
+            code: None,
+            detail,
+            source: Box::new(err),
+        }
+    }
+
+    /// The `error_type` to report.
+    pub fn error_name(&self) -> &'static str {
+        self.kind.error_name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::types::error::ResourceNotFoundException;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    #[test]
+    fn classifies_and_keeps_source() {
+        let throttled: SdkError<GetItemError, ()> = SdkError::service_error(
+            GetItemError::generic(
+                ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build(),
+            ),
+            (),
+        );
+        let e = AwsCallError::new("dynamodb:GetItem", throttled);
+        assert_eq!(e.error_name(), "AwsThrottled");
+        assert_eq!(e.code.as_deref(), Some("ThrottlingException"));
+        assert!(
+            e.to_string().starts_with("dynamodb:GetItem failed: "),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+
+        let missing: SdkError<GetItemError, ()> = SdkError::service_error(
+            GetItemError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("no table")
+                    .build(),
+            ),
+            (),
+        );
+        let e = AwsCallError::new("dynamodb:GetItem", missing);
+        assert_eq!(e.error_name(), "AwsServiceError");
+    }
+}

@@ -1,0 +1,473 @@
+//! The environment's state table: per-tenant locks, ALB priority claims, the
+//! tenant registry and each run's resource ledger, in one DynamoDB table with
+//! a string `pk`/`sk` key.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | lock | `LOCK#{tenant}` | `LOCK` |
+//! | priority claim | `PRIORITY#{n}` | `PRIORITY` |
+//! | tenant registry | `TENANT#{tenant}` | `REGISTRY` |
+//! | ledger entry | `RUN#{execution}` | `{seq}#{kind}` |
+//!
+//! Every write that guards exclusivity is conditional, so two runs can never
+//! both believe they hold a lock or a priority.
+
+use crate::aws_error::AwsCallError;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// Who holds a lock, for the `DeploymentLocked` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// Execution ARN holding the lock.
+    pub owner: String,
+    /// Who requested that run.
+    pub requested_by: String,
+    /// Epoch seconds after which the lock may be taken over.
+    pub expires_at: u64,
+}
+
+/// Result of trying to take a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// Taken (or already held by the same execution: bootstrap retried).
+    Acquired,
+    /// Held by another live run.
+    HeldBy(LockHolder),
+}
+
+/// Result of trying to claim a priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Newly claimed for this tenant.
+    Claimed,
+    /// Already this tenant's.
+    AlreadyOurs,
+    /// Claimed by another tenant.
+    TakenBy(String),
+}
+
+/// One resource a run touched, so rollback removes exactly what the run created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    /// What it is: `priority_claim`, `efs_access_point`, `task_definition`, …
+    pub kind: String,
+    /// ARN or id.
+    pub id: String,
+    /// `true` if this run created it, `false` if it existed and was updated.
+    pub created: bool,
+    /// Phase that recorded it.
+    pub phase: String,
+    /// What rollback needs to restore a pre-existing resource (e.g. the previous task definition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+/// The state table's operations, as the phases need them.
+pub trait StateStore: Send + Sync {
+    /// Creates the table if it does not exist; `true` if it was created now.
+    fn ensure_table(&self) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Takes the lock for `tenant` unless another unexpired run holds it.
+    fn acquire_lock(
+        &self,
+        tenant: &str,
+        owner: &str,
+        requested_by: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<LockOutcome, AwsCallError>> + Send;
+    /// Releases the lock if `owner` holds it; `true` if it was released.
+    fn release_lock(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// The priority the registry records for `tenant`.
+    fn tenant_priority(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<u32>, AwsCallError>> + Send;
+    /// Claims `priority` for `tenant` and records it in the registry, atomically.
+    fn claim_priority(
+        &self,
+        priority: u32,
+        tenant: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<ClaimOutcome, AwsCallError>> + Send;
+    /// Frees `priority` if `tenant` holds it.
+    fn release_priority(
+        &self,
+        priority: u32,
+        tenant: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Appends an entry to `execution`'s ledger.
+    fn record(
+        &self,
+        execution: &str,
+        entry: &LedgerEntry,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// `execution`'s ledger in the order it was written.
+    fn ledger(
+        &self,
+        execution: &str,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>, AwsCallError>> + Send;
+}
+
+/// [`StateStore`] on DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DynamoStateStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> Option<&'a str> {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, key: &str) -> Option<T> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl DynamoStateStore {
+    /// The store for `table`, using a client in the environment's account.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+    }
+
+    async fn get(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, AwsCallError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:GetItem", e))?;
+        Ok(out.item)
+    }
+}
+
+impl StateStore for DynamoStateStore {
+    async fn ensure_table(&self) -> Result<bool, AwsCallError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(AwsCallError::new("dynamodb:DescribeTable", e)),
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("name and type are set")
+        };
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .expect("name and type are set")
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .tags(
+                aws_sdk_dynamodb::types::Tag::builder()
+                    .key("ManagedBy")
+                    .value("stepdeploy")
+                    .build()
+                    .expect("key and value are set"),
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // Another run created it between our describe and create: fine.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(AwsCallError::new("dynamodb:CreateTable", e)),
+        }
+        self.client
+            .wait_until_table_exists()
+            .table_name(&self.table)
+            .wait(std::time::Duration::from_secs(60))
+            .await
+            .map_err(|e| AwsCallError::other("dynamodb:DescribeTable (wait)", e))?;
+        Ok(true)
+    }
+
+    async fn acquire_lock(
+        &self,
+        tenant: &str,
+        owner: &str,
+        requested_by: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<LockOutcome, AwsCallError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("LOCK#{tenant}")))
+            .item("sk", s("LOCK"))
+            .item("owner", s(owner))
+            .item("requested_by", s(requested_by))
+            .item("acquired_at", n(now))
+            .item("expires_at", n(expires_at))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now OR #owner = :owner",
+            )
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(LockOutcome::Acquired),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let item = self
+                    .get(format!("LOCK#{tenant}"), "LOCK")
+                    .await?
+                    .unwrap_or_default();
+                Ok(LockOutcome::HeldBy(LockHolder {
+                    owner: get_s(&item, "owner").unwrap_or("unknown").to_string(),
+                    requested_by: get_s(&item, "requested_by")
+                        .unwrap_or("unknown")
+                        .to_string(),
+                    expires_at: get_n(&item, "expires_at").unwrap_or(0),
+                }))
+            }
+            Err(e) => Err(AwsCallError::new("dynamodb:PutItem (lock)", e)),
+        }
+    }
+
+    async fn release_lock(&self, tenant: &str, owner: &str) -> Result<bool, AwsCallError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("LOCK#{tenant}"), "LOCK")))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsCallError::new("dynamodb:DeleteItem (lock)", e)),
+        }
+    }
+
+    async fn tenant_priority(&self, tenant: &str) -> Result<Option<u32>, AwsCallError> {
+        let item = self.get(format!("TENANT#{tenant}"), "REGISTRY").await?;
+        Ok(item.and_then(|item| get_n(&item, "alb_priority")))
+    }
+
+    async fn claim_priority(
+        &self,
+        priority: u32,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<ClaimOutcome, AwsCallError> {
+        if let Some(item) = self.get(format!("PRIORITY#{priority}"), "PRIORITY").await? {
+            return Ok(match get_s(&item, "tenant") {
+                Some(holder) if holder == tenant => ClaimOutcome::AlreadyOurs,
+                holder => ClaimOutcome::TakenBy(holder.unwrap_or("unknown").to_string()),
+            });
+        }
+        let claim = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("PRIORITY#{priority}")))
+            .item("sk", s("PRIORITY"))
+            .item("tenant", s(tenant))
+            .item("claimed_by", s(owner))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("table and item are set");
+        let registry = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .update_expression("SET alb_priority = :p")
+            .expression_attribute_values(":p", n(priority))
+            .build()
+            .expect("table, key and expression are set");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .transact_items(TransactWriteItem::builder().update(registry).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ClaimOutcome::Claimed),
+            // Lost a race for this priority: tell the caller who won.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                let item = self
+                    .get(format!("PRIORITY#{priority}"), "PRIORITY")
+                    .await?
+                    .unwrap_or_default();
+                Ok(match get_s(&item, "tenant") {
+                    Some(holder) if holder == tenant => ClaimOutcome::AlreadyOurs,
+                    holder => ClaimOutcome::TakenBy(holder.unwrap_or("another run").to_string()),
+                })
+            }
+            Err(e) => Err(AwsCallError::new(
+                "dynamodb:TransactWriteItems (priority)",
+                e,
+            )),
+        }
+    }
+
+    async fn release_priority(&self, priority: u32, tenant: &str) -> Result<(), AwsCallError> {
+        let claim = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("PRIORITY#{priority}"), "PRIORITY")))
+            .condition_expression("tenant = :t")
+            .expression_attribute_values(":t", s(tenant))
+            .build()
+            .expect("table and key are set");
+        let registry = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .update_expression("REMOVE alb_priority")
+            .condition_expression("alb_priority = :p")
+            .expression_attribute_values(":p", n(priority))
+            .build()
+            .expect("table, key and expression are set");
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(claim).build())
+            .transact_items(TransactWriteItem::builder().update(registry).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already released (or never ours): nothing to do.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(AwsCallError::new(
+                "dynamodb:TransactWriteItems (release priority)",
+                e,
+            )),
+        }
+    }
+
+    async fn record(&self, execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("RUN#{execution}")))
+            .item("sk", s(format!("{nanos:020}#{}", entry.kind)))
+            .item("kind", s(&entry.kind))
+            .item("id", s(&entry.id))
+            .item("created", AttributeValue::Bool(entry.created))
+            .item("phase", s(&entry.phase));
+        if let Some(previous) = &entry.previous {
+            put = put.item("previous", s(previous));
+        }
+        put.send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:PutItem (ledger)", e))?;
+        Ok(())
+    }
+
+    async fn ledger(&self, execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("RUN#{execution}")))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<HashMap<String, AttributeValue>> = pages
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:Query (ledger)", e))?;
+        Ok(items
+            .iter()
+            .map(|item| LedgerEntry {
+                kind: get_s(item, "kind").unwrap_or_default().to_string(),
+                id: get_s(item, "id").unwrap_or_default().to_string(),
+                created: item
+                    .get("created")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
+                phase: get_s(item, "phase").unwrap_or_default().to_string(),
+                previous: get_s(item, "previous").map(str::to_string),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,301 @@
+//! Naming and starting executions.
+
+use serde::Serialize;
+use std::future::Future;
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::names::limits::EXECUTION_NAME;
+use stepdeploy_shared::request::{DEPLOY_REQUESTED, TEARDOWN_REQUESTED};
+
+/// Environment variable naming the deploy state machine.
+pub const DEPLOY_ARN_VAR: &str = "STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN";
+/// Environment variable naming the teardown state machine.
+pub const TEARDOWN_ARN_VAR: &str = "STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN";
+
+/// The state machines events start.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// For `Tenant Deployment Requested`.
+    pub deploy: Option<String>,
+    /// For `Tenant Teardown Requested`.
+    pub teardown: Option<String>,
+}
+
+impl Targets {
+    /// Reads [`DEPLOY_ARN_VAR`] and [`TEARDOWN_ARN_VAR`].
+    pub fn from_env() -> Self {
+        Self {
+            deploy: std::env::var(DEPLOY_ARN_VAR).ok().filter(|v| !v.is_empty()),
+            teardown: std::env::var(TEARDOWN_ARN_VAR)
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// Why no execution was started.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    /// The event is not one stepdeploy starts anything for.
+    #[error("{0}")]
+    Unroutable(String),
+    /// The function is deployed without the state machine it should start.
+    #[error("{0} is not set: the trigger does not know which state machine to start")]
+    NotConfigured(&'static str),
+    /// StartExecution failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for TriggerError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Unroutable(_) => error_names::VALIDATION_FAILED,
+            Self::NotConfigured(_) => error_names::CONFIG_INVALID,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<TriggerError> for lambda_runtime::Diagnostic {
+    fn from(err: TriggerError) -> Self {
+        diagnostic(&err)
+    }
+}
+
+/// Outcome of a start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Started {
+    /// Execution ARN.
+    pub execution_arn: String,
+    /// Its name.
+    pub name: String,
+    /// `true` if the execution already existed (a duplicate delivery).
+    pub deduplicated: bool,
+}
+
+/// Starting executions.
+pub trait Executions: Send + Sync {
+    /// Starts `name` on `state_machine`; `Ok(None)` if an execution with that name exists.
+    fn start(
+        &self,
+        state_machine: &str,
+        name: &str,
+        input: String,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+}
+
+/// Step Functions adapter.
+pub struct SfnExecutions(pub aws_sdk_sfn::Client);
+
+impl Executions for SfnExecutions {
+    async fn start(
+        &self,
+        state_machine: &str,
+        name: &str,
+        input: String,
+    ) -> Result<Option<String>, AwsCallError> {
+        let result = self
+            .0
+            .start_execution()
+            .state_machine_arn(state_machine)
+            .name(name)
+            .input(input)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.execution_arn)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_execution_already_exists()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsCallError::new("states:StartExecution", e)),
+        }
+    }
+}
+
+/// Keeps `[a-z0-9]` and turns anything else into `-`, for names built from untrusted text.
+fn slug(raw: &str, max: usize) -> String {
+    let s: String = raw
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(max)
+        .collect();
+    if s.is_empty() {
+        "unknown".into()
+    } else {
+        s
+    }
+}
+
+/// `{tenant}-{env}-{event id}`, at most 80 characters of `[a-z0-9-]`.
+///
+/// Built from the raw event, before validation: an invalid request still
+/// gets a run (which fails at bootstrap with `ValidationFailed`, visible in
+/// the console) under a recognisable name.
+pub fn execution_name(event: &serde_json::Value) -> String {
+    let detail = &event["detail"];
+    let tenant = slug(detail["tenant"].as_str().unwrap_or("invalid"), 20);
+    let env = slug(detail["environment"].as_str().unwrap_or("unknown"), 8);
+    let id = slug(event["id"].as_str().unwrap_or("no-id"), 64);
+    let mut name = format!("{tenant}-{env}-{id}");
+    name.truncate(EXECUTION_NAME);
+    name
+}
+
+/// Starts the state machine for one event.
+pub async fn handle(
+    event: serde_json::Value,
+    targets: &Targets,
+    executions: &impl Executions,
+) -> Result<Started, TriggerError> {
+    let detail_type = event["detail-type"].as_str().unwrap_or_default();
+    let state_machine = match detail_type {
+        DEPLOY_REQUESTED => targets.deploy.as_deref().ok_or(TriggerError::NotConfigured(DEPLOY_ARN_VAR))?,
+        TEARDOWN_REQUESTED => targets.teardown.as_deref().ok_or(TriggerError::NotConfigured(TEARDOWN_ARN_VAR))?,
+        other => {
+            return Err(TriggerError::Unroutable(format!(
+                "detail-type: {other:?} starts nothing; expected {DEPLOY_REQUESTED:?} or {TEARDOWN_REQUESTED:?}"
+            )))
+        }
+    };
+    let name = execution_name(&event);
+    let input = serde_json::json!({ "event": event }).to_string();
+    let started = executions.start(state_machine, &name, input).await?;
+    let deduplicated = started.is_none();
+    // ARN of an execution: the state machine's ARN with `stateMachine` → `execution`, plus the name.
+    let execution_arn = started.unwrap_or_else(|| {
+        format!(
+            "{}:{name}",
+            state_machine.replacen(":stateMachine:", ":execution:", 1)
+        )
+    });
+    tracing::info!(%execution_arn, deduplicated, "execution for event");
+    Ok(Started {
+        execution_arn,
+        name,
+        deduplicated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
+    use aws_sdk_sfn::types::error::ExecutionAlreadyExists;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use serde_json::json;
+
+    const SM: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:stepdeploy-deploy-tenant";
+
+    fn event(detail: serde_json::Value) -> serde_json::Value {
+        json!({"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "Tenant Deployment Requested",
+               "source": "stepdeploy", "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "eu-west-1",
+               "resources": [], "detail": detail})
+    }
+
+    fn targets() -> Targets {
+        Targets {
+            deploy: Some(SM.into()),
+            teardown: None,
+        }
+    }
+
+    #[test]
+    fn names_are_readable_and_bounded() {
+        let e = event(json!({"tenant": "goldencrust", "environment": "sit"}));
+        assert_eq!(
+            execution_name(&e),
+            "goldencrust-sit-6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+        );
+        let e = event(json!({"tenant": "Golden Crust!", "environment": "prod"}));
+        assert_eq!(
+            execution_name(&e),
+            "golden-crust--prod-6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+        );
+        let mut e = event(json!({"tenant": "t".repeat(200), "environment": "e".repeat(50)}));
+        e["id"] = json!("x".repeat(200));
+        let name = execution_name(&e);
+        assert_eq!(name.len(), 80);
+        assert!(name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert_eq!(execution_name(&json!({})), "invalid-unknown-no-id");
+    }
+
+    #[tokio::test]
+    async fn starts_named_execution_with_the_event_as_input() {
+        let rule = mock!(aws_sdk_sfn::Client::start_execution)
+            .match_requests(|r| {
+                r.state_machine_arn() == Some(SM)
+                    && r.name() == Some("goldencrust-sit-6a7e8feb-b491-4cf7-a9f1-bf3703467718")
+                    && r.input()
+                        .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+                        .is_some_and(|i| i["event"]["detail"]["tenant"] == "goldencrust")
+            })
+            .then_output(|| {
+                StartExecutionOutput::builder()
+                    .execution_arn("arn:exec:1")
+                    .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                    .build()
+                    .expect("output")
+            });
+        let sfn = SfnExecutions(mock_client!(aws_sdk_sfn, [&rule]));
+        let started = handle(
+            event(json!({"tenant": "goldencrust", "environment": "sit"})),
+            &targets(),
+            &sfn,
+        )
+        .await
+        .expect("started");
+        assert_eq!(
+            started,
+            Started {
+                execution_arn: "arn:exec:1".into(),
+                name: "goldencrust-sit-6a7e8feb-b491-4cf7-a9f1-bf3703467718".into(),
+                deduplicated: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn duplicate_delivery_is_not_an_error() {
+        let rule = mock!(aws_sdk_sfn::Client::start_execution).then_error(|| {
+            StartExecutionError::ExecutionAlreadyExists(
+                ExecutionAlreadyExists::builder().message("exists").build(),
+            )
+        });
+        let sfn = SfnExecutions(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&rule]));
+        let started = handle(
+            event(json!({"tenant": "goldencrust", "environment": "sit"})),
+            &targets(),
+            &sfn,
+        )
+        .await
+        .expect("deduplicated");
+        assert!(started.deduplicated);
+        assert_eq!(started.execution_arn, "arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy-tenant:goldencrust-sit-6a7e8feb-b491-4cf7-a9f1-bf3703467718");
+    }
+
+    #[tokio::test]
+    async fn unroutable_or_unconfigured() {
+        let rule = mock!(aws_sdk_sfn::Client::start_execution)
+            .then_output(|| unreachable!("nothing may start"));
+        let sfn = SfnExecutions(mock_client!(aws_sdk_sfn, [&rule]));
+        let mut e = event(json!({}));
+        e["detail-type"] = json!("Something Else");
+        let err = handle(e, &targets(), &sfn).await.expect_err("unroutable");
+        assert_eq!(err.error_name(), "ValidationFailed");
+        let mut e = event(json!({}));
+        e["detail-type"] = json!("Tenant Teardown Requested");
+        let err = handle(e, &targets(), &sfn)
+            .await
+            .expect_err("no teardown machine");
+        assert_eq!(err.error_name(), "ConfigInvalid");
+        assert_eq!(rule.num_calls(), 0);
+    }
+}

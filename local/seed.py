@@ -1,0 +1,1289 @@
+"""Seed the local stack (moto server + one MariaDB per environment) with what the
+real AWS accounts contain, and write the local environment configs.
+
+    python local/seed.py [--endpoint URL] [--repo DIR] [--state-dir DIR]
+
+Orchestrator account (123456789012, eu-west-1, the default moto credentials):
+IAM roles, one Lambda function per functions/<name>/src/main.rs, SNS topics with
+SQS "inbox" queues subscribed to them, the EventBridge bus and rules, the
+approvals DynamoDB table, the approval HMAC secret and one state machine per
+statemachines/<name>.asl.json (with ${...} placeholders substituted).
+
+Environment accounts (dev 111111111111, sit 222222222222, prod 333333333333),
+reached through sts:AssumeRole on stepdeploy-deploy exactly like the Lambdas do:
+deploy role, VPC/subnets/security group, ECS cluster, ALB + certificate + HTTPS
+listener, EFS, log group, ECS task roles, hosted zone, CloudFront distribution
+and the RDS master secret, whose user is created in that environment's MariaDB
+(start them first with `local/mariadb.sh start`).
+
+Outputs: <state-dir>/environments/<env>.json (the schema of
+infra/environments/<env>.json, with local values) and <state-dir>/stack.json
+(orchestrator ARNs and queue URLs for tests and scripts).
+
+Idempotent: everything is looked up by name first, so a second run creates
+nothing and writes the same files. Only the specific "not found" error codes of
+each lookup are caught; any other error aborts the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import ipaddress
+import json
+import os
+import re
+import secrets
+import string
+import sys
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+import pymysql
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+PREFIX = "stepdeploy"
+ORCH_ACCOUNT = "123456789012"
+ORCH_REGION = "eu-west-1"
+BUS_NAME = PREFIX
+APPROVAL_TABLE = f"{PREFIX}-approvals"
+HMAC_SECRET_NAME = f"{PREFIX}/approval-hmac-key"
+DEPLOY_ROLE_NAME = f"{PREFIX}-deploy"
+TRIGGER_FUNCTION = f"{PREFIX}-trigger"
+DOMAIN = "kimmyai.io"
+CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"  # fixed alias zone of every CloudFront distribution
+RDS_MASTER_USER = "stepdeploy_master"
+LOCAL_SITE_URL = "http://127.0.0.1:8088"
+# What the Lambdas see through the emulator; the binary comes from Handler.
+FUNCTION_CONFIG = {
+    "Runtime": "provided.al2023",
+    "Timeout": 300,
+    "MemorySize": 128,
+    "Architectures": ["arm64"],
+}
+# Managed policy ids (CachingDisabled, AllViewer): the distribution only fronts the ALB.
+CACHE_POLICY_CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ORIGIN_REQUEST_POLICY_ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+
+
+class SeedError(Exception):
+    """A problem the user has to fix; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    name: str
+    account_id: str
+    region: str
+    cidr: str
+    db_port: int
+    promote_to: str | None
+
+    @property
+    def external_id(self) -> str:
+        return f"{PREFIX}-{self.name}-local"
+
+    @property
+    def deploy_role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:role/{DEPLOY_ROLE_NAME}"
+
+    @property
+    def zone_name(self) -> str:
+        return f"wp{self.name}.{DOMAIN}"
+
+
+ENVIRONMENTS = [
+    EnvSpec("dev", "111111111111", "eu-west-1", "10.10.0.0/16", 3307, "sit"),
+    EnvSpec("sit", "222222222222", "eu-west-1", "10.20.0.0/16", 3308, "prod"),
+    EnvSpec("prod", "333333333333", "af-south-1", "10.30.0.0/16", 3309, None),
+]
+PROD_APPROVAL = {
+    "approvers": ["lead@example.com", "ops@example.com", "cto@example.com"],
+    "approvals_required": 2,
+    "timeout_seconds": 3600,
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def report(scope: str, kind: str, name: str, status: str) -> None:
+    print(f"{scope:<12} {kind:<18} {name}: {status}", flush=True)
+
+
+def warn(message: str) -> None:
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def error_code(err: ClientError) -> str:
+    return err.response.get("Error", {}).get("Code", "")
+
+
+def is_missing(err: ClientError, *codes: str) -> bool:
+    """True when err is one of the given "does not exist" codes."""
+    return error_code(err) in codes
+
+
+def as_json(doc: Any) -> Any:
+    """Policy documents come back as dicts from IAM and as strings elsewhere."""
+    return json.loads(doc) if isinstance(doc, str) else doc
+
+
+def policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(actions: list[str] | str, resources: list[str] | str, **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources, **extra}
+
+
+def service_trust(service: str) -> dict[str, Any]:
+    return policy(
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    )
+
+
+def random_password(length: int = 24) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def dummy_lambda_zip() -> bytes:
+    """A valid, byte-for-byte stable zip holding an executable `bootstrap`."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo("bootstrap", date_time=(2024, 1, 1, 0, 0, 0))
+        info.external_attr = 0o100755 << 16
+        zf.writestr(
+            info, "#!/bin/sh\necho 'stepdeploy placeholder: the emulator runs the real binary' >&2\nexit 1\n"
+        )
+    return buf.getvalue()
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+class Aws:
+    """boto3 clients for one account/region, all pointed at the moto endpoint."""
+
+    def __init__(self, session: boto3.Session, endpoint: str, account_id: str, region: str):
+        self.session = session
+        self.endpoint = endpoint
+        self.account_id = account_id
+        self.region = region
+        self._clients: dict[str, Any] = {}
+        self._config = Config(
+            connect_timeout=3, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"}
+        )
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, endpoint_url=self.endpoint, config=self._config
+            )
+        return self._clients[service]
+
+    def assume(self, role_arn: str, external_id: str, account_id: str, region: str) -> "Aws":
+        creds = self.client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=f"{PREFIX}-seed", ExternalId=external_id
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=region,
+        )
+        aws = Aws(session, self.endpoint, account_id, region)
+        actual = aws.client("sts").get_caller_identity()["Account"]
+        if actual != account_id:
+            raise SeedError(f"assumed {role_arn} but landed in account {actual}")
+        return aws
+
+
+def orchestrator_aws(endpoint: str) -> Aws:
+    session = boto3.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        region_name=ORCH_REGION,
+    )
+    aws = Aws(session, endpoint, ORCH_ACCOUNT, ORCH_REGION)
+    try:
+        account = aws.client("sts").get_caller_identity()["Account"]
+    except EndpointConnectionError as err:
+        raise SeedError(
+            f"cannot reach moto at {endpoint} ({err}); start it with local/moto_launcher.py"
+        ) from err
+    if account != ORCH_ACCOUNT:
+        raise SeedError(
+            f"{endpoint} says the credentials belong to account {account}, expected the "
+            f"moto default {ORCH_ACCOUNT}; is this really the local moto server?"
+        )
+    return aws
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+def ensure_role(
+    aws: Aws,
+    scope: str,
+    name: str,
+    trust: dict[str, Any],
+    inline: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """Role with exactly this trust policy and at least these inline policies."""
+    iam = aws.client("iam")
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+        status = "exists"
+        if as_json(role["AssumeRolePolicyDocument"]) != trust:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+            status = "updated trust policy"
+    except ClientError as err:
+        if not is_missing(err, "NoSuchEntity"):
+            raise
+        role = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(trust),
+            Tags=[{"Key": "ManagedBy", "Value": f"{PREFIX}-seed"}],
+        )["Role"]
+        status = "created"
+    for policy_name, document in (inline or {}).items():
+        try:
+            current = as_json(
+                iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+            )
+        except ClientError as err:
+            if not is_missing(err, "NoSuchEntity"):
+                raise
+            current = None
+        if current != document:
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+            )
+            if status == "exists":
+                status = "updated inline policy"
+    report(scope, "iam-role", name, status)
+    return role["Arn"]
+
+
+# --------------------------------------------------------------------------- orchestrator
+
+
+@dataclass(frozen=True)
+class OrchestratorArns:
+    region: str
+    account: str
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+    def function(self, name: str) -> str:
+        return self.arn("lambda", f"function:{PREFIX}-{name}")
+
+    def state_machine(self, name: str) -> str:
+        return self.arn("states", f"stateMachine:{PREFIX}-{name}")
+
+    def topic(self, name: str) -> str:
+        return self.arn("sns", name)
+
+    @property
+    def bus(self) -> str:
+        return self.arn("events", f"event-bus/{BUS_NAME}")
+
+    @property
+    def approval_table(self) -> str:
+        return self.arn("dynamodb", f"table/{APPROVAL_TABLE}")
+
+    @property
+    def hmac_secret_pattern(self) -> str:
+        return self.arn("secretsmanager", f"secret:{HMAC_SECRET_NAME}-*")
+
+
+def orchestrator_role_policies(o: OrchestratorArns) -> dict[str, dict[str, Any]]:
+    topics = [o.topic(f"{PREFIX}-approvals"), o.topic(f"{PREFIX}-notifications")]
+    table_items = [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+    ]
+    machines = o.arn("states", f"stateMachine:{PREFIX}-*")
+    executions = o.arn("states", f"execution:{PREFIX}-*:*")
+    deploy_roles = [env.deploy_role_arn for env in ENVIRONMENTS]
+    return {
+        f"{PREFIX}-lambda": policy(
+            allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "*"),
+            allow("sts:AssumeRole", deploy_roles),
+            allow(["states:StartExecution"], machines),
+            allow(["states:DescribeExecution", "states:StopExecution"], executions),
+            allow(["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"], "*"),
+            allow("events:PutEvents", o.bus),
+            allow("sns:Publish", topics),
+            allow(table_items, o.approval_table),
+            allow("secretsmanager:GetSecretValue", o.hmac_secret_pattern),
+        ),
+        f"{PREFIX}-states": policy(
+            allow("lambda:InvokeFunction", [o.function("*"), o.function("*") + ":*"]),
+            allow(["states:StartExecution"], machines),
+            allow(["states:DescribeExecution", "states:StopExecution"], executions),
+            allow("events:PutEvents", o.bus),
+            allow("sns:Publish", topics),
+            allow(table_items, o.approval_table),
+        ),
+        f"{PREFIX}-events": policy(
+            allow("states:StartExecution", machines),
+            allow("events:PutEvents", o.bus),
+        ),
+    }
+
+
+def ensure_orchestrator_roles(aws: Aws, o: OrchestratorArns) -> dict[str, str]:
+    policies = orchestrator_role_policies(o)
+    services = {
+        "lambda": "lambda.amazonaws.com",
+        "states": "states.amazonaws.com",
+        "events": "events.amazonaws.com",
+    }
+    return {
+        key: ensure_role(
+            aws,
+            "orchestrator",
+            f"{PREFIX}-{key}",
+            service_trust(service),
+            {f"{PREFIX}-{key}": policies[f"{PREFIX}-{key}"]},
+        )
+        for key, service in services.items()
+    }
+
+
+def discover_functions(repo: Path) -> list[str]:
+    root = repo / "functions"
+    if not root.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in root.iterdir()
+        if d.is_dir() and d.name != "shared" and (d / "src" / "main.rs").is_file()
+    )
+
+
+def ensure_function(aws: Aws, name: str, role_arn: str, code: bytes) -> str:
+    lam = aws.client("lambda")
+    function_name = f"{PREFIX}-{name}"
+    desired = {**FUNCTION_CONFIG, "Handler": name, "Role": role_arn}
+    try:
+        current = lam.get_function_configuration(FunctionName=function_name)
+    except ClientError as err:
+        if not is_missing(err, "ResourceNotFoundException"):
+            raise
+        created = lam.create_function(
+            FunctionName=function_name,
+            Code={"ZipFile": code},
+            Description=f"stepdeploy {name} phase (local placeholder code)",
+            Tags={"ManagedBy": f"{PREFIX}-seed"},
+            **desired,
+        )
+        report("orchestrator", "lambda", function_name, "created")
+        return created["FunctionArn"]
+    status = "exists"
+    if current.get("Architectures", ["x86_64"]) != desired["Architectures"]:
+        # Architectures can only change together with the code.
+        lam.update_function_code(
+            FunctionName=function_name, ZipFile=code, Architectures=desired["Architectures"]
+        )
+        status = "updated architecture"
+    changed = {
+        key: value
+        for key, value in desired.items()
+        if key != "Architectures" and current.get(key) != value
+    }
+    if changed:
+        lam.update_function_configuration(FunctionName=function_name, **changed)
+        status = "updated " + ", ".join(sorted(changed))
+    report("orchestrator", "lambda", function_name, status)
+    return current["FunctionArn"]
+
+
+def ensure_functions(aws: Aws, repo: Path, role_arn: str) -> dict[str, str]:
+    names = discover_functions(repo)
+    if not names:
+        warn(f"no functions/<name>/src/main.rs under {repo}; no Lambda functions registered")
+    code = dummy_lambda_zip()
+    return {name: ensure_function(aws, name, role_arn, code) for name in names}
+
+
+def ensure_topic(aws: Aws, name: str) -> str:
+    sns = aws.client("sns")
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page["Topics"]:
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                report("orchestrator", "sns-topic", name, "exists")
+                return topic["TopicArn"]
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    report("orchestrator", "sns-topic", name, "created")
+    return arn
+
+
+def ensure_queue(aws: Aws, name: str) -> tuple[str, str]:
+    """Returns (url, arn)."""
+    sqs = aws.client("sqs")
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        status = "exists"
+    except ClientError as err:
+        if not is_missing(err, "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            raise
+        url = sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "86400"})["QueueUrl"]
+        status = "created"
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    report("orchestrator", "sqs-queue", name, status)
+    return url, arn
+
+
+def ensure_queue_policy(
+    aws: Aws, name: str, url: str, queue_arn: str, principal: str, source_arn: str
+) -> None:
+    """Lets one service (SNS topic or EventBridge rule) send to the queue."""
+    sqs = aws.client("sqs")
+    document = policy(
+        allow(
+            "sqs:SendMessage",
+            queue_arn,
+            Sid="AllowPublisher",
+            Principal={"Service": principal},
+            Condition={"ArnEquals": {"aws:SourceArn": source_arn}},
+        )
+    )
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {})
+    if "Policy" in attrs and as_json(attrs["Policy"]) == document:
+        return
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(document)})
+    report("orchestrator", "sqs-queue-policy", name, "set")
+
+
+def ensure_subscription(aws: Aws, topic_arn: str, queue_arn: str) -> str:
+    sns = aws.client("sns")
+    label = f"{topic_arn.rsplit(':', 1)[-1]} -> {queue_arn.rsplit(':', 1)[-1]}"
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+        for sub in page["Subscriptions"]:
+            if sub["Protocol"] == "sqs" and sub["Endpoint"] == queue_arn:
+                report("orchestrator", "sns-subscription", label, "exists")
+                return sub["SubscriptionArn"]
+    arn = sns.subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True
+    )["SubscriptionArn"]
+    report("orchestrator", "sns-subscription", label, "created")
+    return arn
+
+
+def ensure_inbox(aws: Aws, topic_arn: str, queue_name: str) -> dict[str, str]:
+    """An SQS queue subscribed to an SNS topic: the local stand-in for a mailbox."""
+    url, arn = ensure_queue(aws, queue_name)
+    ensure_queue_policy(aws, queue_name, url, arn, "sns.amazonaws.com", topic_arn)
+    subscription = ensure_subscription(aws, topic_arn, arn)
+    return {"url": url, "arn": arn, "subscription_arn": subscription}
+
+
+def ensure_event_bus(aws: Aws) -> str:
+    events = aws.client("events")
+    try:
+        arn = events.describe_event_bus(Name=BUS_NAME)["Arn"]
+        status = "exists"
+    except ClientError as err:
+        if not is_missing(err, "ResourceNotFoundException"):
+            raise
+        arn = events.create_event_bus(Name=BUS_NAME)["EventBusArn"]
+        status = "created"
+    report("orchestrator", "event-bus", BUS_NAME, status)
+    return arn
+
+
+def ensure_rule(aws: Aws, name: str, pattern: dict[str, Any], description: str) -> str:
+    events = aws.client("events")
+    try:
+        rule = events.describe_rule(Name=name, EventBusName=BUS_NAME)
+        if as_json(rule["EventPattern"]) == pattern and rule["State"] == "ENABLED":
+            report("orchestrator", "event-rule", name, "exists")
+            return rule["Arn"]
+        status = "updated"
+    except ClientError as err:
+        if not is_missing(err, "ResourceNotFoundException"):
+            raise
+        status = "created"
+    arn = events.put_rule(
+        Name=name,
+        EventBusName=BUS_NAME,
+        EventPattern=json.dumps(pattern),
+        State="ENABLED",
+        Description=description,
+    )["RuleArn"]
+    report("orchestrator", "event-rule", name, status)
+    return arn
+
+
+def ensure_target(aws: Aws, rule: str, target_id: str, target_arn: str) -> None:
+    events = aws.client("events")
+    targets = events.list_targets_by_rule(Rule=rule, EventBusName=BUS_NAME)["Targets"]
+    label = f"{rule} -> {target_arn.rsplit(':', 1)[-1]}"
+    if any(t["Id"] == target_id and t["Arn"] == target_arn for t in targets):
+        report("orchestrator", "event-target", label, "exists")
+        return
+    result = events.put_targets(
+        Rule=rule, EventBusName=BUS_NAME, Targets=[{"Id": target_id, "Arn": target_arn}]
+    )
+    if result.get("FailedEntryCount"):
+        raise SeedError(f"put_targets on {rule} failed: {result['FailedEntries']}")
+    report("orchestrator", "event-target", label, "created")
+
+
+def ensure_invoke_permission(aws: Aws, function_name: str, statement_id: str, rule_arn: str) -> None:
+    """Resource policy letting an EventBridge rule invoke the function."""
+    lam = aws.client("lambda")
+    try:
+        statements = json.loads(lam.get_policy(FunctionName=function_name)["Policy"])["Statement"]
+    except ClientError as err:
+        if not is_missing(err, "ResourceNotFoundException"):
+            raise
+        statements = []
+    if any(s.get("Sid") == statement_id for s in statements):
+        return
+    lam.add_permission(
+        FunctionName=function_name,
+        StatementId=statement_id,
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+    report("orchestrator", "lambda-permission", f"{function_name} {statement_id}", "created")
+
+
+def ensure_events(aws: Aws, o: OrchestratorArns, functions: dict[str, str]) -> dict[str, Any]:
+    bus_arn = ensure_event_bus(aws)
+    trigger_arn = o.function("trigger")
+    if "trigger" not in functions:
+        warn(f"{TRIGGER_FUNCTION} is not registered (no functions/trigger/src/main.rs); "
+             "its rules get the target anyway but nothing will run until it exists")
+    request_rules = {
+        f"{PREFIX}-deploy-requested": "Tenant Deployment Requested",
+        f"{PREFIX}-teardown-requested": "Tenant Teardown Requested",
+    }
+    rules: dict[str, str] = {}
+    for rule_name, detail_type in request_rules.items():
+        pattern = {"source": [PREFIX], "detail-type": [detail_type]}
+        rules[rule_name] = ensure_rule(aws, rule_name, pattern, f"{detail_type} -> {TRIGGER_FUNCTION}")
+        ensure_target(aws, rule_name, "trigger", trigger_arn)
+        if "trigger" in functions:
+            ensure_invoke_permission(aws, TRIGGER_FUNCTION, f"events-{rule_name}", rules[rule_name])
+
+    all_rule = f"{PREFIX}-all-events"
+    url, queue_arn = ensure_queue(aws, f"{PREFIX}-events-inbox")
+    rules[all_rule] = ensure_rule(
+        aws, all_rule, {"source": [PREFIX]}, "copy of every stepdeploy event for tests"
+    )
+    ensure_queue_policy(
+        aws, f"{PREFIX}-events-inbox", url, queue_arn, "events.amazonaws.com", rules[all_rule]
+    )
+    ensure_target(aws, all_rule, "events-inbox", queue_arn)
+    return {
+        "bus_name": BUS_NAME,
+        "bus_arn": bus_arn,
+        "rules": rules,
+        "events_inbox": {"url": url, "arn": queue_arn},
+    }
+
+
+def ensure_approval_table(aws: Aws) -> str:
+    ddb = aws.client("dynamodb")
+    try:
+        arn = ddb.describe_table(TableName=APPROVAL_TABLE)["Table"]["TableArn"]
+        status = "exists"
+    except ClientError as err:
+        if not is_missing(err, "ResourceNotFoundException"):
+            raise
+        arn = ddb.create_table(
+            TableName=APPROVAL_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        )["TableDescription"]["TableArn"]
+        ddb.get_waiter("table_exists").wait(TableName=APPROVAL_TABLE, WaiterConfig={"Delay": 1})
+        status = "created"
+    ttl = ddb.describe_time_to_live(TableName=APPROVAL_TABLE)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") != "ENABLED" or ttl.get("AttributeName") != "expires_at":
+        ddb.update_time_to_live(
+            TableName=APPROVAL_TABLE,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+        status += ", ttl enabled"
+    report("orchestrator", "dynamodb-table", APPROVAL_TABLE, status)
+    return arn
+
+
+def ensure_secret(
+    aws: Aws, scope: str, name: str, build: Callable[[str | None], str], description: str
+) -> tuple[str, str]:
+    """Secret whose value is build(current value); returns (arn, value).
+
+    build() receives None when the secret doesn't exist yet, so it can generate
+    fresh random material once and keep it on later runs.
+    """
+    sm = aws.client("secretsmanager")
+    try:
+        arn = sm.describe_secret(SecretId=name)["ARN"]
+    except ClientError as err:
+        if not is_missing(err, "ResourceNotFoundException"):
+            raise
+        value = build(None)
+        arn = sm.create_secret(Name=name, SecretString=value, Description=description)["ARN"]
+        report(scope, "secret", name, "created")
+        return arn, value
+    current = sm.get_secret_value(SecretId=arn)["SecretString"]
+    value = build(current)
+    if value != current:
+        sm.put_secret_value(SecretId=arn, SecretString=value)
+        report(scope, "secret", name, "updated")
+    else:
+        report(scope, "secret", name, "exists")
+    return arn, value
+
+
+def build_hmac_key(current: str | None) -> str:
+    if current is not None and re.fullmatch(r"[0-9a-f]{64}", current):
+        return current
+    return secrets.token_hex(32)
+
+
+# --------------------------------------------------------------------------- state machines
+
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+FUNCTION_PLACEHOLDER = re.compile(r"([A-Z][A-Za-z0-9]*)FunctionArn")
+
+
+def pascal_to_kebab(name: str) -> str:
+    """DnsRecord -> dns-record, RDSUser -> rds-user."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name).lower()
+
+
+def substitute_definition(
+    path: Path, text: str, values: dict[str, str], o: OrchestratorArns, known_functions: set[str]
+) -> str:
+    """Replace ${Name} placeholders like CloudFormation DefinitionSubstitutions."""
+    unknown: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in values:
+            return values[key]
+        function = FUNCTION_PLACEHOLDER.fullmatch(key)
+        if function:
+            name = pascal_to_kebab(function.group(1))
+            if name not in known_functions:
+                warn(f"{path.name}: ${{{key}}} -> {PREFIX}-{name}, which has no functions/{name}/src/main.rs")
+            return o.function(name)
+        unknown.append(key)
+        return match.group(0)
+
+    result = PLACEHOLDER.sub(replace, text)
+    if unknown:
+        names = ", ".join(f"${{{k}}}" for k in dict.fromkeys(unknown))
+        raise SeedError(f"{path}: unknown placeholder(s) {names}")
+    try:
+        json.loads(result)
+    except json.JSONDecodeError as err:
+        raise SeedError(f"{path}: not valid JSON after substitution: {err}") from err
+    return result
+
+
+def ensure_state_machine(aws: Aws, name: str, definition: str, role_arn: str) -> str:
+    sfn = aws.client("stepfunctions")
+    existing = None
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                existing = machine["stateMachineArn"]
+    if existing is None:
+        arn = sfn.create_state_machine(
+            name=name, definition=definition, roleArn=role_arn, type="STANDARD"
+        )["stateMachineArn"]
+        report("orchestrator", "state-machine", name, "created")
+        return arn
+    current = sfn.describe_state_machine(stateMachineArn=existing)
+    if json.loads(current["definition"]) != json.loads(definition) or current["roleArn"] != role_arn:
+        sfn.update_state_machine(stateMachineArn=existing, definition=definition, roleArn=role_arn)
+        report("orchestrator", "state-machine", name, "updated")
+    else:
+        report("orchestrator", "state-machine", name, "exists")
+    return existing
+
+
+def ensure_state_machines(
+    aws: Aws,
+    repo: Path,
+    o: OrchestratorArns,
+    values: dict[str, str],
+    role_arn: str,
+    functions: dict[str, str],
+) -> dict[str, str]:
+    files = sorted((repo / "statemachines").glob("*.asl.json"))
+    if not files:
+        report("orchestrator", "state-machine", "*", f"none found in {repo / 'statemachines'}")
+        return {}
+    # Substitute every file first so one bad file leaves all machines untouched.
+    definitions = {
+        f"{PREFIX}-{path.name[: -len('.asl.json')]}": substitute_definition(
+            path, path.read_text(), values, o, set(functions)
+        )
+        for path in files
+    }
+    return {name: ensure_state_machine(aws, name, text, role_arn) for name, text in definitions.items()}
+
+
+def seed_orchestrator(aws: Aws, repo: Path) -> dict[str, Any]:
+    o = OrchestratorArns(aws.region, aws.account_id)
+    roles = ensure_orchestrator_roles(aws, o)
+    functions = ensure_functions(aws, repo, roles["lambda"])
+    topics = {key: ensure_topic(aws, f"{PREFIX}-{key}") for key in ("approvals", "notifications")}
+    inboxes = {key: ensure_inbox(aws, arn, f"{PREFIX}-{key}-inbox") for key, arn in topics.items()}
+    events = ensure_events(aws, o, functions)
+    table_arn = ensure_approval_table(aws)
+    hmac_arn, _ = ensure_secret(
+        aws, "orchestrator", HMAC_SECRET_NAME, build_hmac_key, "HMAC key for approval links"
+    )
+    values = {
+        "EventBusName": BUS_NAME,
+        "EventBusArn": events["bus_arn"],
+        "NotificationTopicArn": topics["notifications"],
+        "ApprovalTopicArn": topics["approvals"],
+        "ApprovalTableName": APPROVAL_TABLE,
+        "Region": aws.region,
+        "AccountId": aws.account_id,
+    }
+    machines = ensure_state_machines(aws, repo, o, values, roles["states"], functions)
+    return {
+        "account_id": aws.account_id,
+        "region": aws.region,
+        "endpoint": aws.endpoint,
+        "roles": roles,
+        "functions": {f"{PREFIX}-{name}": arn for name, arn in functions.items()},
+        "trigger_function_arn": o.function("trigger"),
+        "state_machines": machines,
+        "event_bus": {"name": BUS_NAME, "arn": events["bus_arn"]},
+        "rules": events["rules"],
+        "topics": topics,
+        "queues": {
+            "approvals_inbox": inboxes["approvals"],
+            "notifications_inbox": inboxes["notifications"],
+            "events_inbox": events["events_inbox"],
+        },
+        "approval_table": {"name": APPROVAL_TABLE, "arn": table_arn},
+        "hmac_secret_arn": hmac_arn,
+    }
+
+
+# --------------------------------------------------------------------------- environments
+
+
+def deploy_role_policy(env: EnvSpec) -> dict[str, Any]:
+    """What the phases do in an environment account (broad, but by service)."""
+    acct, region = env.account_id, env.region
+    bucket = f"arn:aws:s3:::{PREFIX}-config-{env.name}-{acct}"
+    return policy(
+        allow(["ec2:Describe*"], "*"),
+        allow(["ecs:*"], "*"),
+        allow(["elasticloadbalancing:*"], "*"),
+        allow(["elasticfilesystem:*"], "*"),
+        allow(["logs:*"], f"arn:aws:logs:{region}:{acct}:*"),
+        allow(["route53:*"], "*"),
+        allow(["cloudfront:Get*", "cloudfront:List*", "cloudfront:CreateInvalidation"], "*"),
+        allow(["acm:DescribeCertificate", "acm:ListCertificates"], "*"),
+        allow(["secretsmanager:*"], f"arn:aws:secretsmanager:{region}:{acct}:secret:*"),
+        allow(["dynamodb:*"], f"arn:aws:dynamodb:{region}:{acct}:table/{PREFIX}-state-{env.name}*"),
+        allow(["s3:*"], [bucket, f"{bucket}/*"]),
+        allow(["iam:PassRole"], [
+            f"arn:aws:iam::{acct}:role/{env.name}-ecs-task-execution",
+            f"arn:aws:iam::{acct}:role/{env.name}-ecs-task",
+        ], Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+        allow(["tag:GetResources"], "*"),
+    )
+
+
+def ensure_deploy_role(aws: Aws, env: EnvSpec) -> str:
+    trust = policy({
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ORCH_ACCOUNT}:root"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": env.external_id}},
+    })
+    return ensure_role(aws, env.name, DEPLOY_ROLE_NAME, trust, {DEPLOY_ROLE_NAME: deploy_role_policy(env)})
+
+
+def name_tag(name: str, resource_type: str) -> list[dict[str, Any]]:
+    tags = [{"Key": "Name", "Value": name}, {"Key": "ManagedBy", "Value": f"{PREFIX}-seed"}]
+    return [{"ResourceType": resource_type, "Tags": tags}]
+
+
+def single(items: list[dict[str, Any]], what: str) -> dict[str, Any] | None:
+    if len(items) > 1:
+        raise SeedError(f"found {len(items)} {what}; expected at most one (remove the duplicates)")
+    return items[0] if items else None
+
+
+def ensure_vpc(aws: Aws, env: EnvSpec) -> str:
+    ec2 = aws.client("ec2")
+    name = f"{env.name}-vpc"
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
+    found = single(vpcs, f"VPCs named {name}")
+    if found:
+        if found["CidrBlock"] != env.cidr:
+            raise SeedError(f"{name} has CIDR {found['CidrBlock']}, expected {env.cidr}")
+        report(env.name, "vpc", name, f"exists {found['VpcId']}")
+        return found["VpcId"]
+    vpc_id = ec2.create_vpc(CidrBlock=env.cidr, TagSpecifications=name_tag(name, "vpc"))["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    report(env.name, "vpc", name, f"created {vpc_id}")
+    return vpc_id
+
+
+def ensure_private_subnets(aws: Aws, env: EnvSpec, vpc_id: str) -> list[str]:
+    """Two /24s (second and third of the VPC) in the region's first two AZs."""
+    ec2 = aws.client("ec2")
+    available = ec2.describe_availability_zones(Filters=[{"Name": "state", "Values": ["available"]}])
+    zones = sorted(z["ZoneName"] for z in available["AvailabilityZones"])[:2]
+    if len(zones) < 2:
+        raise SeedError(f"{env.region} has fewer than two availability zones: {zones}")
+    blocks = list(ipaddress.ip_network(env.cidr).subnets(new_prefix=24))[1:3]
+    subnet_ids = []
+    for zone, block in zip(zones, blocks):
+        name = f"{env.name}-private-{zone[-1]}"
+        found = single(
+            ec2.describe_subnets(Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "tag:Name", "Values": [name]},
+            ])["Subnets"],
+            f"subnets named {name}",
+        )
+        if found:
+            subnet_ids.append(found["SubnetId"])
+            report(env.name, "subnet", name, f"exists {found['SubnetId']}")
+            continue
+        subnet_id = ec2.create_subnet(
+            VpcId=vpc_id, CidrBlock=str(block), AvailabilityZone=zone,
+            TagSpecifications=name_tag(name, "subnet"),
+        )["Subnet"]["SubnetId"]
+        subnet_ids.append(subnet_id)
+        report(env.name, "subnet", name, f"created {subnet_id} {block} {zone}")
+    return subnet_ids
+
+
+def ensure_tasks_security_group(aws: Aws, env: EnvSpec, vpc_id: str) -> str:
+    ec2 = aws.client("ec2")
+    name = f"{env.name}-ecs-tasks"
+    found = single(
+        ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "group-name", "Values": [name]},
+        ])["SecurityGroups"],
+        f"security groups named {name}",
+    )
+    if found:
+        report(env.name, "security-group", name, f"exists {found['GroupId']}")
+        return found["GroupId"]
+    group_id = ec2.create_security_group(
+        GroupName=name, Description="WordPress tasks behind the shared ALB", VpcId=vpc_id,
+        TagSpecifications=name_tag(name, "security-group"),
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+        "IpRanges": [{"CidrIp": env.cidr, "Description": "ALB to WordPress"}],
+    }])
+    report(env.name, "security-group", name, f"created {group_id}")
+    return group_id
+
+
+def ensure_cluster(aws: Aws, env: EnvSpec) -> str:
+    ecs = aws.client("ecs")
+    name = f"{env.name}-cluster"
+    clusters = [c for c in ecs.describe_clusters(clusters=[name])["clusters"] if c["status"] == "ACTIVE"]
+    if clusters:
+        report(env.name, "ecs-cluster", name, "exists")
+        return clusters[0]["clusterArn"]
+    arn = ecs.create_cluster(clusterName=name)["cluster"]["clusterArn"]
+    report(env.name, "ecs-cluster", name, "created")
+    return arn
+
+
+def ensure_load_balancer(aws: Aws, env: EnvSpec, subnets: list[str]) -> dict[str, Any]:
+    elb = aws.client("elbv2")
+    name = f"{env.name}-alb"
+    try:
+        lb = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+        report(env.name, "load-balancer", name, "exists")
+        return lb
+    except ClientError as err:
+        if not is_missing(err, "LoadBalancerNotFound"):
+            raise
+    lb = elb.create_load_balancer(
+        Name=name, Subnets=subnets,
+        Scheme="internet-facing", Type="application", IpAddressType="ipv4",
+        Tags=[{"Key": "Name", "Value": name}],
+    )["LoadBalancers"][0]
+    report(env.name, "load-balancer", name, "created")
+    return lb
+
+
+def ensure_certificate(aws: Aws, env: EnvSpec) -> str:
+    acm = aws.client("acm")
+    domain = f"*.{env.zone_name}"
+    for page in acm.get_paginator("list_certificates").paginate():
+        for cert in page["CertificateSummaryList"]:
+            if cert["DomainName"] == domain:
+                report(env.name, "acm-certificate", domain, "exists")
+                return cert["CertificateArn"]
+    arn = acm.request_certificate(
+        DomainName=domain, ValidationMethod="DNS", IdempotencyToken=f"{PREFIX}{env.name}"
+    )["CertificateArn"]
+    report(env.name, "acm-certificate", domain, "requested")
+    return arn
+
+
+def ensure_https_listener(aws: Aws, env: EnvSpec, lb_arn: str, certificate_arn: str) -> str:
+    elb = aws.client("elbv2")
+    default_actions = [{
+        "Type": "fixed-response",
+        "FixedResponseConfig": {
+            "StatusCode": "404", "ContentType": "text/plain", "MessageBody": "no such tenant",
+        },
+    }]
+    label = f"{env.name}-alb HTTPS:443"
+    for listener in elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
+        if listener["Port"] == 443:
+            actions = listener.get("DefaultActions", [])
+            certs = [c["CertificateArn"] for c in listener.get("Certificates", [])]
+            ok = (
+                listener["Protocol"] == "HTTPS"
+                and certificate_arn in certs
+                and len(actions) == 1
+                and actions[0]["Type"] == "fixed-response"
+                and actions[0].get("FixedResponseConfig", {}).get("StatusCode") == "404"
+            )
+            if not ok:
+                elb.modify_listener(
+                    ListenerArn=listener["ListenerArn"], Protocol="HTTPS", Port=443,
+                    Certificates=[{"CertificateArn": certificate_arn}], DefaultActions=default_actions,
+                )
+            report(env.name, "alb-listener", label, "exists" if ok else "updated")
+            return listener["ListenerArn"]
+    arn = elb.create_listener(
+        LoadBalancerArn=lb_arn, Protocol="HTTPS", Port=443,
+        SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+        Certificates=[{"CertificateArn": certificate_arn}],
+        DefaultActions=default_actions,
+    )["Listeners"][0]["ListenerArn"]
+    report(env.name, "alb-listener", label, "created")
+    return arn
+
+
+def ensure_file_system(aws: Aws, env: EnvSpec) -> str:
+    efs = aws.client("efs")
+    token = f"{env.name}-wordpress"
+    found = single(efs.describe_file_systems(CreationToken=token)["FileSystems"], f"EFS file systems {token}")
+    if found:
+        report(env.name, "efs", token, f"exists {found['FileSystemId']}")
+        return found["FileSystemId"]
+    fs_id = efs.create_file_system(
+        CreationToken=token, PerformanceMode="generalPurpose", Encrypted=True,
+        Tags=[{"Key": "Name", "Value": token}],
+    )["FileSystemId"]
+    report(env.name, "efs", token, f"created {fs_id}")
+    return fs_id
+
+
+def ensure_log_group(aws: Aws, env: EnvSpec) -> str:
+    logs = aws.client("logs")
+    name = f"/ecs/{env.name}"
+    groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    if any(g["logGroupName"] == name for g in groups):
+        report(env.name, "log-group", name, "exists")
+        return name
+    logs.create_log_group(logGroupName=name)
+    logs.put_retention_policy(logGroupName=name, retentionInDays=14)
+    report(env.name, "log-group", name, "created")
+    return name
+
+
+def ensure_task_roles(aws: Aws, env: EnvSpec, fs_id: str) -> tuple[str, str]:
+    acct, region = env.account_id, env.region
+    trust = service_trust("ecs-tasks.amazonaws.com")
+    # Inline equivalent of AmazonECSTaskExecutionRolePolicy (moto only knows AWS
+    # managed policies when told to load them) plus the tenant secrets.
+    execution = ensure_role(aws, env.name, f"{env.name}-ecs-task-execution", trust, {
+        "task-execution": policy(
+            allow(["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability",
+                   "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], "*"),
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"],
+                  f"arn:aws:logs:{region}:{acct}:log-group:/ecs/{env.name}:*"),
+            allow("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{region}:{acct}:secret:*"),
+        ),
+    })
+    task = ensure_role(aws, env.name, f"{env.name}-ecs-task", trust, {
+        "wordpress-efs": policy(
+            allow(["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                  f"arn:aws:elasticfilesystem:{region}:{acct}:file-system/{fs_id}"),
+        ),
+    })
+    return execution, task
+
+
+def ensure_hosted_zone(aws: Aws, env: EnvSpec) -> str:
+    r53 = aws.client("route53")
+    fqdn = env.zone_name + "."
+    zones = r53.list_hosted_zones_by_name(DNSName=fqdn)["HostedZones"]
+    found = single([z for z in zones if z["Name"] == fqdn], f"hosted zones {fqdn}")
+    if found:
+        zone_id = found["Id"].rsplit("/", 1)[-1]
+        report(env.name, "hosted-zone", env.zone_name, f"exists {zone_id}")
+        return zone_id
+    created = r53.create_hosted_zone(
+        Name=env.zone_name, CallerReference=f"{PREFIX}-seed-{uuid.uuid4()}",
+        HostedZoneConfig={"Comment": f"{env.name} tenants", "PrivateZone": False},
+    )["HostedZone"]
+    zone_id = created["Id"].rsplit("/", 1)[-1]
+    report(env.name, "hosted-zone", env.zone_name, f"created {zone_id}")
+    return zone_id
+
+
+def ensure_distribution(aws: Aws, env: EnvSpec, alb_dns: str) -> str:
+    cf = aws.client("cloudfront")
+    comment = f"{env.name} tenants"
+    for page in cf.get_paginator("list_distributions").paginate():
+        for dist in page["DistributionList"].get("Items", []):
+            if dist["Comment"] == comment:
+                report(env.name, "cloudfront", comment, f"exists {dist['DomainName']}")
+                return dist["DomainName"]
+    origin_id = f"{env.name}-alb"
+    dist = cf.create_distribution(DistributionConfig={
+        "CallerReference": f"{PREFIX}-seed-{env.name}-{uuid.uuid4()}",
+        "Comment": comment,
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": origin_id,
+            "DomainName": alb_dns,
+            "CustomOriginConfig": {
+                "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only",
+                "OriginSslProtocols": {"Quantity": 1, "Items": ["TLSv1.2"]},
+            },
+        }]},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": origin_id,
+            "ViewerProtocolPolicy": "redirect-to-https",
+            "CachePolicyId": CACHE_POLICY_CACHING_DISABLED,
+            "OriginRequestPolicyId": ORIGIN_REQUEST_POLICY_ALL_VIEWER,
+        },
+    })["Distribution"]
+    report(env.name, "cloudfront", comment, f"created {dist['DomainName']}")
+    return dist["DomainName"]
+
+
+def ensure_rds_master(aws: Aws, env: EnvSpec, state_dir: Path) -> str:
+    """Master secret in the env account, and the matching MariaDB user."""
+
+    def build(current: str | None) -> str:
+        password = None
+        if current is not None:
+            password = json.loads(current).get("password")
+        return json.dumps({
+            "username": RDS_MASTER_USER,
+            "password": password or random_password(),
+            "host": "127.0.0.1",
+            "port": env.db_port,
+            "engine": "mysql",
+        })
+
+    arn, value = ensure_secret(
+        aws, env.name, f"{env.name}-rds-master", build, f"{env.name} RDS master credentials"
+    )
+    ensure_mariadb_master(env, state_dir, json.loads(value)["password"])
+    return arn
+
+
+def ensure_mariadb_master(env: EnvSpec, state_dir: Path, password: str) -> None:
+    socket = state_dir / "mariadb" / env.name / "mysqld.sock"
+    try:
+        conn = pymysql.connect(unix_socket=str(socket), user="root", password="", connect_timeout=5)
+    except pymysql.err.OperationalError as err:
+        raise SeedError(
+            f"cannot reach the {env.name} MariaDB through {socket} ({err.args[-1]}); "
+            f"run `local/mariadb.sh start` first"
+        ) from err
+    user = f"'{RDS_MASTER_USER}'@'%%'"  # '%%': pymysql formats queries that take args
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE USER IF NOT EXISTS {user} IDENTIFIED BY %s", (password,))
+            cur.execute(f"ALTER USER {user} IDENTIFIED BY %s", (password,))
+            cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO {user} WITH GRANT OPTION", ())
+        conn.commit()
+    finally:
+        conn.close()
+    report(env.name, "mariadb-user", f"{RDS_MASTER_USER} on 127.0.0.1:{env.db_port}", "ready")
+
+
+def example_config(repo: Path, env: EnvSpec) -> dict[str, Any]:
+    """The checked-in example for this env (falls back to dev.json)."""
+    folder = repo / "infra" / "environments"
+    path = folder / f"{env.name}.json"
+    if not path.is_file():
+        path = folder / "dev.json"
+    if not path.is_file():
+        raise SeedError(f"no example environment config in {folder}")
+    return json.loads(path.read_text())
+
+
+# Local-only optional fields that the real configs leave out.
+LOCAL_EXTRA_FIELDS = {"verify.base_url", "dns.check_base_url"}
+
+
+def check_schema(example: Any, actual: Any, where: str = "") -> list[str]:
+    """Field names that differ from the example (nested dicts; null in either side skipped)."""
+    if not isinstance(example, dict) or not isinstance(actual, dict):
+        return []
+    problems = []
+    for key in example.keys() - actual.keys():
+        problems.append(f"missing {where}{key}")
+    for key in actual.keys() - example.keys():
+        if f"{where}{key}" not in LOCAL_EXTRA_FIELDS:
+            problems.append(f"extra {where}{key}")
+    for key in example.keys() & actual.keys():
+        problems += check_schema(example[key], actual[key], f"{where}{key}.")
+    return problems
+
+
+def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    config = {
+        "name": env.name,
+        "account_id": env.account_id,
+        "region": env.region,
+        "deploy_role_arn": r["deploy_role_arn"],
+        "external_id": env.external_id,
+        "cluster": f"{env.name}-cluster",
+        "vpc_id": r["vpc_id"],
+        "private_subnets": r["subnets"],
+        "ecs_security_group": r["security_group"],
+        "alb_listener_arn": r["listener_arn"],
+        "alb_priority_range": {"min": 10, "max": 260},
+        "efs_id": r["efs_id"],
+        "rds": {"endpoint": "127.0.0.1", "port": env.db_port, "master_secret_arn": r["master_secret_arn"]},
+        "task_execution_role_arn": r["task_execution_role_arn"],
+        "task_role_arn": r["task_role_arn"],
+        "log_group": r["log_group"],
+        "domain": DOMAIN,
+        "hosted_zone_id": r["hosted_zone_id"],
+        "cloudfront": {"domain_name": r["cloudfront_domain"], "hosted_zone_id": CLOUDFRONT_ZONE_ID},
+        "defaults": example["defaults"],
+        "state_table": f"{PREFIX}-state-{env.name}",
+        "config_bucket": f"{PREFIX}-config-{env.name}-{env.account_id}",
+        "approval": PROD_APPROVAL if env.name == "prod" else None,
+        "verify": {
+            "enabled": env.name != "prod",
+            "interval_seconds": 1,
+            "max_attempts": 10,
+            "base_url": LOCAL_SITE_URL,
+        },
+        "dns": {"enabled": env.name != "dev", "check_base_url": LOCAL_SITE_URL},
+        "promote_to": env.promote_to,
+    }
+    problems = check_schema(example, config)
+    if problems:
+        raise SeedError(
+            f"local {env.name} config no longer matches infra/environments/{env.name}.json "
+            f"({'; '.join(sorted(problems))}); update local/seed.py"
+        )
+    return config
+
+
+def seed_environment(orchestrator: Aws, env: EnvSpec, repo: Path, state_dir: Path) -> Path:
+    aws = orchestrator.assume(env.deploy_role_arn, env.external_id, env.account_id, env.region)
+    r: dict[str, Any] = {"deploy_role_arn": ensure_deploy_role(aws, env)}
+    r["vpc_id"] = ensure_vpc(aws, env)
+    r["subnets"] = ensure_private_subnets(aws, env, r["vpc_id"])
+    r["security_group"] = ensure_tasks_security_group(aws, env, r["vpc_id"])
+    ensure_cluster(aws, env)
+    lb = ensure_load_balancer(aws, env, r["subnets"])
+    certificate = ensure_certificate(aws, env)
+    r["listener_arn"] = ensure_https_listener(aws, env, lb["LoadBalancerArn"], certificate)
+    r["efs_id"] = ensure_file_system(aws, env)
+    r["log_group"] = ensure_log_group(aws, env)
+    r["task_execution_role_arn"], r["task_role_arn"] = ensure_task_roles(aws, env, r["efs_id"])
+    r["hosted_zone_id"] = ensure_hosted_zone(aws, env)
+    r["cloudfront_domain"] = ensure_distribution(aws, env, lb["DNSName"])
+    r["master_secret_arn"] = ensure_rds_master(aws, env, state_dir)
+    path = state_dir / "environments" / f"{env.name}.json"
+    write_json(path, environment_config(env, example_config(repo, env), r))
+    report(env.name, "config", str(path), "written")
+    return path
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        help="moto server URL (default: $AWS_ENDPOINT_URL or http://127.0.0.1:5000)",
+    )
+    parser.add_argument(
+        "--repo", type=Path, default=here.parent,
+        help="repository root with functions/, statemachines/ and infra/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, default=None,
+        help="where the MariaDB sockets are and configs are written (default: <repo>/local/.state)",
+    )
+    args = parser.parse_args(argv)
+    args.repo = args.repo.resolve()
+    args.state_dir = (args.state_dir or args.repo / "local" / ".state").resolve()
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    try:
+        orchestrator = orchestrator_aws(args.endpoint)
+        stack = seed_orchestrator(orchestrator, args.repo)
+        stack["environments"] = {
+            env.name: str(seed_environment(orchestrator, env, args.repo, args.state_dir))
+            for env in ENVIRONMENTS
+        }
+    except SeedError as err:
+        print(f"seed: {err}", file=sys.stderr)
+        return 1
+    stack_path = args.state_dir / "stack.json"
+    write_json(stack_path, stack)
+    report("orchestrator", "stack", str(stack_path), "written")
+    print(f"seed complete in {time.monotonic() - started:.1f}s against {args.endpoint}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,651 @@
+"""Smoke check of the local stack: moto_launcher.py and standin.py.
+
+    local/.venv/bin/python local/selftest_launcher.py
+
+Starts, on free ports, a fake Lambda emulator (in this process), the patched
+moto launcher and the tenant-site stand-in, then drives the flows the
+deployer relies on through boto3.  Prints one line per check and
+`N passed, M failed`; exits non-zero on any failure.  Every process it
+starts is stopped at the end, failure or not.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+ORCH = "123456789012"
+DEV = "111111111111"
+REGION = "eu-west-1"
+TENANT_HOST = "acme.wpdev.kimmyai.io"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0,
+             interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# Fake `cargo lambda watch`
+# --------------------------------------------------------------------------
+
+
+class FakeEmulator:
+    """Answers /2015-03-31/functions/<bin>/invocations like the emulator.
+
+    echo: 200, the event plus {"echoed": true}
+    fail: 500, {"errorType": "ValidationFailed", "errorMessage": "tenant: bad"}
+    flaky: like fail on the first call for a payload "key", then like echo
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+        self._seen_keys: set[str] = set()
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                parts = self.path.strip("/").split("/")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if len(parts) != 4 or parts[:2] != ["2015-03-31", "functions"] \
+                        or parts[3] != "invocations":
+                    return self._answer(404, b"not found")
+                status, answer = emulator.handle(parts[2], json.loads(body or b"{}"))
+                self._answer(status, json.dumps(answer).encode())
+
+            def _answer(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def handle(self, binary: str, event: Any) -> tuple[int, Any]:
+        with self.lock:
+            self.calls.append((binary, event))
+            first_time = False
+            if binary == "flaky":
+                key = json.dumps(event.get("key") if isinstance(event, dict) else event)
+                first_time = key not in self._seen_keys
+                self._seen_keys.add(key)
+        if binary == "fail" or first_time:
+            return 500, {"errorType": "ValidationFailed", "errorMessage": "tenant: bad"}
+        if binary in ("echo", "flaky"):
+            result = dict(event) if isinstance(event, dict) else {"event": event}
+            result["echoed"] = True
+            return 200, result
+        return 404, {"message": f"no binary {binary}"}
+
+    def calls_matching(self, binary: str, predicate: Callable[[Any], bool]) -> list[Any]:
+        with self.lock:
+            return [e for b, e in self.calls if b == binary and predicate(e)]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+# --------------------------------------------------------------------------
+# Harness
+# --------------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+        self.logdir = Path(tempfile.mkdtemp(prefix="stepdeploy-selftest-"))
+        self.emulator = FakeEmulator()
+        self.moto_port = free_port()
+        self.standin_port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        self.standin_url = f"http://127.0.0.1:{self.standin_port}"
+
+    def spawn(self, name: str, args: list[str]) -> None:
+        logfile = self.logdir / f"{name}.log"
+        out = open(logfile, "wb")
+        proc = subprocess.Popen([PYTHON, *args], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        self.procs.append((name, proc, logfile))
+
+    def start(self) -> None:
+        self.spawn("moto_launcher", [str(HERE / "moto_launcher.py"),
+                                     "--port", str(self.moto_port),
+                                     "--lambda-endpoint", self.emulator.url])
+        self.spawn("standin", [str(HERE / "standin.py"),
+                               "--port", str(self.standin_port),
+                               "--aws-endpoint", self.endpoint])
+        wait_for(lambda: http_get(f"{self.endpoint}/moto-api/")[0] == 200,
+                 timeout=60, what="moto launcher")
+        wait_for(lambda: http_get(f"{self.standin_url}/__standin__/health")[0] == 200,
+                 timeout=30, what="standin")
+
+    def stop(self) -> None:
+        for _, proc, _ in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc, _ in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.emulator.stop()
+
+    def dump_logs(self, lines: int = 40) -> None:
+        for name, _, logfile in self.procs:
+            tail = logfile.read_text(errors="replace").splitlines()[-lines:]
+            print(f"--- last {len(tail)} lines of {name} ({logfile}) ---")
+            print("\n".join(tail))
+
+    def client(self, service: str, account: str = ORCH, region: str = REGION):
+        creds: dict[str, Any] = {"aws_access_key_id": "testing",
+                                 "aws_secret_access_key": "testing"}
+        if account != ORCH:
+            sts = boto3.client("sts", region_name=region, endpoint_url=self.endpoint,
+                               **creds)
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/stepdeploy-deploy",
+                                RoleSessionName="selftest", ExternalId="selftest")["Credentials"]
+            creds = {"aws_access_key_id": c["AccessKeyId"],
+                     "aws_secret_access_key": c["SecretAccessKey"],
+                     "aws_session_token": c["SessionToken"]}
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
+                            **creds)
+
+
+def http_get(url: str, host: str | None = None, method: str = "GET") -> tuple[int, str, Any]:
+    request = urllib.request.Request(url, method=method)
+    if host:
+        request.add_header("Host", host)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as resp:
+            return resp.status, resp.read().decode(), resp.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers
+    except OSError:
+        return 0, "", None
+
+
+def dummy_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("bootstrap", "not a real binary")
+    return buffer.getvalue()
+
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]})
+
+
+class Flows:
+    """The checks.  Each test_* method is one check."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.emu = stack.emulator
+        self.lam = stack.client("lambda")
+        self.sfn = stack.client("stepfunctions")
+        self.events = stack.client("events")
+        iam = stack.client("iam")
+        self.role = iam.create_role(RoleName="stepdeploy-selftest",
+                                    AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        self.fn = {b: self.create_function(self.lam, f"stepdeploy-{b}", b, self.role)
+                   for b in ("echo", "fail", "flaky")}
+
+    @staticmethod
+    def create_function(client: Any, name: str, binary: str, role: str) -> str:
+        return client.create_function(
+            FunctionName=name, Runtime="provided.al2023", Role=role, Handler=binary,
+            Code={"ZipFile": dummy_zip()}, Timeout=900,
+        )["FunctionArn"]
+
+    def state_machine(self, name: str, definition: dict[str, Any], client: Any = None,
+                      role: str | None = None) -> str:
+        return (client or self.sfn).create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=role or self.role,
+        )["stateMachineArn"]
+
+    def run(self, sm_arn: str, payload: Any, client: Any = None,
+            timeout: float = 20) -> dict[str, Any]:
+        client = client or self.sfn
+        arn = client.start_execution(stateMachineArn=sm_arn,
+                                     input=json.dumps(payload))["executionArn"]
+        return self.finished(arn, client, timeout)
+
+    def finished(self, execution_arn: str, client: Any = None,
+                 timeout: float = 20) -> dict[str, Any]:
+        client = client or self.sfn
+
+        def done() -> dict[str, Any] | None:
+            d = client.describe_execution(executionArn=execution_arn)
+            return d if d["status"] != "RUNNING" else None
+        return wait_for(done, timeout=timeout, what=f"execution {execution_arn}")
+
+    @staticmethod
+    def invoke_task(function: str, **extra: Any) -> dict[str, Any]:
+        state = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                 "Parameters": {"FunctionName": function, "Payload.$": "$"},
+                 "ResultSelector": {"result.$": "$.Payload"}, "End": True}
+        state.update(extra)
+        if "Next" in state:
+            del state["End"]
+        return state
+
+    # ---- Lambda ----------------------------------------------------------
+
+    def test_lambda_invoke_success(self) -> None:
+        r = self.lam.invoke(FunctionName="stepdeploy-echo", Payload=b'{"a": 1}')
+        assert r["StatusCode"] == 200, r
+        assert "FunctionError" not in r, r
+        assert json.loads(r["Payload"].read()) == {"a": 1, "echoed": True}
+
+    def test_lambda_invoke_function_error(self) -> None:
+        r = self.lam.invoke(FunctionName=self.fn["fail"], Payload=b"{}")
+        assert r["FunctionError"] == "Unhandled", r
+        assert json.loads(r["Payload"].read()) == {
+            "errorType": "ValidationFailed", "errorMessage": "tenant: bad"}
+
+    def test_lambda_invoke_event_is_async(self) -> None:
+        r = self.lam.invoke(FunctionName="stepdeploy-echo", InvocationType="Event",
+                            Payload=b'{"async": "event-1"}')
+        assert r["StatusCode"] == 202, r
+        wait_for(lambda: self.emu.calls_matching(
+            "echo", lambda e: e.get("async") == "event-1"), what="async invoke")
+
+    def test_emulator_unreachable_is_function_error(self) -> None:
+        sys.path.insert(0, str(HERE))
+        sys.dont_write_bytecode = True  # no local/__pycache__ in the work tree
+        import moto_launcher
+
+        class Fn:
+            handler, function_name = "bootstrap", "stepdeploy-bootstrap"
+        moto_launcher._lambda_endpoint = f"http://127.0.0.1:{free_port()}"
+        body, errored = moto_launcher.invoke_emulator(Fn(), b"{}")
+        error = json.loads(body)
+        assert errored and error["errorType"] == "Lambda.ServiceException", error
+        assert "not reachable" in error["errorMessage"], error
+
+    # ---- Step Functions --------------------------------------------------
+
+    def test_sfn_lambda_invoke_succeeds(self) -> None:
+        sm = self.state_machine("ok", {"StartAt": "Call", "States": {
+            "Call": self.invoke_task("stepdeploy-echo")}})
+        d = self.run(sm, {"tenant": "acme"})
+        assert d["status"] == "SUCCEEDED", d
+        assert json.loads(d["output"]) == {"result": {"tenant": "acme", "echoed": True}}
+
+    def test_sfn_catch_validation_failed(self) -> None:
+        sm = self.state_machine("catch", {"StartAt": "Call", "States": {
+            "Call": self.invoke_task(self.fn["fail"], Next="Done", Catch=[{
+                "ErrorEquals": ["ValidationFailed"], "ResultPath": "$.error",
+                "Next": "Handled"}]),
+            "Done": {"Type": "Succeed"},
+            "Handled": {"Type": "Pass", "Result": "handled", "ResultPath": "$.outcome",
+                        "End": True}}})
+        d = self.run(sm, {"tenant": "acme"})
+        assert d["status"] == "SUCCEEDED", d
+        output = json.loads(d["output"])
+        assert output["outcome"] == "handled", output
+        assert output["error"]["Error"] == "ValidationFailed", output
+        assert "tenant: bad" in output["error"]["Cause"], output
+
+    def test_sfn_uncaught_failure_visible(self) -> None:
+        sm = self.state_machine("nocatch", {"StartAt": "Call", "States": {
+            "Call": self.invoke_task("stepdeploy-fail")}})
+        d = self.run(sm, {})
+        assert d["status"] == "FAILED", d
+        assert d["error"] == "ValidationFailed", d
+        assert "tenant: bad" in d["cause"], d
+        history = self.sfn.get_execution_history(executionArn=d["executionArn"])["events"]
+        failed = [e["taskFailedEventDetails"] for e in history
+                  if e["type"] == "TaskFailed"]
+        assert failed and failed[0]["error"] == "ValidationFailed", history
+        assert any(e["type"] == "ExecutionFailed" for e in history), history
+
+    def test_sfn_retry(self) -> None:
+        sm = self.state_machine("retry", {"StartAt": "Call", "States": {
+            "Call": self.invoke_task("stepdeploy-flaky", Retry=[{
+                "ErrorEquals": ["ValidationFailed"], "IntervalSeconds": 1,
+                "MaxAttempts": 3, "BackoffRate": 1.0}])}})
+        d = self.run(sm, {"key": "retry-1"})
+        assert d["status"] == "SUCCEEDED", d
+        assert len(self.emu.calls_matching("flaky", lambda e: e.get("key") == "retry-1")) == 2
+
+    def test_sfn_function_arn_resource(self) -> None:
+        sm = self.state_machine("plainarn", {"StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": self.fn["fail"], "Catch": [{
+                "ErrorEquals": ["ValidationFailed"], "Next": "Handled"}], "End": True},
+            "Handled": {"Type": "Pass", "End": True}}})
+        d = self.run(sm, {"k": 1})
+        assert d["status"] == "SUCCEEDED", d
+        assert json.loads(d["output"])["Error"] == "ValidationFailed", d
+        sm2 = self.state_machine("plainarn-ok", {"StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": self.fn["echo"], "End": True}}})
+        d = self.run(sm2, {"k": 2})
+        assert json.loads(d["output"]) == {"k": 2, "echoed": True}, d
+
+    def test_sfn_unnamed_execution_gets_name(self) -> None:
+        sm = self.state_machine("unnamed", {"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "End": True}}})
+        arns = [self.sfn.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+                for _ in range(2)]
+        assert arns[0] != arns[1], arns
+        for arn in arns:
+            name = self.sfn.describe_execution(executionArn=arn)["name"]
+            assert name and name != "None" and len(name) == 36, name
+
+    def test_sfn_wait_for_task_token(self) -> None:
+        sm = self.state_machine("token", {"StartAt": "Wait", "States": {"Wait": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "stepdeploy-echo",
+                           "Payload": {"token.$": "$$.Task.Token", "step": "wait-1"}},
+            "End": True}}})
+        arn = self.sfn.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+        calls = wait_for(lambda: self.emu.calls_matching(
+            "echo", lambda e: e.get("step") == "wait-1"), what="token invoke")
+        time.sleep(0.5)
+        assert self.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        self.sfn.send_task_success(taskToken=calls[0]["token"], output='{"done": true}')
+        d = self.finished(arn)
+        assert d["status"] == "SUCCEEDED", d
+        assert json.loads(d["output"]) == {"done": True}, d
+
+    def test_sfn_in_environment_account_invokes_its_lambda(self) -> None:
+        lam = self.stack.client("lambda", DEV)
+        sfn = self.stack.client("stepfunctions", DEV)
+        role = self.stack.client("iam", DEV).create_role(
+            RoleName="stepdeploy-selftest", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        self.create_function(lam, "dev-only-echo", "echo", role)
+        sm = self.state_machine("dev", {"StartAt": "Call", "States": {
+            "Call": self.invoke_task("dev-only-echo")}}, client=sfn, role=role)
+        d = self.run(sm, {"acct": "dev"}, client=sfn)
+        assert d["status"] == "SUCCEEDED", d
+        assert d["executionArn"].split(":")[4] == DEV, d
+
+    # ---- EventBridge -----------------------------------------------------
+
+    def _bus_with_rule(self, rule: str, targets: list[dict[str, Any]]) -> None:
+        try:
+            self.events.create_event_bus(Name="stepdeploy")
+        except self.events.exceptions.ResourceAlreadyExistsException:
+            pass
+        self.events.put_rule(Name=rule, EventBusName="stepdeploy", EventPattern=json.dumps({
+            "source": ["stepdeploy"], "detail-type": ["Tenant Deployment Requested"],
+            "detail": {"rule": [rule]}}))
+        self.events.put_targets(Rule=rule, EventBusName="stepdeploy", Targets=targets)
+
+    def _put(self, rule: str, detail_type: str = "Tenant Deployment Requested",
+             **detail: Any) -> str:
+        r = self.events.put_events(Entries=[{
+            "Source": "stepdeploy", "DetailType": detail_type, "EventBusName": "stepdeploy",
+            "Detail": json.dumps({"rule": rule, **detail})}])
+        assert r["FailedEntryCount"] == 0 and r["Entries"][0].get("EventId"), r
+        return r["Entries"][0]["EventId"]
+
+    def _execution_inputs(self, sm: str, count: int) -> list[Any]:
+        executions = wait_for(lambda: (lambda e: e if len(e) >= count else None)(
+            self.sfn.list_executions(stateMachineArn=sm)["executions"]),
+            what=f"{count} execution(s) of {sm}")
+        assert len(executions) == count, executions
+        return [json.loads(self.sfn.describe_execution(
+            executionArn=e["executionArn"])["input"]) for e in executions]
+
+    def _passthrough_machine(self, name: str) -> str:
+        return self.state_machine(name, {"StartAt": "P", "States": {
+            "P": {"Type": "Pass", "End": True}}})
+
+    def test_events_state_machine_target(self) -> None:
+        sm = self._passthrough_machine("from-events")
+        self._bus_with_rule("to-sfn", [{"Id": "sfn", "Arn": sm, "RoleArn": self.role}])
+        self._put("to-sfn", detail_type="Something Else", tenant="ignored")
+        event_id = self._put("to-sfn", tenant="acme")
+        [event] = self._execution_inputs(sm, 1)
+        assert list(event) == ["version", "id", "detail-type", "source", "account",
+                               "time", "region", "resources", "detail"], event
+        assert event["id"] == event_id and event["version"] == "0", event
+        assert event["source"] == "stepdeploy", event
+        assert event["detail-type"] == "Tenant Deployment Requested", event
+        assert event["account"] == ORCH and event["region"] == REGION, event
+        assert event["detail"] == {"rule": "to-sfn", "tenant": "acme"}, event
+        assert event["resources"] == [] and event["time"].endswith("Z"), event
+
+    def test_events_input_transformer_and_input_path(self) -> None:
+        sm = self._passthrough_machine("transformed")
+        template = ('{"tenant": <tenant>, "label": "t-<tenant> \\"q\\"", "size": <size>, '
+                    '"detail": <detail>, "missing": <nothing>, "rule": "<aws.events.rule-name>"}')
+        self._bus_with_rule("to-sfn-transformed", [
+            {"Id": "transformer", "Arn": sm, "RoleArn": self.role, "InputTransformer": {
+                "InputPathsMap": {"tenant": "$.detail.tenant", "size": "$.detail.size",
+                                  "detail": "$.detail", "nothing": "$.detail.nope"},
+                "InputTemplate": template}},
+            {"Id": "path", "Arn": sm, "RoleArn": self.role, "InputPath": "$.detail"},
+            {"Id": "constant", "Arn": sm, "RoleArn": self.role, "Input": '{"fixed": 1}'}])
+        self._put("to-sfn-transformed", tenant='ac"me', size=3)
+        inputs = self._execution_inputs(sm, 3)
+        detail = {"rule": "to-sfn-transformed", "tenant": 'ac"me', "size": 3}
+        expected = [
+            {"tenant": 'ac"me', "label": 't-ac"me "q"', "size": 3, "detail": detail,
+             "missing": None, "rule": "to-sfn-transformed"},
+            detail,
+            {"fixed": 1},
+        ]
+        for item in expected:
+            assert item in inputs, (item, inputs)
+
+    def test_events_lambda_target_async(self) -> None:
+        self._bus_with_rule("to-lambda", [{"Id": "fn", "Arn": self.fn["echo"]}])
+        event_id = self._put("to-lambda", tenant="acme")
+        [event] = wait_for(lambda: self.emu.calls_matching(
+            "echo", lambda e: e.get("id") == event_id), what="lambda target call")
+        assert event["detail"] == {"rule": "to-lambda", "tenant": "acme"}, event
+
+    def test_sfn_put_events_task_reaches_rule(self) -> None:
+        sink = self._passthrough_machine("sink")
+        self._bus_with_rule("from-sfn", [{"Id": "sink", "Arn": sink, "RoleArn": self.role}])
+        sm = self.state_machine("emit", {"StartAt": "Emit", "States": {"Emit": {
+            "Type": "Task", "Resource": "arn:aws:states:::events:putEvents",
+            "Parameters": {"Entries": [{
+                "Source": "stepdeploy", "DetailType": "Tenant Deployment Requested",
+                "EventBusName": "stepdeploy",
+                "Detail": {"rule": "from-sfn", "tenant.$": "$.tenant"}}]},
+            "End": True}}})
+        d = self.run(sm, {"tenant": "acme"})
+        assert d["status"] == "SUCCEEDED", d
+        [event] = self._execution_inputs(sink, 1)
+        assert event["detail"] == {"rule": "from-sfn", "tenant": "acme"}, event
+
+    def test_events_disabled_rule_does_not_deliver(self) -> None:
+        sm = self._passthrough_machine("disabled-target")
+        self._bus_with_rule("disabled", [{"Id": "sfn", "Arn": sm, "RoleArn": self.role}])
+        self.events.disable_rule(Name="disabled", EventBusName="stepdeploy")
+        self._put("disabled")
+        time.sleep(0.5)
+        assert self.sfn.list_executions(stateMachineArn=sm)["executions"] == []
+
+    # ---- ECS -------------------------------------------------------------
+
+    def network(self, account: str) -> tuple[list[str], str]:
+        ec2 = self.stack.client("ec2", account)
+        vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24",
+                                     AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+                   for i, az in ((1, "a"), (2, "b"))]
+        sg = ec2.create_security_group(GroupName=f"sg-{vpc}", Description="selftest",
+                                       VpcId=vpc)["GroupId"]
+        return subnets, sg
+
+    @staticmethod
+    def register_wordpress(ecs: Any) -> str:
+        return ecs.register_task_definition(
+            family="wordpress", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+            cpu="256", memory="512", containerDefinitions=[{
+                "name": "wordpress", "image": "wordpress:6", "essential": True,
+                "portMappings": [{"containerPort": 80}]}])["taskDefinition"]["taskDefinitionArn"]
+
+    def test_ecs_service_settles(self) -> None:
+        ecs = self.stack.client("ecs")
+        subnets, sg = self.network(ORCH)
+        ecs.create_cluster(clusterName="selftest")
+        td1, td2 = self.register_wordpress(ecs), self.register_wordpress(ecs)
+        network = {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg]}}
+        ecs.create_service(cluster="selftest", serviceName="web", taskDefinition="wordpress:1",
+                           desiredCount=2, launchType="FARGATE",
+                           networkConfiguration=network)
+
+        def check(desired: int, task_definition: str) -> str:
+            [s] = ecs.describe_services(cluster="selftest", services=["web"])["services"]
+            assert s["runningCount"] == desired and s["pendingCount"] == 0, s
+            assert s["taskDefinition"] == task_definition, s
+            [d] = s["deployments"]
+            assert d["status"] == "PRIMARY" and d["rolloutState"] == "COMPLETED", d
+            assert d["runningCount"] == desired and d["pendingCount"] == 0, d
+            assert d["desiredCount"] == desired and d["taskDefinition"] == task_definition, d
+            return d["id"]
+
+        first = check(2, td1)
+        ecs.update_service(cluster="selftest", service="web", taskDefinition="wordpress:2",
+                           desiredCount=3)
+        second = check(3, td2)
+        assert second != first
+        ecs.update_service(cluster="selftest", service="web", desiredCount=1)
+        assert check(1, td2) == second
+        ecs.update_service(cluster="selftest", service="web", forceNewDeployment=True)
+        assert check(1, td2) != second
+        [cluster] = ecs.describe_clusters(clusters=["selftest"])["clusters"]
+        assert cluster["runningTasksCount"] == 1 and cluster["pendingTasksCount"] == 0, cluster
+
+    # ---- stand-in --------------------------------------------------------
+
+    def site(self, host: str, path: str = "/") -> tuple[int, str, Any]:
+        return http_get(f"{self.stack.standin_url}{path}", host=f"{host}:8088")
+
+    def test_standin(self) -> None:
+        ecs, elb = self.stack.client("ecs", DEV), self.stack.client("elbv2", DEV)
+        subnets, sg = self.network(DEV)
+        vpc = self.stack.client("ec2", DEV).describe_subnets(
+            SubnetIds=subnets)["Subnets"][0]["VpcId"]
+        alb = elb.create_load_balancer(Name="stepdeploy-dev", Subnets=subnets,
+                                       SecurityGroups=[sg])["LoadBalancers"][0]
+        tg = elb.create_target_group(Name="acme", Protocol="HTTP", Port=80, VpcId=vpc,
+                                     TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+        listener = elb.create_listener(
+            LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                "StatusCode": "404", "ContentType": "text/plain"}}])["Listeners"][0]
+        elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=10,
+                        Conditions=[{"Field": "host-header", "HostHeaderConfig": {
+                            "Values": [TENANT_HOST]}}],
+                        Actions=[{"Type": "forward", "TargetGroupArn": tg}])
+        time.sleep(1.2)
+        assert self.site(TENANT_HOST)[0] == 404, "served before its service runs"
+
+        ecs.create_cluster(clusterName="tenants")
+        self.register_wordpress(ecs)
+        ecs.create_service(
+            cluster="tenants", serviceName="acme", taskDefinition="wordpress",
+            desiredCount=1, launchType="FARGATE",
+            loadBalancers=[{"targetGroupArn": tg, "containerName": "wordpress",
+                            "containerPort": 80}],
+            networkConfiguration={"awsvpcConfiguration": {
+                "subnets": subnets, "securityGroups": [sg]}})
+        status, body, _ = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+            self.site(TENANT_HOST)), timeout=10, what="tenant served")
+        assert f"WordPress (local stand-in) for {TENANT_HOST}" in body, body
+        status, _, headers = self.site(TENANT_HOST, "/wp-admin/")
+        assert status == 302 and headers["Location"] == "/wp-login.php", status
+        status, body, _ = self.site("other.wpdev.kimmyai.io")
+        assert status == 404 and "no tenant for other.wpdev.kimmyai.io" in body, body
+
+        control = f"{self.stack.standin_url}/__standin__/fail?host={TENANT_HOST}"
+        assert http_get(control, method="POST")[0] == 200
+        assert TENANT_HOST in json.loads(http_get(
+            f"{self.stack.standin_url}/__standin__/fail")[1])["fail"]
+        status, body, _ = self.site(TENANT_HOST)
+        assert status == 500 and "stand-in" in body, (status, body)
+        assert http_get(control, method="DELETE")[0] == 200
+        assert self.site(TENANT_HOST)[0] == 200
+
+        ecs.update_service(cluster="tenants", service="acme", desiredCount=0)
+        wait_for(lambda: self.site(TENANT_HOST)[0] == 404, timeout=10,
+                 what="tenant no longer served at desiredCount 0")
+
+
+def main() -> int:
+    started = time.monotonic()
+    stack = Stack()
+    passed = failed = 0
+    try:
+        stack.start()
+        print(f"stack up in {time.monotonic() - started:.1f}s "
+              f"(moto :{stack.moto_port}, standin :{stack.standin_port}, "
+              f"logs {stack.logdir})", flush=True)
+        flows = Flows(stack)
+        for name in [n for n in vars(Flows) if n.startswith("test_")]:
+            t0 = time.monotonic()
+            try:
+                getattr(flows, name)()
+                passed += 1
+                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+    except Exception:
+        failed += 1
+        print(f"FAIL setup\n{traceback.format_exc()}", flush=True)
+    finally:
+        stack.stop()
+        if failed:
+            stack.dump_logs()
+        else:
+            shutil.rmtree(stack.logdir, ignore_errors=True)
+    print(f"took {time.monotonic() - started:.1f}s")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+//! Harness for the integration tests: brings the local stack up (once, with
+//! `local/up`, which is idempotent), and gives AWS clients for the
+//! orchestrator account and for each environment's account, the latter
+//! through the environment's deploy role as the Lambdas reach it.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use stepdeploy_shared::config::EnvironmentConfig;
+
+/// moto's endpoint.
+pub const ENDPOINT: &str = "http://127.0.0.1:5000";
+/// Orchestrator account (moto's default).
+pub const ORCHESTRATOR_ACCOUNT: &str = "123456789012";
+/// Orchestrator region.
+pub const REGION: &str = "eu-west-1";
+/// The deploy state machine's ARN.
+pub const DEPLOY_STATE_MACHINE: &str =
+    "arn:aws:states:eu-west-1:123456789012:stateMachine:stepdeploy-deploy-tenant";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn answers(url: &str) -> bool {
+    Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "2", url])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes sure the local stack is running and seeded (runs `local/up` at most once per test binary).
+pub fn ensure_stack() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let seeded = repo().join("local/.state/stack.json").exists();
+        if seeded
+            && answers(&format!("{ENDPOINT}/moto-api/"))
+            && answers("http://127.0.0.1:9000/")
+            && answers("http://127.0.0.1:8088/__standin__/health")
+        {
+            return;
+        }
+        let status = Command::new(repo().join("local/up"))
+            .status()
+            .expect("run local/up");
+        assert!(status.success(), "local/up failed; see local/.state/logs/");
+    });
+}
+
+/// The orchestrator account's config (what the trigger and state machines use).
+pub async fn orchestrator() -> SdkConfig {
+    ensure_stack();
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(ENDPOINT)
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "stepdeploy-tests",
+        ))
+        .load()
+        .await
+}
+
+/// The local config of environment `name`, as the seed wrote it.
+pub fn environment(name: &str) -> EnvironmentConfig {
+    ensure_stack();
+    EnvironmentConfig::load(&repo().join(format!("local/.state/environments/{name}.json")))
+        .expect("local environment config")
+}
+
+/// A config acting in environment `name`'s account through its deploy role.
+pub async fn in_environment(name: &str) -> SdkConfig {
+    let env = environment(name);
+    stepdeploy_shared::aws::assume_environment_role(&orchestrator().await, &env, "stepdeploy-tests")
+        .await
+}
+
+fn unique_number() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    nanos
+        ^ (u64::from(std::process::id()) << 40)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A tenant name no other test (or earlier run against the same stack) uses: `{prefix}` and digits, 20 characters at most.
+pub fn unique_tenant(prefix: &str) -> String {
+    format!("{prefix}{}", unique_number())
+        .chars()
+        .take(20)
+        .collect()
+}
+
+/// A fresh UUID-shaped event id.
+pub fn unique_event_id() -> String {
+    let n = unique_number();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        n >> 32,
+        (n >> 16) & 0xffff,
+        n & 0xfff,
+        (n >> 4) & 0xfff,
+        n & 0xffff_ffff_ffff
+    )
+}
+
+/// An EventBridge event as a rule delivers it.
+pub fn event(detail_type: &str, detail: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": unique_event_id(),
+        "detail-type": detail_type, "source": "stepdeploy", "account": ORCHESTRATOR_ACCOUNT,
+        "time": "2026-11-22T10:00:00Z", "region": REGION, "resources": [], "detail": detail
+    })
+}
+
+/// The answer of a Lambda invocation.
+#[derive(Debug)]
+pub enum Invocation {
+    /// The function's result.
+    Ok(serde_json::Value),
+    /// A function error: `errorType` and `errorMessage`.
+    Err(String, String),
+}
+
+impl Invocation {
+    /// The result, or a panic naming the error.
+    pub fn ok(self) -> serde_json::Value {
+        match self {
+            Self::Ok(v) => v,
+            Self::Err(t, m) => panic!("function failed: {t}: {m}"),
+        }
+    }
+
+    /// The error type, or a panic if it succeeded.
+    pub fn err(self) -> (String, String) {
+        match self {
+            Self::Ok(v) => panic!("function succeeded: {v}"),
+            Self::Err(t, m) => (t, m),
+        }
+    }
+}
+
+/// Invokes `stepdeploy-{function}` through the Lambda API (moto → cargo lambda watch).
+pub async fn invoke(function: &str, payload: &serde_json::Value) -> Invocation {
+    let lambda = aws_sdk_lambda::Client::new(&orchestrator().await);
+    let out = lambda
+        .invoke()
+        .function_name(format!("stepdeploy-{function}"))
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+        .send()
+        .await
+        .expect("lambda:Invoke answered");
+    let body: serde_json::Value = out
+        .payload()
+        .map(|b| serde_json::from_slice(b.as_ref()).expect("JSON payload"))
+        .unwrap_or(serde_json::Value::Null);
+    if out.function_error().is_some() {
+        Invocation::Err(
+            body["errorType"].as_str().unwrap_or_default().to_string(),
+            body["errorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    } else {
+        Invocation::Ok(body)
+    }
+}
+
+/// Runs the stock AWS CLI from the project's venv against the local stack.
+pub fn aws_cli(args: &[&str]) -> String {
+    ensure_stack();
+    let out = Command::new(repo().join("local/.venv/bin/aws"))
+        .args([
+            "--endpoint-url",
+            ENDPOINT,
+            "--region",
+            REGION,
+            "--output",
+            "json",
+        ])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run aws");
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
