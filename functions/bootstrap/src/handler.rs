@@ -78,13 +78,15 @@ pub async fn handle(
         .map_err(|e| BootstrapError::Config(Arc::clone(e)))?;
     let request = match Request::from_event(&input.event, environments)? {
         Request::Deploy(request) => request,
-        Request::Teardown(_) => return Err(FieldError::new(
-            "detail-type",
-            format!(
+        Request::Teardown(_) => {
+            return Err(FieldError::new(
+                "detail-type",
+                format!(
                 "{TEARDOWN_REQUESTED:?} is run by the teardown state machine, not the deploy one"
             ),
-        )
-        .into()),
+            )
+            .into())
+        }
     };
     let env = environments
         .get(request.environment.as_str())
