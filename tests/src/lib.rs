@@ -206,3 +206,53 @@ pub fn aws_cli(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A bootstrap input (what the state machine passes) for a deployment request.
+pub fn bootstrap_input(
+    tenant: &str,
+    env: &str,
+    execution: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut detail = serde_json::json!({"tenant": tenant, "environment": env, "requested_by": "jane@kimmyai.io"});
+    if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    serde_json::json!({
+        "event": event("Tenant Deployment Requested", detail),
+        "execution": format!("arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy-tenant:{execution}"),
+        "started_at": "2026-11-22T10:00:01Z"
+    })
+}
+
+/// HTTP status of `GET http://127.0.0.1:8088{path}` with `Host: {host}` (the tenant-site stand-in).
+pub fn site_status(host: &str, path: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+            "-H",
+            &format!("Host: {host}"),
+            &format!("http://127.0.0.1:8088{path}"),
+        ])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls the stand-in until `host` answers `expected` (it caches its view of the accounts for about a second).
+pub fn wait_site_status(host: &str, path: &str, expected: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = site_status(host, path);
+        if status == expected || std::time::Instant::now() > deadline {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

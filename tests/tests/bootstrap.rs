@@ -4,19 +4,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
-use stepdeploy_tests::{event, in_environment, invoke, orchestrator, unique_tenant};
+use stepdeploy_tests::{in_environment, invoke, orchestrator, unique_tenant};
 
 fn input(tenant: &str, env: &str, execution: &str, extra: serde_json::Value) -> serde_json::Value {
-    let mut detail =
-        json!({"tenant": tenant, "environment": env, "requested_by": "jane@kimmyai.io"});
-    if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
-        d.extend(e.clone());
-    }
-    json!({
-        "event": event("Tenant Deployment Requested", detail),
-        "execution": format!("arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy-tenant:{execution}"),
-        "started_at": "2026-11-22T10:00:01Z"
-    })
+    stepdeploy_tests::bootstrap_input(tenant, env, execution, extra)
 }
 
 async fn item(

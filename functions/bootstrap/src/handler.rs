@@ -446,6 +446,7 @@ mod tests {
             arn: format!("arn:rule/{priority}"),
             priority: Some(priority),
             hosts: vec![host.into()],
+            target_groups: vec![],
         }
     }
 

@@ -1,0 +1,27 @@
+//! ecs Lambda: phase 1 of a deployment (EFS access point, task definition,
+//! target group, listener rule, Fargate service), create or update.
+//!
+//! Thin entry point: tracing and the orchestrator's AWS config once per cold
+//! start; each invocation is handled by [`handler::handle`].
+
+mod error;
+mod handler;
+mod ports;
+mod spec;
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    stepdeploy_shared::init_tracing();
+    let connector = ports::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let connector = &connector;
+        async move {
+            handler::handle(event.payload, connector)
+                .await
+                .map_err(Diagnostic::from)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,714 @@
+//! What the ecs phase needs from the environment's account, as one small
+//! trait over the resources it manages, and its AWS SDK adapter.
+
+use crate::spec::{TaskSpec, CONTAINER, PORT, SPEC_TAG, VOLUME};
+use aws_config::SdkConfig;
+use aws_sdk_ecs::types as ecs;
+use aws_sdk_efs::types as efs;
+use aws_sdk_elasticloadbalancingv2::types as elb;
+use std::collections::HashMap;
+use std::future::Future;
+use stepdeploy_shared::aws::assume_environment_role;
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::listener::{ElbRules, ListenerRule, ListenerRules};
+use stepdeploy_shared::state::DynamoStateStore;
+use tokio::sync::Mutex;
+
+/// The tag set every resource gets.
+pub type Tags = Vec<(String, String)>;
+
+/// An EFS access point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPoint {
+    /// `fsap-…`.
+    pub id: String,
+    /// Its ARN.
+    pub arn: String,
+}
+
+/// The family's latest task definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDefinitionState {
+    /// `…:task-definition/{family}:{revision}`.
+    pub arn: String,
+    /// The [`SPEC_TAG`] it was registered with, if any.
+    pub fingerprint: Option<String>,
+}
+
+/// A target group as far as drift matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroupState {
+    /// Its ARN.
+    pub arn: String,
+    /// Health check success codes.
+    pub matcher: Option<String>,
+    /// Health check path.
+    pub health_check_path: Option<String>,
+}
+
+/// An ECS service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    /// Its ARN.
+    pub arn: String,
+    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
+    pub status: String,
+    /// Task definition it runs.
+    pub task_definition: String,
+}
+
+/// Everything a new service needs.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// Cluster.
+    pub cluster: String,
+    /// `{env}-{tenant}-service`.
+    pub name: String,
+    /// Task definition ARN.
+    pub task_definition: String,
+    /// Target group the container registers with.
+    pub target_group_arn: String,
+    /// Private subnets.
+    pub subnets: Vec<String>,
+    /// Task security group.
+    pub security_group: String,
+}
+
+/// The resources of one tenant in one environment.
+pub trait Platform: Send + Sync {
+    /// The access point rooted at `path` on `efs_id`.
+    fn find_access_point(
+        &self,
+        efs_id: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<AccessPoint>, AwsCallError>> + Send;
+    /// Creates it (idempotent through `token`).
+    fn create_access_point(
+        &self,
+        efs_id: &str,
+        path: &str,
+        token: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<AccessPoint, AwsCallError>> + Send;
+    /// The family's latest revision.
+    fn current_task_definition(
+        &self,
+        family: &str,
+    ) -> impl Future<Output = Result<Option<TaskDefinitionState>, AwsCallError>> + Send;
+    /// Registers a new revision; returns its ARN.
+    fn register_task_definition(
+        &self,
+        spec: &TaskSpec,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<String, AwsCallError>> + Send;
+    /// The target group called `name`.
+    fn find_target_group(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<TargetGroupState>, AwsCallError>> + Send;
+    /// Creates it; returns its ARN.
+    fn create_target_group(
+        &self,
+        name: &str,
+        vpc_id: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<String, AwsCallError>> + Send;
+    /// Puts the health check back to stepdeploy's settings.
+    fn fix_health_check(&self, arn: &str) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// The listener's rules.
+    fn rules(
+        &self,
+        listener_arn: &str,
+    ) -> impl Future<Output = Result<Vec<ListenerRule>, AwsCallError>> + Send;
+    /// Creates the host-header rule; `Ok(None)` if the priority is taken.
+    fn create_rule(
+        &self,
+        listener_arn: &str,
+        priority: u32,
+        host: &str,
+        target_group_arn: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    /// Moves a rule to `priority`; `Ok(false)` if the priority is taken.
+    fn set_rule_priority(
+        &self,
+        rule_arn: &str,
+        priority: u32,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Points a rule at `target_group_arn`.
+    fn forward_rule(
+        &self,
+        rule_arn: &str,
+        target_group_arn: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// The service, if it exists in any state.
+    fn find_service(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ServiceState>, AwsCallError>> + Send;
+    /// Creates the service; returns its ARN.
+    fn create_service(
+        &self,
+        spec: &ServiceSpec,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<String, AwsCallError>> + Send;
+    /// Rolls the service to `task_definition`.
+    fn update_service(
+        &self,
+        cluster: &str,
+        name: &str,
+        task_definition: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// Health check settings operators know from the Terraform module.
+pub const MATCHER: &str = "200,301,302";
+/// Health check path.
+pub const HEALTH_CHECK_PATH: &str = "/";
+
+/// The AWS adapter.
+#[derive(Clone)]
+pub struct AwsPlatform {
+    ecs: aws_sdk_ecs::Client,
+    efs: aws_sdk_efs::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl AwsPlatform {
+    /// Clients from one (assumed-role) config.
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            ecs: aws_sdk_ecs::Client::new(config),
+            efs: aws_sdk_efs::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+        }
+    }
+}
+
+fn build_err<E: std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+) -> impl FnOnce(E) -> AwsCallError {
+    move |e| AwsCallError::other(op, e)
+}
+
+fn forward(target_group_arn: &str) -> elb::Action {
+    elb::Action::builder()
+        .r#type(elb::ActionTypeEnum::Forward)
+        .target_group_arn(target_group_arn)
+        .build()
+}
+
+impl Platform for AwsPlatform {
+    async fn find_access_point(
+        &self,
+        efs_id: &str,
+        path: &str,
+    ) -> Result<Option<AccessPoint>, AwsCallError> {
+        let mut token = None;
+        loop {
+            let page = self
+                .efs
+                .describe_access_points()
+                .file_system_id(efs_id)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| AwsCallError::new("efs:DescribeAccessPoints", e))?;
+            let found = page.access_points().iter().find(|ap| {
+                ap.root_directory().and_then(|r| r.path()) == Some(path)
+                    && ap.life_cycle_state() != Some(&efs::LifeCycleState::Deleting)
+                    && ap.life_cycle_state() != Some(&efs::LifeCycleState::Deleted)
+            });
+            if let Some(ap) = found {
+                return Ok(Some(AccessPoint {
+                    id: ap.access_point_id().unwrap_or_default().to_string(),
+                    arn: ap.access_point_arn().unwrap_or_default().to_string(),
+                }));
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    async fn create_access_point(
+        &self,
+        efs_id: &str,
+        path: &str,
+        token: &str,
+        tags: &Tags,
+    ) -> Result<AccessPoint, AwsCallError> {
+        let op = "efs:CreateAccessPoint";
+        let mut create = self
+            .efs
+            .create_access_point()
+            .client_token(token)
+            .file_system_id(efs_id)
+            .posix_user(
+                efs::PosixUser::builder()
+                    .uid(33)
+                    .gid(33)
+                    .build()
+                    .map_err(build_err(op))?,
+            )
+            .root_directory(
+                efs::RootDirectory::builder()
+                    .path(path)
+                    .creation_info(
+                        efs::CreationInfo::builder()
+                            .owner_uid(33)
+                            .owner_gid(33)
+                            .permissions("755")
+                            .build()
+                            .map_err(build_err(op))?,
+                    )
+                    .build(),
+            );
+        for (key, value) in tags {
+            create = create.tags(
+                efs::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(build_err(op))?,
+            );
+        }
+        let out = create.send().await.map_err(|e| AwsCallError::new(op, e))?;
+        Ok(AccessPoint {
+            id: out.access_point_id().unwrap_or_default().to_string(),
+            arn: out.access_point_arn().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn current_task_definition(
+        &self,
+        family: &str,
+    ) -> Result<Option<TaskDefinitionState>, AwsCallError> {
+        let result = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(family)
+            .include(ecs::TaskDefinitionField::Tags)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out
+                .task_definition()
+                .and_then(|td| td.task_definition_arn())
+                .map(|arn| TaskDefinitionState {
+                    arn: arn.to_string(),
+                    fingerprint: out
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some(SPEC_TAG))
+                        .and_then(|t| t.value())
+                        .map(str::to_string),
+                })),
+            // ECS answers ClientException for a family it has never seen.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_client_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsCallError::new("ecs:DescribeTaskDefinition", e)),
+        }
+    }
+
+    async fn register_task_definition(
+        &self,
+        spec: &TaskSpec,
+        tags: &Tags,
+    ) -> Result<String, AwsCallError> {
+        let op = "ecs:RegisterTaskDefinition";
+        let mut container = ecs::ContainerDefinition::builder()
+            .name(CONTAINER)
+            .image(&spec.image)
+            .essential(true)
+            .port_mappings(
+                ecs::PortMapping::builder()
+                    .container_port(PORT)
+                    .protocol(ecs::TransportProtocol::Tcp)
+                    .build(),
+            )
+            .mount_points(
+                ecs::MountPoint::builder()
+                    .source_volume(VOLUME)
+                    .container_path("/var/www/html/wp-content")
+                    .read_only(false)
+                    .build(),
+            )
+            .log_configuration(
+                ecs::LogConfiguration::builder()
+                    .log_driver(ecs::LogDriver::Awslogs)
+                    .options("awslogs-group", &spec.log_group)
+                    .options("awslogs-region", &spec.region)
+                    .options("awslogs-stream-prefix", &spec.log_stream_prefix)
+                    .build()
+                    .map_err(build_err(op))?,
+            );
+        for (name, value) in &spec.environment {
+            container =
+                container.environment(ecs::KeyValuePair::builder().name(name).value(value).build());
+        }
+        for (name, value_from) in &spec.secrets {
+            container = container.secrets(
+                ecs::Secret::builder()
+                    .name(name)
+                    .value_from(value_from)
+                    .build()
+                    .map_err(build_err(op))?,
+            );
+        }
+        let volume = ecs::Volume::builder()
+            .name(VOLUME)
+            .efs_volume_configuration(
+                ecs::EfsVolumeConfiguration::builder()
+                    .file_system_id(&spec.efs_id)
+                    .transit_encryption(ecs::EfsTransitEncryption::Enabled)
+                    .authorization_config(
+                        ecs::EfsAuthorizationConfig::builder()
+                            .access_point_id(&spec.access_point_id)
+                            .iam(ecs::EfsAuthorizationConfigIam::Enabled)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(build_err(op))?,
+            )
+            .build();
+        let mut register = self
+            .ecs
+            .register_task_definition()
+            .family(&spec.family)
+            .network_mode(ecs::NetworkMode::Awsvpc)
+            .requires_compatibilities(ecs::Compatibility::Fargate)
+            .cpu(&spec.cpu)
+            .memory(&spec.memory)
+            .execution_role_arn(&spec.execution_role_arn)
+            .task_role_arn(&spec.task_role_arn)
+            .container_definitions(container.build())
+            .volumes(volume)
+            .tags(
+                ecs::Tag::builder()
+                    .key(SPEC_TAG)
+                    .value(spec.fingerprint())
+                    .build(),
+            );
+        for (key, value) in tags {
+            register = register.tags(ecs::Tag::builder().key(key).value(value).build());
+        }
+        let out = register
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new(op, e))?;
+        out.task_definition()
+            .and_then(|td| td.task_definition_arn())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                AwsCallError::other(
+                    op,
+                    std::io::Error::other("no task definition ARN in the answer"),
+                )
+            })
+    }
+
+    async fn find_target_group(
+        &self,
+        name: &str,
+    ) -> Result<Option<TargetGroupState>, AwsCallError> {
+        match self.elb.describe_target_groups().names(name).send().await {
+            Ok(out) => Ok(out.target_groups().first().map(|tg| TargetGroupState {
+                arn: tg.target_group_arn().unwrap_or_default().to_string(),
+                matcher: tg.matcher().and_then(|m| m.http_code()).map(str::to_string),
+                health_check_path: tg.health_check_path().map(str::to_string),
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_target_group_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsCallError::new("elbv2:DescribeTargetGroups", e)),
+        }
+    }
+
+    async fn create_target_group(
+        &self,
+        name: &str,
+        vpc_id: &str,
+        tags: &Tags,
+    ) -> Result<String, AwsCallError> {
+        let mut create = self
+            .elb
+            .create_target_group()
+            .name(name)
+            .protocol(elb::ProtocolEnum::Http)
+            .port(PORT)
+            .vpc_id(vpc_id)
+            .target_type(elb::TargetTypeEnum::Ip)
+            .health_check_enabled(true)
+            .health_check_protocol(elb::ProtocolEnum::Http)
+            .health_check_path(HEALTH_CHECK_PATH)
+            .matcher(elb::Matcher::builder().http_code(MATCHER).build())
+            .healthy_threshold_count(2)
+            .unhealthy_threshold_count(3)
+            .health_check_timeout_seconds(5)
+            .health_check_interval_seconds(30);
+        for (key, value) in tags {
+            create = create.tags(elb::Tag::builder().key(key).value(value).build());
+        }
+        let out = create
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("elbv2:CreateTargetGroup", e))?;
+        Ok(out
+            .target_groups()
+            .first()
+            .and_then(|tg| tg.target_group_arn())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn fix_health_check(&self, arn: &str) -> Result<(), AwsCallError> {
+        self.elb
+            .modify_target_group()
+            .target_group_arn(arn)
+            .health_check_path(HEALTH_CHECK_PATH)
+            .matcher(elb::Matcher::builder().http_code(MATCHER).build())
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("elbv2:ModifyTargetGroup", e))?;
+        Ok(())
+    }
+
+    async fn rules(&self, listener_arn: &str) -> Result<Vec<ListenerRule>, AwsCallError> {
+        ElbRules(self.elb.clone()).rules(listener_arn).await
+    }
+
+    async fn create_rule(
+        &self,
+        listener_arn: &str,
+        priority: u32,
+        host: &str,
+        target_group_arn: &str,
+        tags: &Tags,
+    ) -> Result<Option<String>, AwsCallError> {
+        let mut create = self
+            .elb
+            .create_rule()
+            .listener_arn(listener_arn)
+            .priority(i32::try_from(priority).unwrap_or(i32::MAX))
+            .conditions(
+                elb::RuleCondition::builder()
+                    .field("host-header")
+                    .host_header_config(
+                        elb::HostHeaderConditionConfig::builder()
+                            .values(host)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .actions(forward(target_group_arn));
+        for (key, value) in tags {
+            create = create.tags(elb::Tag::builder().key(key).value(value).build());
+        }
+        match create.send().await {
+            Ok(out) => Ok(out
+                .rules()
+                .first()
+                .and_then(|r| r.rule_arn())
+                .map(str::to_string)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_priority_in_use_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsCallError::new("elbv2:CreateRule", e)),
+        }
+    }
+
+    async fn set_rule_priority(&self, rule_arn: &str, priority: u32) -> Result<bool, AwsCallError> {
+        let pair = elb::RulePriorityPair::builder()
+            .rule_arn(rule_arn)
+            .priority(i32::try_from(priority).unwrap_or(i32::MAX))
+            .build();
+        match self
+            .elb
+            .set_rule_priorities()
+            .rule_priorities(pair)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_priority_in_use_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsCallError::new("elbv2:SetRulePriorities", e)),
+        }
+    }
+
+    async fn forward_rule(
+        &self,
+        rule_arn: &str,
+        target_group_arn: &str,
+    ) -> Result<(), AwsCallError> {
+        self.elb
+            .modify_rule()
+            .rule_arn(rule_arn)
+            .actions(forward(target_group_arn))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("elbv2:ModifyRule", e))?;
+        Ok(())
+    }
+
+    async fn find_service(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<ServiceState>, AwsCallError> {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(name)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("ecs:DescribeServices", e))?;
+        Ok(out.services().first().map(|s| ServiceState {
+            arn: s.service_arn().unwrap_or_default().to_string(),
+            status: s.status().unwrap_or_default().to_string(),
+            task_definition: s.task_definition().unwrap_or_default().to_string(),
+        }))
+    }
+
+    async fn create_service(
+        &self,
+        spec: &ServiceSpec,
+        tags: &Tags,
+    ) -> Result<String, AwsCallError> {
+        let op = "ecs:CreateService";
+        let network = ecs::NetworkConfiguration::builder()
+            .awsvpc_configuration(
+                ecs::AwsVpcConfiguration::builder()
+                    .set_subnets(Some(spec.subnets.clone()))
+                    .security_groups(&spec.security_group)
+                    .assign_public_ip(ecs::AssignPublicIp::Disabled)
+                    .build()
+                    .map_err(build_err(op))?,
+            )
+            .build();
+        let mut create = self
+            .ecs
+            .create_service()
+            .cluster(&spec.cluster)
+            .service_name(&spec.name)
+            .task_definition(&spec.task_definition)
+            .desired_count(1)
+            .launch_type(ecs::LaunchType::Fargate)
+            .network_configuration(network)
+            .load_balancers(
+                ecs::LoadBalancer::builder()
+                    .target_group_arn(&spec.target_group_arn)
+                    .container_name(CONTAINER)
+                    .container_port(PORT)
+                    .build(),
+            )
+            .propagate_tags(ecs::PropagateTags::Service)
+            .enable_ecs_managed_tags(true);
+        for (key, value) in tags {
+            create = create.tags(ecs::Tag::builder().key(key).value(value).build());
+        }
+        let out = create.send().await.map_err(|e| AwsCallError::new(op, e))?;
+        Ok(out
+            .service()
+            .and_then(|s| s.service_arn())
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn update_service(
+        &self,
+        cluster: &str,
+        name: &str,
+        task_definition: &str,
+    ) -> Result<(), AwsCallError> {
+        self.ecs
+            .update_service()
+            .cluster(cluster)
+            .service(name)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("ecs:UpdateService", e))?;
+        Ok(())
+    }
+}
+
+/// Ports for one environment.
+#[derive(Clone)]
+pub struct EnvPorts<P, S> {
+    /// ECS, EFS, ELBv2.
+    pub platform: P,
+    /// The state table (ledger).
+    pub state: S,
+}
+
+/// Gives the ports for an environment (through its deploy role).
+pub trait Connector: Send + Sync {
+    /// Platform port.
+    type Platform: Platform;
+    /// State table port.
+    type State: stepdeploy_shared::state::StateStore;
+    /// Ports acting in `env`'s account.
+    fn connect(
+        &self,
+        env: &EnvironmentConfig,
+    ) -> impl Future<Output = EnvPorts<Self::Platform, Self::State>> + Send;
+}
+
+/// Assumes each environment's deploy role once per cold start and keeps the clients.
+pub struct AwsConnector {
+    base: SdkConfig,
+    cache: Mutex<HashMap<String, EnvPorts<AwsPlatform, DynamoStateStore>>>,
+}
+
+impl AwsConnector {
+    /// A connector on top of the orchestrator's own config.
+    pub fn new(base: SdkConfig) -> Self {
+        Self {
+            base,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Connector for AwsConnector {
+    type Platform = AwsPlatform;
+    type State = DynamoStateStore;
+
+    async fn connect(&self, env: &EnvironmentConfig) -> EnvPorts<AwsPlatform, DynamoStateStore> {
+        let mut cache = self.cache.lock().await;
+        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
+        if let Some(ports) = cache.get(&key) {
+            return ports.clone();
+        }
+        let config = assume_environment_role(&self.base, env, "stepdeploy-ecs").await;
+        let ports = EnvPorts {
+            platform: AwsPlatform::new(&config),
+            state: DynamoStateStore::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                env.state_table.clone(),
+            ),
+        };
+        cache.insert(key, ports.clone());
+        ports
+    }
+}

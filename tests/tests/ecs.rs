@@ -1,0 +1,154 @@
+//! The ecs phase on the local stack: bootstrap's plan in, the tenant's
+//! resources out, in the environment's account; a second run converges.
+
+use serde_json::json;
+use stepdeploy_tests::{
+    bootstrap_input, in_environment, invoke, site_status, unique_tenant, wait_site_status,
+};
+
+#[tokio::test]
+async fn ecs_creates_the_tenant_and_a_rerun_converges() {
+    let tenant = unique_tenant("ec");
+    let plan = invoke(
+        "bootstrap",
+        &bootstrap_input(&tenant, "dev", &format!("{tenant}-1"), json!({})),
+    )
+    .await
+    .ok();
+    let host = plan["names"]["host"].as_str().expect("host").to_string();
+    assert_eq!(
+        site_status(&host, "/"),
+        "404",
+        "nothing serves the tenant yet"
+    );
+
+    let first = invoke("ecs", &json!({ "plan": plan })).await.ok();
+    assert_eq!(
+        first["changes"].as_array().map(Vec::len),
+        Some(5),
+        "{first}"
+    );
+
+    // Checked through the AWS APIs, in dev's account.
+    let dev = in_environment("dev").await;
+    let env = stepdeploy_tests::environment("dev");
+    let ecs = aws_sdk_ecs::Client::new(&dev);
+    let services = ecs
+        .describe_services()
+        .cluster(&env.cluster)
+        .services(format!("dev-{tenant}-service"))
+        .send()
+        .await
+        .expect("services");
+    let service = services.services().first().expect("service exists");
+    assert_eq!(service.status(), Some("ACTIVE"));
+    assert_eq!(service.desired_count(), 1);
+    assert_eq!(service.running_count(), 1);
+    assert_eq!(
+        service.task_definition(),
+        first["task_definition_arn"].as_str()
+    );
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(format!("dev-{tenant}"))
+        .send()
+        .await
+        .expect("task definition");
+    let td = td.task_definition().expect("td");
+    let container = td.container_definitions().first().expect("container");
+    assert_eq!(container.name(), Some("wordpress"));
+    assert_eq!(container.image(), Some("wordpress:6.4-apache"));
+    assert!(container
+        .secrets()
+        .iter()
+        .any(|s| s.name() == "WORDPRESS_DB_PASSWORD"
+            && s.value_from()
+                .ends_with(&format!("secret:dev-{tenant}-db-credentials:password::"))));
+    let efs_volume = td
+        .volumes()
+        .first()
+        .and_then(|v| v.efs_volume_configuration())
+        .expect("efs volume");
+    assert_eq!(
+        efs_volume
+            .authorization_config()
+            .and_then(|a| a.access_point_id()),
+        first["access_point_id"].as_str()
+    );
+
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&dev);
+    let tgs = elb
+        .describe_target_groups()
+        .names(format!("dev-{tenant}-tg"))
+        .send()
+        .await
+        .expect("target group");
+    let tg = tgs.target_groups().first().expect("tg");
+    assert_eq!(
+        tg.matcher().and_then(|m| m.http_code()),
+        Some("200,301,302")
+    );
+    let efs = aws_sdk_efs::Client::new(&dev);
+    let aps = efs
+        .describe_access_points()
+        .file_system_id(&env.efs_id)
+        .send()
+        .await
+        .expect("access points");
+    let ours: Vec<_> = aps
+        .access_points()
+        .iter()
+        .filter(|ap| ap.root_directory().and_then(|r| r.path()) == Some(&format!("/{tenant}")))
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(
+        ours[0].posix_user().map(|u| (u.uid(), u.gid())),
+        Some((33, 33))
+    );
+
+    // The stand-in now serves the host (rule + running service).
+    assert_eq!(wait_site_status(&host, "/", "200"), "200");
+    assert_eq!(site_status(&host, "/wp-admin/"), "302");
+
+    // A second run changes nothing and duplicates nothing.
+    let second = invoke("ecs", &json!({ "plan": plan })).await.ok();
+    assert_eq!(second["changes"], json!([]), "{second}");
+    assert_eq!(second["task_definition_arn"], first["task_definition_arn"]);
+    let rules = elb
+        .describe_rules()
+        .listener_arn(&env.alb_listener_arn)
+        .send()
+        .await
+        .expect("rules");
+    let matching = rules
+        .rules()
+        .iter()
+        .filter(|r| {
+            r.conditions().iter().any(|c| {
+                c.host_header_config()
+                    .is_some_and(|h| h.values().iter().any(|v| v == &host))
+            })
+        })
+        .count();
+    assert_eq!(matching, 1);
+    let aps = efs
+        .describe_access_points()
+        .file_system_id(&env.efs_id)
+        .send()
+        .await
+        .expect("access points");
+    assert_eq!(
+        aps.access_points()
+            .iter()
+            .filter(|ap| ap.root_directory().and_then(|r| r.path()) == Some(&format!("/{tenant}")))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn ecs_rejects_a_payload_that_is_not_a_plan() {
+    let (error, message) = invoke("ecs", &json!({"plan": {"tenant": "x"}})).await.err();
+    assert_eq!(error, "ValidationFailed");
+    assert!(message.contains("expected {plan}"), "{message}");
+}
