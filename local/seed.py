@@ -1190,7 +1190,7 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
         "alb_listener_arn": r["listener_arn"],
         "alb_priority_range": {"min": 10, "max": 260},
         "efs_id": r["efs_id"],
-        "rds": {"endpoint": "127.0.0.1", "port": env.db_port, "master_secret_arn": r["master_secret_arn"]},
+        "rds": {"endpoint": "127.0.0.1", "port": env.db_port, "master_secret_arn": r["master_secret_arn"], "tls": False},
         "task_execution_role_arn": r["task_execution_role_arn"],
         "task_role_arn": r["task_role_arn"],
         "log_group": r["log_group"],

@@ -110,6 +110,13 @@ pub struct RdsConfig {
     pub port: u16,
     /// Secrets Manager secret with the master `username` and `password`.
     pub master_secret_arn: String,
+    /// Whether connections must use TLS (RDS: yes; the local MariaDB: no).
+    #[serde(default = "default_tls")]
+    pub tls: bool,
+}
+
+fn default_tls() -> bool {
+    true
 }
 
 fn default_mysql_port() -> u16 {

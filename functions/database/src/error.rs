@@ -1,0 +1,50 @@
+//! database's errors and the stable names Step Functions branches on.
+
+use crate::ports::SqlError;
+use lambda_runtime::Diagnostic;
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+
+/// Why the database phase failed. No variant carries a password.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The state machine's payload is not a plan.
+    #[error("invalid input: {0}")]
+    Validation(String),
+    /// MySQL refused a connection or a statement.
+    #[error("MySQL at {endpoint}: {source}")]
+    Sql {
+        /// host:port.
+        endpoint: String,
+        /// What failed.
+        #[source]
+        source: SqlError,
+    },
+    /// The OS random source failed.
+    #[error("no randomness for the password: {0}")]
+    Random(getrandom::Error),
+    /// A role ARN without a role name.
+    #[error("task_execution_role_arn {0:?} has no role name")]
+    RoleName(String),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for DatabaseError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) | Self::RoleName(_) => error_names::VALIDATION_FAILED,
+            Self::Sql { .. } => error_names::DATABASE_ERROR,
+            Self::Random(_) => error_names::INTERNAL_ERROR,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<DatabaseError> for Diagnostic {
+    fn from(err: DatabaseError) -> Self {
+        diagnostic(&err)
+    }
+}

@@ -1,0 +1,577 @@
+//! database's domain logic: the tenant secret and the MySQL user always
+//! agree. A re-run keeps both when they work together; otherwise it makes
+//! them agree again (the secret's password is the truth, a missing or
+//! unusable one is replaced by a fresh password on both sides).
+//!
+//! The password goes from the CSPRNG to Secrets Manager and MySQL only: it is
+//! never logged, returned or put in the state machine's payload.
+
+use crate::error::DatabaseError;
+use crate::ports::{Connector, Database, DbChange, Endpoint, Policies, Secrets, TenantSecret};
+use crate::secret::{CredentialsDocument, Password};
+use serde::{Deserialize, Serialize};
+use stepdeploy_shared::state::{LedgerEntry, StateStore};
+use stepdeploy_shared::DeploymentPlan;
+
+/// What the state machine passes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseInput {
+    /// bootstrap's plan.
+    pub plan: DeploymentPlan,
+}
+
+/// What the phase did (no password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseOutput {
+    /// The tenant secret's ARN (what the task definition and later phases use).
+    pub secret_arn: String,
+    /// `{tenant}_db`.
+    pub database: String,
+    /// `{tenant}_user`.
+    pub username: String,
+    /// What changed in this run; empty when nothing had to.
+    pub changes: Vec<String>,
+}
+
+/// Ledger kinds this phase writes.
+pub mod kinds {
+    /// The tenant secret, created by this run.
+    pub const SECRET: &str = "db_secret";
+    /// The MySQL database, created by this run.
+    pub const DATABASE: &str = "mysql_database";
+    /// The MySQL user, created by this run.
+    pub const USER: &str = "mysql_user";
+    /// The secrets policy on the task execution role (`previous`: the document before, if any).
+    pub const POLICY: &str = "secrets_policy";
+}
+
+/// The inline policy letting the task read exactly this secret.
+pub fn policy_document(secret_arn: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ReadTenantDbCredentials",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [secret_arn]
+        }]
+    })
+}
+
+/// Runs the phase for one state machine input.
+pub async fn handle(
+    input: serde_json::Value,
+    connector: &impl Connector,
+    db: &impl Database,
+) -> Result<DatabaseOutput, DatabaseError> {
+    let DatabaseInput { plan } = serde_json::from_value(input)
+        .map_err(|e| DatabaseError::Validation(format!("expected {{plan}}: {e}")))?;
+    let env = &plan.env;
+    let names = &plan.names;
+    let role = env
+        .task_execution_role_arn
+        .rsplit('/')
+        .next()
+        .filter(|r| !r.is_empty() && !r.starts_with("arn:"))
+        .ok_or_else(|| DatabaseError::RoleName(env.task_execution_role_arn.clone()))?
+        .to_string();
+    let at = Endpoint {
+        host: env.rds.endpoint.clone(),
+        port: env.rds.port,
+        tls: env.rds.tls,
+    };
+    let sql_err = |source| DatabaseError::Sql {
+        endpoint: format!("{}:{}", at.host, at.port),
+        source,
+    };
+    let tags = vec![
+        ("Tenant".to_string(), plan.tenant.to_string()),
+        ("Environment".to_string(), plan.environment.to_string()),
+        ("ManagedBy".to_string(), "stepdeploy".to_string()),
+    ];
+    let ports = connector.connect(env).await;
+    let mut changes = Vec::new();
+    let record = |kind: &str, id: &str, created: bool, previous: Option<String>| LedgerEntry {
+        kind: kind.into(),
+        id: id.into(),
+        created,
+        phase: "database".into(),
+        previous,
+    };
+
+    let master = ports.secrets.master(&env.rds.master_secret_arn).await?;
+    let state = db
+        .inspect(&at, &master, &names.database, &names.db_user)
+        .await
+        .map_err(sql_err)?;
+
+    let document = |password: &Password| {
+        serde_json::to_string(&CredentialsDocument {
+            username: names.db_user.clone(),
+            password: password.clone(),
+            database: names.database.clone(),
+            host: env.rds.endpoint.clone(),
+            port: env.rds.port,
+        })
+        .unwrap_or_default()
+    };
+
+    // 1. The secret: keep a usable one, else write a fresh password into it.
+    let (secret_arn, password, fresh) = match ports.secrets.tenant_secret(&names.db_secret).await? {
+        Some(TenantSecret {
+            arn,
+            password: Some(password),
+            pending_deletion: false,
+        }) => (arn, password, false),
+        Some(secret) => {
+            if secret.pending_deletion {
+                ports.secrets.restore(&secret.arn).await?;
+            }
+            let password = Password::generate().map_err(DatabaseError::Random)?;
+            ports.secrets.put(&secret.arn, &document(&password)).await?;
+            changes.push(format!("rotated {}", names.db_secret));
+            (secret.arn, password, true)
+        }
+        None => {
+            let password = Password::generate().map_err(DatabaseError::Random)?;
+            let arn = ports
+                .secrets
+                .create(&names.db_secret, &document(&password), &tags)
+                .await?;
+            ports
+                .state
+                .record(&plan.execution, &record(kinds::SECRET, &arn, true, None))
+                .await?;
+            changes.push(format!("created {arn}"));
+            (arn, password, true)
+        }
+    };
+
+    // 2. MySQL: make the user agree with the secret.
+    let agrees = state.user_exists
+        && !fresh
+        && db
+            .can_login(&at, &names.db_user, &password, &names.database)
+            .await;
+    let change = DbChange {
+        database: &names.database,
+        user: &names.db_user,
+        password: &password,
+        create_database: !state.database_exists,
+        create_user: !state.user_exists,
+        set_password: state.user_exists && !agrees,
+        grant: !state.granted || !state.user_exists || !state.database_exists,
+    };
+    if change.create_database || change.create_user || change.set_password || change.grant {
+        db.apply(&at, &master, &change).await.map_err(sql_err)?;
+    }
+    if change.create_database {
+        ports
+            .state
+            .record(
+                &plan.execution,
+                &record(kinds::DATABASE, &names.database, true, None),
+            )
+            .await?;
+        changes.push(format!("created database {}", names.database));
+    }
+    if change.create_user {
+        ports
+            .state
+            .record(
+                &plan.execution,
+                &record(kinds::USER, &names.db_user, true, None),
+            )
+            .await?;
+        changes.push(format!("created user {}", names.db_user));
+    }
+    if change.set_password {
+        changes.push(format!(
+            "set the password of {} to the secret's",
+            names.db_user
+        ));
+    }
+    if change.grant && !change.create_user {
+        changes.push(format!("granted {} on {}", names.db_user, names.database));
+    }
+
+    // 3. The task may read exactly this secret.
+    let wanted = policy_document(&secret_arn);
+    let current = ports.policies.get(&role, &names.secrets_policy).await?;
+    if current.as_ref() != Some(&wanted) {
+        ports
+            .policies
+            .put(&role, &names.secrets_policy, &wanted.to_string())
+            .await?;
+        let entry = record(
+            kinds::POLICY,
+            &format!("{role}/{}", names.secrets_policy),
+            current.is_none(),
+            current.map(|c| c.to_string()),
+        );
+        ports.state.record(&plan.execution, &entry).await?;
+        changes.push(format!("put policy {} on {role}", names.secrets_policy));
+    }
+
+    Ok(DatabaseOutput {
+        secret_arn,
+        database: names.database.clone(),
+        username: names.db_user.clone(),
+        changes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{DbState, EnvPorts, SqlError};
+    use crate::secret::MasterCredentials;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+    use stepdeploy_shared::aws_error::AwsCallError;
+    use stepdeploy_shared::config::EnvironmentSet;
+    use stepdeploy_shared::errors::ErrorName;
+    use stepdeploy_shared::plan::PhaseSwitches;
+    use stepdeploy_shared::state::{ClaimOutcome, LockOutcome};
+    use stepdeploy_shared::{EnvironmentName, ImageRef, ResourceNames, TenantName};
+
+    /// Secrets, IAM, MySQL and the ledger in memory; `calls` lists every change made.
+    #[derive(Default)]
+    struct World {
+        secret: Option<(String, String, bool)>,
+        policy: Option<serde_json::Value>,
+        db: DbState,
+        user_password: Option<String>,
+        calls: Vec<String>,
+        ledger: Vec<LedgerEntry>,
+    }
+
+    #[derive(Default, Clone)]
+    struct Fake(Arc<Mutex<World>>);
+    impl Fake {
+        fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+            f(&mut self.0.lock().expect("lock"))
+        }
+    }
+
+    impl Secrets for Fake {
+        async fn master(&self, _arn: &str) -> Result<MasterCredentials, AwsCallError> {
+            Ok(serde_json::from_value(
+                serde_json::json!({"username": "admin", "password": "master-secret-pw"}),
+            )
+            .expect("json"))
+        }
+        async fn tenant_secret(&self, _name: &str) -> Result<Option<TenantSecret>, AwsCallError> {
+            Ok(self.with(|w| {
+                w.secret.clone().map(|(arn, doc, pending)| TenantSecret {
+                    arn,
+                    password: serde_json::from_str::<serde_json::Value>(&doc)
+                        .ok()
+                        .and_then(|d| d["password"].as_str().and_then(Password::from_stored)),
+                    pending_deletion: pending,
+                })
+            }))
+        }
+        async fn create(
+            &self,
+            name: &str,
+            document: &str,
+            tags: &[(String, String)],
+        ) -> Result<String, AwsCallError> {
+            assert!(tags.iter().any(|(k, _)| k == "Tenant"));
+            Ok(self.with(|w| {
+                let arn = format!("arn:secret:{name}-AbCdEf");
+                w.secret = Some((arn.clone(), document.into(), false));
+                w.calls.push("CreateSecret".into());
+                arn
+            }))
+        }
+        async fn restore(&self, _arn: &str) -> Result<(), AwsCallError> {
+            self.with(|w| {
+                w.calls.push("RestoreSecret".into());
+                if let Some(s) = w.secret.as_mut() {
+                    s.2 = false;
+                }
+            });
+            Ok(())
+        }
+        async fn put(&self, _arn: &str, document: &str) -> Result<(), AwsCallError> {
+            self.with(|w| {
+                w.calls.push("PutSecretValue".into());
+                if let Some(s) = w.secret.as_mut() {
+                    s.1 = document.into();
+                }
+            });
+            Ok(())
+        }
+    }
+
+    impl Policies for Fake {
+        async fn get(
+            &self,
+            _role: &str,
+            _name: &str,
+        ) -> Result<Option<serde_json::Value>, AwsCallError> {
+            Ok(self.with(|w| w.policy.clone()))
+        }
+        async fn put(&self, role: &str, _name: &str, document: &str) -> Result<(), AwsCallError> {
+            assert_eq!(role, "sit-ecs-task-execution");
+            self.with(|w| {
+                w.policy = serde_json::from_str(document).ok();
+                w.calls.push("PutRolePolicy".into());
+            });
+            Ok(())
+        }
+    }
+
+    impl Database for Fake {
+        async fn inspect(
+            &self,
+            _at: &Endpoint,
+            master: &MasterCredentials,
+            _d: &str,
+            _u: &str,
+        ) -> Result<DbState, SqlError> {
+            assert_eq!(master.username, "admin");
+            Ok(self.with(|w| w.db))
+        }
+        async fn apply(
+            &self,
+            _at: &Endpoint,
+            _m: &MasterCredentials,
+            change: &DbChange<'_>,
+        ) -> Result<(), SqlError> {
+            self.with(|w| {
+                if change.create_database {
+                    w.db.database_exists = true;
+                    w.calls.push("CREATE DATABASE".into());
+                }
+                if change.create_user || change.set_password {
+                    w.db.user_exists = true;
+                    w.user_password = Some(change.password.expose().into());
+                    w.calls.push(
+                        if change.create_user {
+                            "CREATE USER"
+                        } else {
+                            "ALTER USER"
+                        }
+                        .into(),
+                    );
+                }
+                if change.grant {
+                    w.db.granted = true;
+                    w.calls.push("GRANT".into());
+                }
+            });
+            Ok(())
+        }
+        async fn can_login(
+            &self,
+            _at: &Endpoint,
+            _user: &str,
+            password: &Password,
+            _db: &str,
+        ) -> bool {
+            self.with(|w| w.user_password.as_deref() == Some(password.expose()))
+        }
+    }
+
+    impl StateStore for Fake {
+        async fn ensure_table(&self) -> Result<bool, AwsCallError> {
+            Ok(false)
+        }
+        async fn acquire_lock(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: u64,
+            _: u64,
+        ) -> Result<LockOutcome, AwsCallError> {
+            Ok(LockOutcome::Acquired)
+        }
+        async fn release_lock(&self, _: &str, _: &str) -> Result<bool, AwsCallError> {
+            Ok(true)
+        }
+        async fn tenant_priority(&self, _: &str) -> Result<Option<u32>, AwsCallError> {
+            Ok(None)
+        }
+        async fn claim_priority(
+            &self,
+            _: u32,
+            _: &str,
+            _: &str,
+        ) -> Result<ClaimOutcome, AwsCallError> {
+            Ok(ClaimOutcome::Claimed)
+        }
+        async fn release_priority(&self, _: u32, _: &str) -> Result<(), AwsCallError> {
+            Ok(())
+        }
+        async fn record(&self, _e: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
+            self.with(|w| w.ledger.push(entry.clone()));
+            Ok(())
+        }
+        async fn ledger(&self, _e: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
+            Ok(self.with(|w| w.ledger.clone()))
+        }
+    }
+
+    impl Connector for Fake {
+        type Secrets = Fake;
+        type Policies = Fake;
+        type State = Fake;
+        async fn connect(
+            &self,
+            _env: &stepdeploy_shared::EnvironmentConfig,
+        ) -> EnvPorts<Fake, Fake, Fake> {
+            EnvPorts {
+                secrets: self.clone(),
+                policies: self.clone(),
+                state: self.clone(),
+            }
+        }
+    }
+
+    fn plan() -> DeploymentPlan {
+        let set = EnvironmentSet::load_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments"),
+        )
+        .expect("configs");
+        let env = set.get("sit").expect("sit").clone();
+        let tenant = TenantName::parse("goldencrust").expect("tenant");
+        let environment = EnvironmentName::parse("sit").expect("env");
+        DeploymentPlan {
+            names: ResourceNames::new(&environment, &tenant, &env.domain),
+            tenant,
+            environment,
+            execution: "arn:exec:1".into(),
+            requested_by: "jane".into(),
+            image: ImageRef::parse("wordpress:6.4-apache").expect("image"),
+            alb_priority: 140,
+            auto_promote: false,
+            phases: PhaseSwitches {
+                approval: false,
+                verify: true,
+                dns: true,
+                promote_to: None,
+            },
+            env,
+            started_at: "2026-11-22T10:00:00Z".into(),
+        }
+    }
+
+    async fn run(fake: &Fake) -> Result<DatabaseOutput, DatabaseError> {
+        handle(serde_json::json!({ "plan": plan() }), fake, fake).await
+    }
+
+    fn secret_password(fake: &Fake) -> String {
+        fake.with(|w| {
+            let doc: serde_json::Value =
+                serde_json::from_str(&w.secret.as_ref().expect("secret").1).expect("json");
+            doc["password"].as_str().expect("password").to_string()
+        })
+    }
+
+    #[tokio::test]
+    async fn first_run_creates_secret_then_user_with_the_same_password() {
+        let fake = Fake::default();
+        let out = run(&fake).await.expect("ok");
+        assert_eq!(
+            fake.with(|w| w.calls.clone()),
+            [
+                "CreateSecret",
+                "CREATE DATABASE",
+                "CREATE USER",
+                "GRANT",
+                "PutRolePolicy"
+            ]
+        );
+        assert_eq!(
+            fake.with(|w| w.user_password.clone()),
+            Some(secret_password(&fake))
+        );
+        let kinds: Vec<String> = fake.with(|w| w.ledger.iter().map(|e| e.kind.clone()).collect());
+        assert_eq!(
+            kinds,
+            [
+                "db_secret",
+                "mysql_database",
+                "mysql_user",
+                "secrets_policy"
+            ]
+        );
+        assert_eq!(
+            out.secret_arn,
+            "arn:secret:sit-goldencrust-db-credentials-AbCdEf"
+        );
+        let policy = fake.with(|w| w.policy.clone()).expect("policy");
+        assert_eq!(
+            policy["Statement"][0]["Resource"][0],
+            out.secret_arn.as_str()
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&fake.with(|w| w.secret.clone()).expect("secret").1)
+                .expect("json");
+        assert_eq!(
+            (doc["username"].as_str(), doc["database"].as_str()),
+            (Some("goldencrust_user"), Some("goldencrust_db"))
+        );
+        let password = secret_password(&fake);
+        assert!(
+            !serde_json::to_string(&out)
+                .expect("json")
+                .contains(&password),
+            "the output never carries the password"
+        );
+    }
+
+    #[tokio::test]
+    async fn rerun_changes_nothing() {
+        let fake = Fake::default();
+        run(&fake).await.expect("first");
+        let calls = fake.with(|w| w.calls.len());
+        let out = run(&fake).await.expect("second");
+        assert!(out.changes.is_empty(), "{:?}", out.changes);
+        assert_eq!(fake.with(|w| w.calls.len()), calls);
+    }
+
+    #[tokio::test]
+    async fn drifted_user_is_set_back_to_the_secrets_password() {
+        let fake = Fake::default();
+        run(&fake).await.expect("first");
+        fake.with(|w| w.user_password = Some("drifted".into()));
+        run(&fake).await.expect("realigned");
+        assert_eq!(
+            fake.with(|w| w.calls.last().cloned()),
+            Some("ALTER USER".into())
+        );
+        assert_eq!(
+            fake.with(|w| w.user_password.clone()),
+            Some(secret_password(&fake))
+        );
+    }
+
+    #[tokio::test]
+    async fn secret_scheduled_for_deletion_is_restored_and_both_sides_rotated() {
+        let fake = Fake::default();
+        run(&fake).await.expect("first");
+        let before = secret_password(&fake);
+        fake.with(|w| w.secret.as_mut().expect("secret").2 = true);
+        run(&fake).await.expect("restored");
+        let after = secret_password(&fake);
+        assert_ne!(before, after);
+        assert_eq!(fake.with(|w| w.user_password.clone()), Some(after));
+        assert!(fake.with(|w| w.calls.contains(&"RestoreSecret".to_string())));
+    }
+
+    #[tokio::test]
+    async fn bad_payload_is_validation_failed() {
+        let fake = Fake::default();
+        let err = handle(serde_json::json!({"plan": 1}), &fake, &fake)
+            .await
+            .expect_err("bad");
+        assert_eq!(err.error_name(), "ValidationFailed");
+        assert!(fake.with(|w| w.calls.is_empty()));
+    }
+}

@@ -1,0 +1,30 @@
+//! database Lambda: phase 2 of a deployment (tenant secret, MySQL database
+//! and user, secrets policy on the task execution role).
+//!
+//! Thin entry point: tracing and the orchestrator's AWS config once per cold
+//! start; each invocation is handled by [`handler::handle`].
+
+mod error;
+mod handler;
+mod ports;
+mod secret;
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    stepdeploy_shared::init_tracing();
+    let connector = ports::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
+    let mysql = ports::MySql {
+        ca_bundle: std::env::var_os("STEPDEPLOY_RDS_CA_BUNDLE").map(Into::into),
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let (connector, mysql) = (&connector, &mysql);
+        async move {
+            handler::handle(event.payload, connector, mysql)
+                .await
+                .map_err(Diagnostic::from)
+        }
+    }))
+    .await
+}
