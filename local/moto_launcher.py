@@ -486,6 +486,30 @@ def patch_eventbridge_targets() -> str:
 # ---- ECS -----------------------------------------------------------------
 
 
+def _register_service_targets(backend: Any, service: Any) -> None:
+    """Register one ip target per running task in the service's target groups,
+    as Fargate does, so target health shows the tasks (healthy at once in moto)."""
+    import hashlib
+
+    from moto.elbv2.models import elbv2_backends
+
+    elbv2 = elbv2_backends[backend.account_id][backend.region_name]
+    for lb in service.load_balancers or []:
+        arn = lb.get("targetGroupArn")
+        group = elbv2.target_groups.get(arn) if arn else None
+        if group is None:
+            continue
+        wanted = {}
+        for n in range(service.running_count):
+            digest = hashlib.sha256(f"{service.arn}/{n}".encode()).digest()
+            ip = f"10.{200 + digest[0] % 50}.{digest[1]}.{1 + digest[2] % 254}"
+            wanted[ip] = {"Id": ip, "Port": lb.get("containerPort", 80)}
+        stale = [{"Id": t} for t in group.targets if t not in wanted]
+        if stale:
+            group.deregister(stale)
+        group.register(list(wanted.values()))
+
+
 def _settle_service(backend: Any, service: Any, new_deployment: bool) -> None:
     from moto.core.utils import utcnow
 
@@ -578,9 +602,20 @@ def patch_ecs_services() -> str:
         cluster.pending_tasks_count = pending - old_pending
         return service
 
-    EC2ContainerServiceBackend.create_service = create_service
-    EC2ContainerServiceBackend.update_service = update_service
-    return "ecs create_service/update_service: settle (PRIMARY, COMPLETED, running=desired)"
+    def create_service_with_targets(self, cluster_str, *args, **kwargs):
+        service = create_service(self, cluster_str, *args, **kwargs)
+        _register_service_targets(self, service)
+        return service
+
+    def update_service_with_targets(self, service_properties):
+        service = update_service(self, service_properties)
+        _register_service_targets(self, service)
+        return service
+
+    EC2ContainerServiceBackend.create_service = create_service_with_targets
+    EC2ContainerServiceBackend.update_service = update_service_with_targets
+    return ("ecs create_service/update_service: settle (PRIMARY, COMPLETED, running=desired), "
+            "one ip target per running task in its target groups")
 
 
 def patch_s3_bucket_versioning_response() -> str:

@@ -256,3 +256,46 @@ pub fn wait_site_status(host: &str, path: &str, expected: &str) -> String {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+/// Makes the stand-in answer 500 for `host` (`fail = true`) or serve it again.
+pub fn standin_fail(host: &str, fail: bool) {
+    let method = if fail { "POST" } else { "DELETE" };
+    let status = Command::new("curl")
+        .args([
+            "-s",
+            "-f",
+            "-o",
+            "/dev/null",
+            "-X",
+            method,
+            &format!("http://127.0.0.1:8088/__standin__/fail?host={host}"),
+        ])
+        .status()
+        .expect("curl");
+    assert!(status.success(), "stand-in control call failed");
+}
+
+/// bootstrap, then ecs and database, as the state machine runs them: the plan and both outputs.
+pub async fn deploy_through_database(
+    tenant: &str,
+    env: &str,
+) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let plan = invoke(
+        "bootstrap",
+        &bootstrap_input(
+            tenant,
+            env,
+            &format!("{tenant}-{env}-1"),
+            serde_json::json!({}),
+        ),
+    )
+    .await
+    .ok();
+    let ecs = invoke("ecs", &serde_json::json!({ "plan": plan }))
+        .await
+        .ok();
+    let database = invoke("database", &serde_json::json!({ "plan": plan }))
+        .await
+        .ok();
+    (plan, ecs, database)
+}

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod aws_error;
 pub mod config;
 pub mod errors;
+pub mod http;
 pub mod listener;
 pub mod names;
 pub mod plan;

@@ -1,0 +1,307 @@
+//! dns's logic: UPSERT the alias only when it differs (a re-run changes
+//! nothing), record it in the ledger so rollback can remove or restore it,
+//! then check the site answers over HTTPS.
+
+use aws_config::SdkConfig;
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+use stepdeploy_shared::aws::assume_environment_role;
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::http::Prober;
+use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, StateStore};
+use stepdeploy_shared::DeploymentPlan;
+use tokio::sync::Mutex;
+
+/// What the state machine passes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsInput {
+    /// bootstrap's plan.
+    pub plan: DeploymentPlan,
+}
+
+/// What the phase did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsOutput {
+    /// The record's name.
+    pub record: String,
+    /// What it aliases.
+    pub target: String,
+    /// Whether this run changed the record.
+    pub changed: bool,
+    /// The URL checked and its status.
+    pub url: String,
+    /// HTTP status of the check.
+    pub status: u16,
+}
+
+/// Ledger kind: the alias record (`created`, or `previous` = the alias it had).
+pub const LEDGER_DNS_RECORD: &str = "dns_record";
+/// Answers that mean the site is reachable (401: a site behind basic auth).
+pub const GOOD_STATUS: [u16; 4] = [200, 301, 302, 401];
+
+/// Why dns failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// The payload is not a plan.
+    #[error("invalid input: {0}")]
+    Validation(String),
+    /// The site did not answer as expected.
+    #[error("GET {url} (Host: {host}): {what}")]
+    Check {
+        /// URL.
+        url: String,
+        /// Host header.
+        host: String,
+        /// What was seen.
+        what: String,
+    },
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for DnsError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => error_names::VALIDATION_FAILED,
+            Self::Check { .. } => error_names::DNS_CHECK_FAILED,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<DnsError> for lambda_runtime::Diagnostic {
+    fn from(err: DnsError) -> Self {
+        diagnostic(&err)
+    }
+}
+
+/// Route53, reduced to the alias record.
+pub trait Records: Send + Sync {
+    /// The alias target (DNS name) of the A record `name` in `zone`, if it exists.
+    fn alias_of(
+        &self,
+        zone: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    /// UPSERTs the alias.
+    fn upsert_alias(
+        &self,
+        zone: &str,
+        name: &str,
+        target: &str,
+        target_zone: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// The HTTPS check.
+pub trait Site: Send + Sync {
+    /// Status of `GET url` with `Host: host`.
+    fn status(&self, url: &str, host: &str) -> impl Future<Output = Result<u16, String>> + Send;
+}
+
+impl Site for Prober {
+    async fn status(&self, url: &str, host: &str) -> Result<u16, String> {
+        self.get(url, Some(host))
+            .await
+            .map(|r| r.status)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Route53 adapter.
+#[derive(Clone)]
+pub struct Route53(pub aws_sdk_route53::Client);
+
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+impl Records for Route53 {
+    async fn alias_of(&self, zone: &str, name: &str) -> Result<Option<String>, AwsCallError> {
+        let out = self
+            .0
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(fqdn(name))
+            .start_record_type(RrType::A)
+            .max_items(1)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("route53:ListResourceRecordSets", e))?;
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .find(|r| r.name().eq_ignore_ascii_case(&fqdn(name)) && r.r#type() == &RrType::A)
+            .map(|r| {
+                r.alias_target()
+                    .map(|a| a.dns_name().trim_end_matches('.').to_string())
+                    .unwrap_or_default()
+            }))
+    }
+
+    async fn upsert_alias(
+        &self,
+        zone: &str,
+        name: &str,
+        target: &str,
+        target_zone: &str,
+    ) -> Result<(), AwsCallError> {
+        let op = "route53:ChangeResourceRecordSets";
+        let build = |e: aws_sdk_route53::error::BuildError| AwsCallError::other(op, e);
+        let record = ResourceRecordSet::builder()
+            .name(fqdn(name))
+            .r#type(RrType::A)
+            .alias_target(
+                AliasTarget::builder()
+                    .dns_name(fqdn(target))
+                    .hosted_zone_id(target_zone)
+                    .evaluate_target_health(false)
+                    .build()
+                    .map_err(build)?,
+            )
+            .build()
+            .map_err(build)?;
+        let change = Change::builder()
+            .action(ChangeAction::Upsert)
+            .resource_record_set(record)
+            .build()
+            .map_err(build)?;
+        self.0
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .comment("stepdeploy")
+                    .changes(change)
+                    .build()
+                    .map_err(build)?,
+            )
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new(op, e))?;
+        Ok(())
+    }
+}
+
+/// Gives the ports for an environment.
+pub trait Connector: Send + Sync {
+    /// Route53 port.
+    type Records: Records;
+    /// State port.
+    type State: StateStore;
+    /// Acting in `env`'s account.
+    fn connect(
+        &self,
+        env: &EnvironmentConfig,
+    ) -> impl Future<Output = (Self::Records, Self::State)> + Send;
+}
+
+/// Assumes each environment's deploy role once per cold start and keeps the clients.
+pub struct AwsConnector {
+    base: SdkConfig,
+    cache: Mutex<HashMap<String, (Route53, DynamoStateStore)>>,
+}
+
+impl AwsConnector {
+    /// A connector on top of the orchestrator's own config.
+    pub fn new(base: SdkConfig) -> Self {
+        Self {
+            base,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Connector for AwsConnector {
+    type Records = Route53;
+    type State = DynamoStateStore;
+
+    async fn connect(&self, env: &EnvironmentConfig) -> (Route53, DynamoStateStore) {
+        let mut cache = self.cache.lock().await;
+        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
+        if let Some(ports) = cache.get(&key) {
+            return ports.clone();
+        }
+        let config = assume_environment_role(&self.base, env, "stepdeploy-dns").await;
+        let ports = (
+            Route53(aws_sdk_route53::Client::new(&config)),
+            DynamoStateStore::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                env.state_table.clone(),
+            ),
+        );
+        cache.insert(key, ports.clone());
+        ports
+    }
+}
+
+/// Runs the phase.
+pub async fn handle(
+    input: serde_json::Value,
+    connector: &impl Connector,
+    site: &impl Site,
+) -> Result<DnsOutput, DnsError> {
+    let DnsInput { plan } = serde_json::from_value(input)
+        .map_err(|e| DnsError::Validation(format!("expected {{plan}}: {e}")))?;
+    let env = &plan.env;
+    let host = &plan.names.host;
+    let target = env.cloudfront.domain_name.trim_end_matches('.').to_string();
+    let (records, state) = connector.connect(env).await;
+
+    let current = records.alias_of(&env.hosted_zone_id, host).await?;
+    let changed = current.as_deref() != Some(target.as_str());
+    if changed {
+        records
+            .upsert_alias(
+                &env.hosted_zone_id,
+                host,
+                &target,
+                &env.cloudfront.hosted_zone_id,
+            )
+            .await?;
+        let entry = LedgerEntry {
+            kind: LEDGER_DNS_RECORD.into(),
+            id: format!("{}/{host}", env.hosted_zone_id),
+            created: current.is_none(),
+            phase: "dns".into(),
+            previous: current.filter(|c| !c.is_empty()),
+        };
+        state.record(&plan.execution, &entry).await?;
+    }
+
+    let url = match &env.dns.check_base_url {
+        Some(base) => format!("{}/", base.trim_end_matches('/')),
+        None => format!("https://{host}/"),
+    };
+    let status = site
+        .status(&url, host)
+        .await
+        .map_err(|what| DnsError::Check {
+            url: url.clone(),
+            host: host.clone(),
+            what,
+        })?;
+    if !GOOD_STATUS.contains(&status) {
+        return Err(DnsError::Check {
+            url,
+            host: host.clone(),
+            what: format!("answered {status}; expected 200, 301, 302 or 401"),
+        });
+    }
+    Ok(DnsOutput {
+        record: host.clone(),
+        target,
+        changed,
+        url,
+        status,
+    })
+}

@@ -1,0 +1,177 @@
+//! A small HTTP(S) probe for the verify and dns checks: one GET, no redirect
+//! following (a 301/302 is an answer), an optional `Host` header so the check
+//! can reach a site through a base URL that is not its own name (the local
+//! stand-in, or an ALB by its DNS name), and a timeout.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// What a probe saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    /// HTTP status.
+    pub status: u16,
+    /// `Location`, for redirects.
+    pub location: Option<String>,
+}
+
+/// Why a probe got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The URL could not be parsed.
+    #[error("{url}: not a valid URL: {reason}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No answer in time.
+    #[error("{url}: no answer within {seconds} s")]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// Connection or protocol failure.
+    #[error("{url}: {source}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The system's root certificates could not be read.
+    #[error("cannot load root certificates: {0}")]
+    Roots(#[source] std::io::Error),
+}
+
+/// An HTTP/HTTPS client built once per cold start.
+#[derive(Clone)]
+pub struct Prober {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    timeout: Duration,
+}
+
+impl Prober {
+    /// A client trusting the system's root certificates.
+    pub fn new(timeout: Duration) -> Result<Self, ProbeError> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(ProbeError::Roots)?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(https),
+            timeout,
+        })
+    }
+
+    /// `GET url`, with `Host: host` when given.
+    pub async fn get(&self, url: &str, host: Option<&str>) -> Result<ProbeResult, ProbeError> {
+        let uri: hyper::Uri =
+            url.parse()
+                .map_err(|e: hyper::http::uri::InvalidUri| ProbeError::Url {
+                    url: url.into(),
+                    reason: e.to_string(),
+                })?;
+        let mut request = hyper::Request::get(uri).header("user-agent", "stepdeploy-verify/1");
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| ProbeError::Url {
+                url: url.into(),
+                reason: e.to_string(),
+            })?;
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| ProbeError::Timeout {
+                url: url.into(),
+                seconds: self.timeout.as_secs(),
+            })?
+            .map_err(|source| ProbeError::Request {
+                url: url.into(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        // Drain the body so the connection can be reused; its content does not matter.
+        let _ = tokio::time::timeout(self.timeout, response.into_body().collect()).await;
+        Ok(ProbeResult { status, location })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP server on loopback that answers `status` and echoes the Host it saw.
+    async fn serve_once(status: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let handle = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0u8; 4096];
+            let n = socket.read(&mut buf).await.expect("read");
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let response = format!("HTTP/1.1 {status}\r\nLocation: /wp-login.php\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            socket.write_all(response.as_bytes()).await.expect("write");
+            request
+        });
+        (format!("http://{addr}/"), handle)
+    }
+
+    #[tokio::test]
+    async fn sends_host_header_and_does_not_follow_redirects() {
+        let (url, server) = serve_once("302 Found").await;
+        let prober = Prober::new(Duration::from_secs(5)).expect("client");
+        let result = prober
+            .get(&url, Some("goldencrust.wpdev.kimmyai.io"))
+            .await
+            .expect("answer");
+        assert_eq!(
+            result,
+            ProbeResult {
+                status: 302,
+                location: Some("/wp-login.php".into())
+            }
+        );
+        let request = server.await.expect("server").to_ascii_lowercase();
+        assert!(
+            request.contains("host: goldencrust.wpdev.kimmyai.io"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let prober = Prober::new(Duration::from_secs(5)).expect("client");
+        let err = prober
+            .get(&format!("http://{addr}/"), None)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, ProbeError::Request { .. }), "{err}");
+        assert!(matches!(
+            prober.get("not a url", None).await,
+            Err(ProbeError::Url { .. })
+        ));
+    }
+}

@@ -1,0 +1,224 @@
+//! One round of verify: every check once, no sleeping. The state machine's
+//! Wait/Choice loop calls this until `stable` or the attempts run out; the
+//! last round (stable, or the final attempt) writes the JSON report to the
+//! config bucket under `{env}/{tenant}/reports/`.
+
+use crate::ports::{Connector, Observe, Site};
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::DeploymentPlan;
+
+/// The part of the ecs phase's output verify needs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EcsFacts {
+    /// Task definition the service must run.
+    pub task_definition_arn: String,
+    /// The tenant's target group.
+    pub target_group_arn: String,
+}
+
+/// What the state machine passes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyInput {
+    /// bootstrap's plan.
+    pub plan: DeploymentPlan,
+    /// ecs's output (extra fields ignored).
+    pub ecs: EcsFacts,
+    /// Rounds done before this one.
+    pub attempt: u32,
+}
+
+/// One check's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// `secret`, `service_active`, `service_steady`, `targets_healthy`, `http`, `logs`.
+    pub name: String,
+    /// Passed.
+    pub ok: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// One round's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyOutput {
+    /// Every check passed.
+    pub stable: bool,
+    /// This round's number (1-based).
+    pub attempt: u32,
+    /// The checks.
+    pub checks: Vec<Check>,
+    /// `s3://bucket/key` of the report, when this round wrote it.
+    pub report: Option<String>,
+}
+
+/// Why a round could not even run its checks.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The payload is not `{plan, ecs, attempt}`.
+    #[error("invalid input: {0}")]
+    Validation(String),
+    /// An AWS read failed (not a failed check: the check could not be made).
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for VerifyError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => error_names::VALIDATION_FAILED,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<VerifyError> for lambda_runtime::Diagnostic {
+    fn from(err: VerifyError) -> Self {
+        diagnostic(&err)
+    }
+}
+
+/// HTTP answers that mean WordPress is up (a fresh install redirects to its setup page).
+pub const GOOD_STATUS: [u16; 3] = [200, 301, 302];
+
+fn check(name: &str, ok: bool, detail: String) -> Check {
+    Check {
+        name: name.into(),
+        ok,
+        detail,
+    }
+}
+
+/// Runs one round.
+pub async fn handle(
+    input: serde_json::Value,
+    connector: &impl Connector,
+    site: &impl Site,
+) -> Result<VerifyOutput, VerifyError> {
+    let VerifyInput { plan, ecs, attempt } = serde_json::from_value(input)
+        .map_err(|e| VerifyError::Validation(format!("expected {{plan, ecs, attempt}}: {e}")))?;
+    let env = &plan.env;
+    let names = &plan.names;
+    let observe = connector.connect(env).await;
+    let mut checks = Vec::new();
+
+    let secret = observe.secret_exists(&names.db_secret).await?;
+    checks.push(check(
+        "secret",
+        secret,
+        format!(
+            "{} {}",
+            names.db_secret,
+            if secret { "exists" } else { "is missing" }
+        ),
+    ));
+
+    let service = observe.service(&env.cluster, &names.service).await?;
+    checks.push(check(
+        "service_active",
+        service.status == "ACTIVE",
+        format!("{} is {:?}", names.service, service.status),
+    ));
+    let steady = service.running == service.desired
+        && service.desired > 0
+        && service.primary_rollout.as_deref() == Some("COMPLETED")
+        && service.primary_task_definition.as_deref() == Some(ecs.task_definition_arn.as_str());
+    checks.push(check(
+        "service_steady",
+        steady,
+        format!(
+            "running {}/{} desired, primary deployment {} on {}, {} deployment(s)",
+            service.running,
+            service.desired,
+            service.primary_rollout.as_deref().unwrap_or("missing"),
+            service.primary_task_definition.as_deref().unwrap_or("none"),
+            service.deployments
+        ),
+    ));
+
+    let targets = observe.targets(&ecs.target_group_arn).await?;
+    checks.push(check(
+        "targets_healthy",
+        targets.total > 0 && targets.healthy == targets.total,
+        format!("{}/{} targets healthy", targets.healthy, targets.total),
+    ));
+
+    let url = match &env.verify.base_url {
+        Some(base) => format!("{}/", base.trim_end_matches('/')),
+        None => format!("https://{}/", names.host),
+    };
+    let http = site.status(&url, &names.host).await;
+    checks.push(match http {
+        Ok(status) => check(
+            "http",
+            GOOD_STATUS.contains(&status),
+            format!("GET {url} (Host: {}) answered {status}", names.host),
+        ),
+        Err(why) => check(
+            "http",
+            false,
+            format!("GET {url} (Host: {}) failed: {why}", names.host),
+        ),
+    });
+
+    let since_ms = DateTime::from_str(&plan.started_at, Format::DateTime)
+        .map(|t| t.to_millis().unwrap_or(0))
+        .unwrap_or(0);
+    let mut errors = Vec::new();
+    for term in ["ERROR", "Fatal"] {
+        errors.extend(
+            observe
+                .log_lines(&env.log_group, &names.log_stream_prefix, term, since_ms)
+                .await?,
+        );
+    }
+    checks.push(check(
+        "logs",
+        errors.is_empty(),
+        if errors.is_empty() {
+            format!(
+                "no ERROR or Fatal lines in {} streams {}* since {}",
+                env.log_group, names.log_stream_prefix, plan.started_at
+            )
+        } else {
+            format!(
+                "{} error line(s), first: {}",
+                errors.len(),
+                errors[0].chars().take(300).collect::<String>()
+            )
+        },
+    ));
+
+    let stable = checks.iter().all(|c| c.ok);
+    let attempt = attempt + 1;
+    let last = stable || attempt >= env.verify.max_attempts;
+    let mut output = VerifyOutput {
+        stable,
+        attempt,
+        checks,
+        report: None,
+    };
+    if last {
+        let execution = plan.execution.rsplit(':').next().unwrap_or("run");
+        let key = format!("{}{execution}.json", names.reports_prefix);
+        let report = serde_json::json!({
+            "tenant": plan.tenant, "environment": plan.environment, "execution": plan.execution,
+            "image": plan.image, "started_at": plan.started_at, "verdict": if stable { "stable" } else { "not stable" },
+            "attempts": attempt, "checks": output.checks,
+        });
+        observe
+            .put_report(
+                &env.config_bucket,
+                &key,
+                serde_json::to_string_pretty(&report).unwrap_or_default(),
+            )
+            .await?;
+        output.report = Some(format!("s3://{}/{key}", env.config_bucket));
+    }
+    Ok(output)
+}
