@@ -79,3 +79,160 @@ async fn an_invalid_event_fails_at_bootstrap_with_validation_failed() {
         execution.cause()
     );
 }
+
+/// The events of a finished execution, for diagnosing a test failure.
+async fn history(arn: &str) -> String {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let events = sfn
+        .get_execution_history()
+        .execution_arn(arn)
+        .max_results(1000)
+        .send()
+        .await
+        .expect("history");
+    events
+        .events()
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?} {:?} {:?}",
+                e.r#type(),
+                e.state_entered_event_details().map(|d| d.name()),
+                e.task_failed_event_details()
+                    .map(|d| (d.error(), d.cause()))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn dev_deployment_from_the_bus_succeeds_and_a_failed_verify_rolls_back_to_nothing() {
+    let tenant = unique_tenant("e2e");
+    put(json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io"})).await;
+    let execution = finished_execution(&format!("{tenant}-dev-"), Duration::from_secs(240)).await;
+    let arn = execution.execution_arn().to_string();
+    assert_eq!(
+        execution.status(),
+        &ExecutionStatus::Succeeded,
+        "{}",
+        history(&arn).await
+    );
+    let output: serde_json::Value =
+        serde_json::from_str(execution.output().unwrap_or("{}")).expect("output");
+    assert_eq!(output["verify"]["output"]["stable"], true);
+    assert_eq!(output["notify"]["output"]["lock_released"], true);
+    let document = output["notify"]["output"]["config_document"]
+        .as_str()
+        .expect("config document")
+        .to_string();
+
+    let dev = stepdeploy_tests::in_environment("dev").await;
+    let (bucket, key) = document
+        .trim_start_matches("s3://")
+        .split_once('/')
+        .expect("s3 url");
+    let body = stepdeploy_shared::aws::s3_client(&dev)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("config document")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes();
+    let doc: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(doc["tenant_name"], tenant.as_str());
+    assert_eq!(
+        doc["infrastructure"]["ecs_service"],
+        format!("dev-{tenant}-service")
+    );
+    assert!(doc["database"]["secret_arn"]
+        .as_str()
+        .is_some_and(|a| a.contains(&format!("dev-{tenant}-db-credentials"))));
+    assert!(!String::from_utf8_lossy(&body).contains("\"password\""));
+
+    // A second tenant whose site answers 500: verify gives up, rollback removes everything, the run fails.
+    let broken = unique_tenant("rb");
+    let host = format!("{broken}.wpdev.kimmyai.io");
+    stepdeploy_tests::standin_fail(&host, true);
+    put(json!({"tenant": broken, "environment": "dev", "requested_by": "jane@kimmyai.io"})).await;
+    let failed = finished_execution(&format!("{broken}-dev-"), Duration::from_secs(240)).await;
+    stepdeploy_tests::standin_fail(&host, false);
+    let failed_arn = failed.execution_arn().to_string();
+    assert_eq!(
+        failed.status(),
+        &ExecutionStatus::Failed,
+        "{}",
+        history(&failed_arn).await
+    );
+    assert_eq!(failed.error(), Some("VerificationFailed"));
+    let env = stepdeploy_tests::environment("dev");
+    let ecs = aws_sdk_ecs::Client::new(&dev);
+    let services = ecs
+        .describe_services()
+        .cluster(&env.cluster)
+        .services(format!("dev-{broken}-service"))
+        .send()
+        .await
+        .expect("services");
+    assert!(
+        services
+            .services()
+            .iter()
+            .all(|s| s.status() != Some("ACTIVE")),
+        "service removed: {:?}",
+        services.services()
+    );
+    let sm = aws_sdk_secretsmanager::Client::new(&dev);
+    assert!(
+        sm.describe_secret()
+            .secret_id(format!("dev-{broken}-db-credentials"))
+            .send()
+            .await
+            .is_err(),
+        "secret removed"
+    );
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&dev);
+    assert!(
+        elb.describe_target_groups()
+            .names(format!("dev-{broken}-tg"))
+            .send()
+            .await
+            .is_err(),
+        "target group removed"
+    );
+    let out = std::process::Command::new("mariadb")
+        .args(["--no-defaults", "-u", "root", "--socket"])
+        .arg(stepdeploy_tests::repo().join("local/.state/mariadb/dev/mysqld.sock"))
+        .args(["-N", "-e", &format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='{broken}_db'; SELECT COUNT(*) FROM mysql.user WHERE User='{broken}_user'")])
+        .output()
+        .expect("mariadb");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "0"],
+        "database and user dropped"
+    );
+    // The lock is free again: the tenant can be deployed.
+    let ddb = aws_sdk_dynamodb::Client::new(&dev);
+    let lock = ddb
+        .get_item()
+        .table_name(&env.state_table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("LOCK#{broken}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("LOCK".into()),
+        )
+        .send()
+        .await
+        .expect("get lock");
+    assert!(lock.item.is_none(), "lock released");
+}

@@ -176,6 +176,49 @@ impl DynamoStateStore {
     }
 }
 
+/// What the registry keeps about a tenant's last deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryRecord {
+    /// Image running now.
+    pub image: String,
+    /// `active` after a success.
+    pub status: String,
+    /// Execution that deployed it.
+    pub last_execution: String,
+    /// When (RFC 3339).
+    pub updated_at: String,
+    /// Key of the tenant config document in the config bucket.
+    pub config_key: String,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+impl DynamoStateStore {
+    /// Records a tenant's deployment in the registry (keeps its priority).
+    pub async fn update_registry(
+        &self,
+        tenant: &str,
+        record: &RegistryRecord,
+    ) -> Result<(), AwsCallError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .update_expression("SET image = :i, #status = :s, last_execution = :e, updated_at = :u, config_key = :k, requested_by = :r")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":i", s(&record.image))
+            .expression_attribute_values(":s", s(&record.status))
+            .expression_attribute_values(":e", s(&record.last_execution))
+            .expression_attribute_values(":u", s(&record.updated_at))
+            .expression_attribute_values(":k", s(&record.config_key))
+            .expression_attribute_values(":r", s(&record.requested_by))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:UpdateItem (registry)", e))?;
+        Ok(())
+    }
+}
+
 impl StateStore for DynamoStateStore {
     async fn ensure_table(&self) -> Result<bool, AwsCallError> {
         match self

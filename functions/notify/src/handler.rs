@@ -1,0 +1,541 @@
+//! What notify writes and publishes, from the execution's state.
+
+use aws_config::SdkConfig;
+use aws_sdk_sns::types::MessageAttributeValue;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+use stepdeploy_shared::aws::{assume_environment_role, s3_client};
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::request::{DEPLOY_FAILED, DEPLOY_SUCCEEDED, EVENT_SOURCE};
+use stepdeploy_shared::state::{DynamoStateStore, RegistryRecord, StateStore};
+use stepdeploy_shared::DeploymentPlan;
+use tokio::sync::Mutex;
+
+/// Where messages and events go (orchestrator account).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// SNS topic for outcomes (`STEPDEPLOY_NOTIFICATION_TOPIC_ARN`).
+    pub topic_arn: Option<String>,
+    /// Event bus (`STEPDEPLOY_EVENT_BUS`, default `stepdeploy`).
+    pub event_bus: String,
+}
+
+impl Settings {
+    /// Reads the environment variables.
+    pub fn from_env() -> Self {
+        Self {
+            topic_arn: std::env::var("STEPDEPLOY_NOTIFICATION_TOPIC_ARN")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            event_bus: std::env::var("STEPDEPLOY_EVENT_BUS")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "stepdeploy".into()),
+        }
+    }
+}
+
+/// `{output: …}` as the state machine stores each Lambda's result.
+#[derive(Debug, Clone, Deserialize)]
+struct Wrapped<T> {
+    output: T,
+}
+
+/// The execution state notify reads (all optional: a run can fail anywhere).
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RunState {
+    #[serde(default)]
+    event: serde_json::Value,
+    #[serde(default)]
+    plan: Option<Wrapped<DeploymentPlan>>,
+    #[serde(default)]
+    ecs: Option<Wrapped<serde_json::Value>>,
+    #[serde(default)]
+    database: Option<Wrapped<serde_json::Value>>,
+    #[serde(default)]
+    verify: Option<Wrapped<serde_json::Value>>,
+    #[serde(default)]
+    dns: Option<Wrapped<serde_json::Value>>,
+    #[serde(default)]
+    approval: Option<serde_json::Value>,
+    #[serde(default)]
+    error: Option<StepError>,
+    #[serde(default)]
+    rollback: Option<Wrapped<serde_json::Value>>,
+}
+
+/// A caught error as Step Functions records it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct StepError {
+    #[serde(rename = "Error", default)]
+    error: String,
+    #[serde(rename = "Cause", default)]
+    cause: String,
+}
+
+/// What the state machine passes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyInput {
+    /// `succeeded` or `failed`.
+    pub outcome: Outcome,
+    /// The whole execution state.
+    pub state: serde_json::Value,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Everything passed.
+    Succeeded,
+    /// A phase failed (and rollback ran).
+    Failed,
+}
+
+/// What notify did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyOutput {
+    /// `succeeded` or `failed`.
+    pub outcome: Outcome,
+    /// The message subject.
+    pub subject: String,
+    /// `s3://…` of the config document (success only).
+    pub config_document: Option<String>,
+    /// Whether the lock was released here.
+    pub lock_released: bool,
+}
+
+/// Why notify failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The payload is not `{outcome, state}`.
+    #[error("invalid input: {0}")]
+    Validation(String),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for NotifyError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => error_names::VALIDATION_FAILED,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<NotifyError> for lambda_runtime::Diagnostic {
+    fn from(err: NotifyError) -> Self {
+        diagnostic(&err)
+    }
+}
+
+/// Where notify writes.
+pub trait NotifyPorts: Send + Sync {
+    /// Publishes to the outcome topic with filterable attributes.
+    fn publish(
+        &self,
+        subject: &str,
+        message: &str,
+        attributes: &[(&str, &str)],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Puts one event on the bus.
+    fn put_event(
+        &self,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Writes the config document in the environment's bucket.
+    fn put_document(
+        &self,
+        env: &EnvironmentConfig,
+        key: &str,
+        body: String,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Updates the registry in the environment's state table.
+    fn update_registry(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+        record: &RegistryRecord,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Releases the tenant lock held by `owner`.
+    fn release_lock(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+}
+
+/// The AWS adapter: orchestrator clients built once, environment clients once per environment.
+pub struct AwsNotify {
+    base: SdkConfig,
+    settings: Settings,
+    sns: aws_sdk_sns::Client,
+    events: aws_sdk_eventbridge::Client,
+    envs: Mutex<HashMap<String, (aws_sdk_s3::Client, DynamoStateStore)>>,
+}
+
+impl AwsNotify {
+    /// Clients for the orchestrator account.
+    pub fn new(base: SdkConfig, settings: Settings) -> Self {
+        Self {
+            sns: aws_sdk_sns::Client::new(&base),
+            events: aws_sdk_eventbridge::Client::new(&base),
+            base,
+            settings,
+            envs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn env(&self, env: &EnvironmentConfig) -> (aws_sdk_s3::Client, DynamoStateStore) {
+        let mut cache = self.envs.lock().await;
+        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
+        if let Some(clients) = cache.get(&key) {
+            return clients.clone();
+        }
+        let config = assume_environment_role(&self.base, env, "stepdeploy-notify").await;
+        let clients = (
+            s3_client(&config),
+            DynamoStateStore::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                env.state_table.clone(),
+            ),
+        );
+        cache.insert(key, clients.clone());
+        clients
+    }
+}
+
+impl NotifyPorts for AwsNotify {
+    async fn publish(
+        &self,
+        subject: &str,
+        message: &str,
+        attributes: &[(&str, &str)],
+    ) -> Result<(), AwsCallError> {
+        let Some(topic) = &self.settings.topic_arn else {
+            tracing::warn!("STEPDEPLOY_NOTIFICATION_TOPIC_ARN is not set; no message published");
+            return Ok(());
+        };
+        let mut publish = self
+            .sns
+            .publish()
+            .topic_arn(topic)
+            .subject(subject)
+            .message(message);
+        for (name, value) in attributes {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(*value)
+                .build()
+                .map_err(|e| AwsCallError::other("sns:Publish (build)", e))?;
+            publish = publish.message_attributes(*name, attribute);
+        }
+        publish
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("sns:Publish", e))?;
+        Ok(())
+    }
+
+    async fn put_event(
+        &self,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), AwsCallError> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.settings.event_bus)
+            .source(EVENT_SOURCE)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("events:PutEvents", e))?;
+        if out.failed_entry_count() > 0 {
+            let why = out
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_message())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(AwsCallError::other(
+                "events:PutEvents",
+                std::io::Error::other(why),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn put_document(
+        &self,
+        env: &EnvironmentConfig,
+        key: &str,
+        body: String,
+    ) -> Result<(), AwsCallError> {
+        let (s3, _) = self.env(env).await;
+        s3.put_object()
+            .bucket(&env.config_bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("s3:PutObject (config document)", e))?;
+        Ok(())
+    }
+
+    async fn update_registry(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+        record: &RegistryRecord,
+    ) -> Result<(), AwsCallError> {
+        let (_, state) = self.env(env).await;
+        state.update_registry(tenant, record).await
+    }
+
+    async fn release_lock(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<bool, AwsCallError> {
+        let (_, state) = self.env(env).await;
+        state.release_lock(tenant, owner).await
+    }
+}
+
+/// The run's phases in order, to name the one that failed.
+const PHASES: [&str; 6] = ["bootstrap", "approval", "ecs", "database", "verify", "dns"];
+
+fn failed_phase(state: &RunState) -> &'static str {
+    let done = |phase: &str| match phase {
+        "bootstrap" => state.plan.is_some(),
+        "approval" => {
+            state.approval.is_some()
+                || state
+                    .plan
+                    .as_ref()
+                    .is_some_and(|p| !p.output.phases.approval)
+        }
+        "ecs" => state.ecs.is_some(),
+        "database" => state.database.is_some(),
+        "verify" => {
+            state
+                .verify
+                .as_ref()
+                .is_some_and(|v| v.output["stable"] == true)
+                || state.plan.as_ref().is_some_and(|p| !p.output.phases.verify)
+        }
+        _ => false,
+    };
+    PHASES
+        .iter()
+        .find(|p| !done(p))
+        .copied()
+        .unwrap_or("notify")
+}
+
+/// The tenant config document (never a password).
+pub fn config_document(
+    plan: &DeploymentPlan,
+    ecs: &serde_json::Value,
+    database: &serde_json::Value,
+    dns: Option<&serde_json::Value>,
+    now: &str,
+) -> serde_json::Value {
+    let url = format!("https://{}", plan.names.host);
+    serde_json::json!({
+        "tenant_name": plan.tenant,
+        "environment": plan.environment,
+        "deployment_date": now,
+        "deployed_by": plan.requested_by,
+        "execution": plan.execution,
+        "image": plan.image,
+        "status": "active",
+        "region": plan.env.region,
+        "url": url,
+        "admin_url": format!("{url}/wp-admin/"),
+        "infrastructure": {
+            "account_id": plan.env.account_id,
+            "cluster": plan.env.cluster,
+            "ecs_service": plan.names.service,
+            "task_definition": ecs["task_definition_arn"],
+            "target_group": ecs["target_group_arn"],
+            "listener_rule": ecs["listener_rule_arn"],
+            "alb_listener_rule_priority": plan.alb_priority,
+        },
+        "database": {
+            "name": database["database"],
+            "username": database["username"],
+            "rds_endpoint": plan.env.rds.endpoint,
+            "secret_arn": database["secret_arn"],
+        },
+        "storage": {"efs_id": plan.env.efs_id, "access_point_id": ecs["access_point_id"], "mount_path": plan.names.efs_path},
+        "dns": {"record": plan.names.host, "alias": dns.map(|d| d["target"].clone())},
+    })
+}
+
+fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// Runs notify.
+pub async fn handle(
+    input: serde_json::Value,
+    ports: &impl NotifyPorts,
+) -> Result<NotifyOutput, NotifyError> {
+    let NotifyInput { outcome, state } = serde_json::from_value(input)
+        .map_err(|e| NotifyError::Validation(format!("expected {{outcome, state}}: {e}")))?;
+    let run: RunState = serde_json::from_value(state)
+        .map_err(|e| NotifyError::Validation(format!("state: {e}")))?;
+    let plan = run.plan.as_ref().map(|p| &p.output);
+    let detail = &run.event["detail"];
+    let tenant = plan
+        .map(|p| p.tenant.to_string())
+        .or_else(|| detail["tenant"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let environment = plan
+        .map(|p| p.environment.to_string())
+        .or_else(|| detail["environment"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    let execution = plan.map(|p| p.execution.clone()).unwrap_or_default();
+    let outcome_name = match outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "failed",
+    };
+    let attributes = [
+        ("tenant", tenant.as_str()),
+        ("environment", environment.as_str()),
+        ("outcome", outcome_name),
+    ];
+
+    match (outcome, plan) {
+        (Outcome::Succeeded, Some(plan)) => {
+            let ecs = run
+                .ecs
+                .as_ref()
+                .map(|w| w.output.clone())
+                .unwrap_or_default();
+            let database = run
+                .database
+                .as_ref()
+                .map(|w| w.output.clone())
+                .unwrap_or_default();
+            let dns = run.dns.as_ref().map(|w| &w.output);
+            let now = now_rfc3339();
+            let document = config_document(plan, &ecs, &database, dns, &now);
+            ports
+                .put_document(
+                    &plan.env,
+                    &plan.names.config_key,
+                    serde_json::to_string_pretty(&document).unwrap_or_default(),
+                )
+                .await?;
+            let record = RegistryRecord {
+                image: plan.image.to_string(),
+                status: "active".into(),
+                last_execution: plan.execution.clone(),
+                updated_at: now.clone(),
+                config_key: plan.names.config_key.clone(),
+                requested_by: plan.requested_by.clone(),
+            };
+            ports
+                .update_registry(&plan.env, plan.tenant.as_str(), &record)
+                .await?;
+            let subject = format!("stepdeploy: {tenant} deployed to {environment}");
+            let phases: Vec<&str> = ["bootstrap", "approval", "ecs", "database", "verify", "dns"]
+                .into_iter()
+                .filter(|p| match *p {
+                    "approval" => plan.phases.approval,
+                    "verify" => plan.phases.verify,
+                    "dns" => plan.phases.dns,
+                    _ => true,
+                })
+                .collect();
+            let message = format!(
+                "{tenant} is live in {environment}.\n\nURL: https://{host}/\nAdmin: https://{host}/wp-admin/\nImage: {image}\nPhases: {phases}\nStarted: {started}\nFinished: {now}\nRequested by: {by}\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n",
+                host = plan.names.host,
+                image = plan.image,
+                phases = phases.join(" → "),
+                started = plan.started_at,
+                by = plan.requested_by,
+                region = execution.split(':').nth(3).unwrap_or("eu-west-1"),
+            );
+            ports.publish(&subject, &message, &attributes).await?;
+            ports
+                .put_event(DEPLOY_SUCCEEDED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "image": plan.image, "url": format!("https://{}/", plan.names.host)}))
+                .await?;
+            let lock_released = ports
+                .release_lock(&plan.env, plan.tenant.as_str(), &plan.execution)
+                .await?;
+            Ok(NotifyOutput {
+                outcome,
+                subject,
+                config_document: Some(format!(
+                    "s3://{}/{}",
+                    plan.env.config_bucket, plan.names.config_key
+                )),
+                lock_released,
+            })
+        }
+        (Outcome::Succeeded, None) => Err(NotifyError::Validation(
+            "a succeeded run without a plan".into(),
+        )),
+        (Outcome::Failed, _) => {
+            let phase = failed_phase(&run);
+            let error = run.error.clone().unwrap_or(StepError {
+                error: "Unknown".into(),
+                cause: String::new(),
+            });
+            let removed = run
+                .rollback
+                .as_ref()
+                .map(|r| r.output["removed"].clone())
+                .unwrap_or(serde_json::Value::Null);
+            let subject = format!(
+                "stepdeploy: {tenant} failed in {environment} at {phase} ({})",
+                error.error
+            );
+            let message = format!(
+                "Deploying {tenant} to {environment} failed at {phase}.\n\nError: {}\nCause: {}\nRolled back: {}\nExecution: {execution}\n",
+                error.error,
+                error.cause.chars().take(2000).collect::<String>(),
+                if removed.is_null() { "nothing to roll back".to_string() } else { removed.to_string() },
+            );
+            ports.publish(&subject, &message, &attributes).await?;
+            ports
+                .put_event(DEPLOY_FAILED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "phase": phase, "error": error.error}))
+                .await?;
+            let lock_released = match plan {
+                Some(plan) => {
+                    ports
+                        .release_lock(&plan.env, plan.tenant.as_str(), &plan.execution)
+                        .await?
+                }
+                None => false,
+            };
+            Ok(NotifyOutput {
+                outcome,
+                subject,
+                config_document: None,
+                lock_released,
+            })
+        }
+    }
+}

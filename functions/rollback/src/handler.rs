@@ -1,0 +1,538 @@
+//! Undoing a run, entry by entry.
+
+use aws_config::SdkConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use stepdeploy_shared::aws::assume_environment_role;
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, StateStore};
+use stepdeploy_shared::DeploymentPlan;
+use tokio::sync::Mutex;
+
+/// `{output: plan}` as the state machine stores it.
+#[derive(Debug, Clone, Deserialize)]
+struct WrappedPlan {
+    output: DeploymentPlan,
+}
+
+/// The part of the execution state rollback reads.
+#[derive(Debug, Clone, Deserialize)]
+struct RunState {
+    #[serde(default)]
+    plan: Option<WrappedPlan>,
+}
+
+/// What the state machine passes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackInput {
+    /// The whole execution state.
+    pub state: serde_json::Value,
+}
+
+/// What rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RollbackOutput {
+    /// Resources removed (`kind id`).
+    pub removed: Vec<String>,
+    /// Pre-existing resources put back as they were.
+    pub restored: Vec<String>,
+    /// Whether this call released the lock.
+    pub lock_released: bool,
+}
+
+/// Why rollback could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    /// The payload is not `{state}`.
+    #[error("invalid input: {0}")]
+    Validation(String),
+    /// Undoing one entry failed; the state machine retries the whole rollback.
+    #[error("could not undo {kind} {id}: {reason}")]
+    Undo {
+        /// Ledger kind.
+        kind: String,
+        /// Resource.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for RollbackError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => error_names::VALIDATION_FAILED,
+            Self::Undo { .. } => error_names::ROLLBACK_FAILED,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<RollbackError> for lambda_runtime::Diagnostic {
+    fn from(err: RollbackError) -> Self {
+        diagnostic(&err)
+    }
+}
+
+/// Clients in one environment's account.
+#[derive(Clone)]
+pub struct EnvClients {
+    ecs: aws_sdk_ecs::Client,
+    efs: aws_sdk_efs::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    iam: aws_sdk_iam::Client,
+    route53: aws_sdk_route53::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    state: DynamoStateStore,
+}
+
+/// Assumes each environment's deploy role once per cold start and keeps the clients.
+pub struct AwsConnector {
+    base: SdkConfig,
+    cache: Mutex<HashMap<String, EnvClients>>,
+}
+
+impl AwsConnector {
+    /// A connector on top of the orchestrator's own config.
+    pub fn new(base: SdkConfig) -> Self {
+        Self {
+            base,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn connect(&self, env: &EnvironmentConfig) -> EnvClients {
+        let mut cache = self.cache.lock().await;
+        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
+        if let Some(clients) = cache.get(&key) {
+            return clients.clone();
+        }
+        let c = assume_environment_role(&self.base, env, "stepdeploy-rollback").await;
+        let clients = EnvClients {
+            ecs: aws_sdk_ecs::Client::new(&c),
+            efs: aws_sdk_efs::Client::new(&c),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&c),
+            iam: aws_sdk_iam::Client::new(&c),
+            route53: aws_sdk_route53::Client::new(&c),
+            secrets: aws_sdk_secretsmanager::Client::new(&c),
+            state: DynamoStateStore::new(
+                aws_sdk_dynamodb::Client::new(&c),
+                env.state_table.clone(),
+            ),
+        };
+        cache.insert(key, clients.clone());
+        clients
+    }
+}
+
+/// Outcome of undoing one entry.
+enum Undone {
+    Removed,
+    Restored,
+    AlreadyGone,
+}
+
+fn role_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// Runs rollback for one failed execution.
+pub async fn handle(
+    input: serde_json::Value,
+    connector: &AwsConnector,
+) -> Result<RollbackOutput, RollbackError> {
+    let RollbackInput { state } = serde_json::from_value(input)
+        .map_err(|e| RollbackError::Validation(format!("expected {{state}}: {e}")))?;
+    let run: RunState = serde_json::from_value(state)
+        .map_err(|e| RollbackError::Validation(format!("state: {e}")))?;
+    // Without a plan bootstrap failed, and bootstrap cleans up after itself.
+    let Some(WrappedPlan { output: plan }) = run.plan else {
+        return Ok(RollbackOutput::default());
+    };
+    let clients = connector.connect(&plan.env).await;
+    let ledger = clients.state.ledger(&plan.execution).await?;
+    let mut output = RollbackOutput::default();
+    for entry in ledger.iter().rev() {
+        let undone = undo(&plan, &clients, entry)
+            .await
+            .map_err(|reason| RollbackError::Undo {
+                kind: entry.kind.clone(),
+                id: entry.id.clone(),
+                reason,
+            })?;
+        let line = format!("{} {}", entry.kind, entry.id);
+        match undone {
+            Undone::Removed | Undone::AlreadyGone => output.removed.push(line),
+            Undone::Restored => output.restored.push(line),
+        }
+    }
+    output.lock_released = clients
+        .state
+        .release_lock(plan.tenant.as_str(), &plan.execution)
+        .await?;
+    tracing::info!(
+        removed = output.removed.len(),
+        restored = output.restored.len(),
+        "rolled back"
+    );
+    Ok(output)
+}
+
+/// Undoes one ledger entry; errors are reasons (the entry's kind and id are added by the caller).
+async fn undo(
+    plan: &DeploymentPlan,
+    c: &EnvClients,
+    entry: &LedgerEntry,
+) -> Result<Undone, String> {
+    let env = &plan.env;
+    let err = |e: AwsCallError| e.to_string();
+    match (entry.kind.as_str(), entry.created) {
+        ("priority_claim", true) => {
+            let priority: u32 = entry
+                .id
+                .parse()
+                .map_err(|_| format!("not a priority: {}", entry.id))?;
+            c.state
+                .release_priority(priority, plan.tenant.as_str())
+                .await
+                .map_err(err)?;
+            Ok(Undone::Removed)
+        }
+        ("efs_access_point", true) => match c
+            .efs
+            .delete_access_point()
+            .access_point_id(&entry.id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Undone::Removed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_access_point_not_found()) =>
+            {
+                Ok(Undone::AlreadyGone)
+            }
+            Err(e) => Err(err(AwsCallError::new("efs:DeleteAccessPoint", e))),
+        },
+        ("task_definition", true) => match c
+            .ecs
+            .deregister_task_definition()
+            .task_definition(&entry.id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Undone::Removed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_client_exception()) =>
+            {
+                Ok(Undone::AlreadyGone)
+            }
+            Err(e) => Err(err(AwsCallError::new("ecs:DeregisterTaskDefinition", e))),
+        },
+        // DeleteTargetGroup succeeds for a group that is already gone.
+        ("target_group", true) => match c
+            .elb
+            .delete_target_group()
+            .target_group_arn(&entry.id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Undone::Removed),
+            Err(e) => Err(err(AwsCallError::new("elbv2:DeleteTargetGroup", e))),
+        },
+        ("listener_rule", true) => match c.elb.delete_rule().rule_arn(&entry.id).send().await {
+            Ok(_) => Ok(Undone::Removed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_rule_not_found_exception()) =>
+            {
+                Ok(Undone::AlreadyGone)
+            }
+            Err(e) => Err(err(AwsCallError::new("elbv2:DeleteRule", e))),
+        },
+        ("listener_rule_update", false) => {
+            // previous = "priority=P;target_group=ARN[,ARN]"
+            let previous = entry.previous.as_deref().unwrap_or_default();
+            let field = |name: &str| {
+                previous
+                    .split(';')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            if let Ok(priority) = field("priority").parse::<i32>() {
+                let pair = aws_sdk_elasticloadbalancingv2::types::RulePriorityPair::builder()
+                    .rule_arn(&entry.id)
+                    .priority(priority)
+                    .build();
+                c.elb
+                    .set_rule_priorities()
+                    .rule_priorities(pair)
+                    .send()
+                    .await
+                    .map_err(|e| err(AwsCallError::new("elbv2:SetRulePriorities", e)))?;
+            }
+            if let Some(tg) = field("target_group")
+                .split(',')
+                .next()
+                .filter(|t| !t.is_empty())
+            {
+                let action = aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                    .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                    .target_group_arn(tg)
+                    .build();
+                c.elb
+                    .modify_rule()
+                    .rule_arn(&entry.id)
+                    .actions(action)
+                    .send()
+                    .await
+                    .map_err(|e| err(AwsCallError::new("elbv2:ModifyRule", e)))?;
+            }
+            Ok(Undone::Restored)
+        }
+        ("service", true) => {
+            let result = c
+                .ecs
+                .delete_service()
+                .cluster(&env.cluster)
+                .service(&entry.id)
+                .force(true)
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Undone::Removed),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_service_not_found_exception()) =>
+                {
+                    Ok(Undone::AlreadyGone)
+                }
+                Err(e) => Err(err(AwsCallError::new("ecs:DeleteService", e))),
+            }
+        }
+        ("service_update", false) => {
+            let previous = entry
+                .previous
+                .as_deref()
+                .ok_or("no previous task definition recorded")?;
+            c.ecs
+                .update_service()
+                .cluster(&env.cluster)
+                .service(&entry.id)
+                .task_definition(previous)
+                .send()
+                .await
+                .map_err(|e| err(AwsCallError::new("ecs:UpdateService (restore)", e)))?;
+            Ok(Undone::Restored)
+        }
+        ("db_secret", true) => match c
+            .secrets
+            .delete_secret()
+            .secret_id(&entry.id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Undone::Removed),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(Undone::AlreadyGone)
+            }
+            Err(e) => Err(err(AwsCallError::new("secretsmanager:DeleteSecret", e))),
+        },
+        ("mysql_user", true) => {
+            drop_sql(
+                plan,
+                c,
+                &format!("DROP USER IF EXISTS '{}'@'%'", checked(&entry.id)?),
+            )
+            .await
+        }
+        ("mysql_database", true) => {
+            drop_sql(
+                plan,
+                c,
+                &format!("DROP DATABASE IF EXISTS `{}`", checked(&entry.id)?),
+            )
+            .await
+        }
+        ("secrets_policy", created) => {
+            let (role, name) = entry.id.split_once('/').ok_or("malformed policy id")?;
+            let role = role_name(role);
+            match (created, entry.previous.as_deref()) {
+                (false, Some(previous)) => {
+                    c.iam
+                        .put_role_policy()
+                        .role_name(role)
+                        .policy_name(name)
+                        .policy_document(previous)
+                        .send()
+                        .await
+                        .map_err(|e| err(AwsCallError::new("iam:PutRolePolicy (restore)", e)))?;
+                    Ok(Undone::Restored)
+                }
+                _ => match c
+                    .iam
+                    .delete_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(Undone::Removed),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
+                    {
+                        Ok(Undone::AlreadyGone)
+                    }
+                    Err(e) => Err(err(AwsCallError::new("iam:DeleteRolePolicy", e))),
+                },
+            }
+        }
+        ("dns_record", created) => {
+            let name = format!("{}.", plan.names.host);
+            let zone = env.hosted_zone_id.as_str();
+            let target = match (created, entry.previous.as_deref()) {
+                (false, Some(previous)) => Some(previous.to_string()),
+                _ => None,
+            };
+            let current = c
+                .route53
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .start_record_name(&name)
+                .start_record_type(aws_sdk_route53::types::RrType::A)
+                .max_items(1)
+                .send()
+                .await
+                .map_err(|e| err(AwsCallError::new("route53:ListResourceRecordSets", e)))?;
+            let existing = current
+                .resource_record_sets()
+                .iter()
+                .find(|r| r.name().eq_ignore_ascii_case(&name))
+                .cloned();
+            let (action, record) = match (target, existing) {
+                (None, None) => return Ok(Undone::AlreadyGone),
+                (None, Some(record)) => (aws_sdk_route53::types::ChangeAction::Delete, record),
+                (Some(previous), _) => {
+                    let alias = aws_sdk_route53::types::AliasTarget::builder()
+                        .dns_name(format!("{}.", previous.trim_end_matches('.')))
+                        .hosted_zone_id(&env.cloudfront.hosted_zone_id)
+                        .evaluate_target_health(false)
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    let record = aws_sdk_route53::types::ResourceRecordSet::builder()
+                        .name(&name)
+                        .r#type(aws_sdk_route53::types::RrType::A)
+                        .alias_target(alias)
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    (aws_sdk_route53::types::ChangeAction::Upsert, record)
+                }
+            };
+            let restoring = action == aws_sdk_route53::types::ChangeAction::Upsert;
+            let change = aws_sdk_route53::types::Change::builder()
+                .action(action)
+                .resource_record_set(record)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let batch = aws_sdk_route53::types::ChangeBatch::builder()
+                .comment("stepdeploy rollback")
+                .changes(change)
+                .build()
+                .map_err(|e| e.to_string())?;
+            c.route53
+                .change_resource_record_sets()
+                .hosted_zone_id(zone)
+                .change_batch(batch)
+                .send()
+                .await
+                .map_err(|e| {
+                    err(AwsCallError::new(
+                        "route53:ChangeResourceRecordSets (rollback)",
+                        e,
+                    ))
+                })?;
+            Ok(if restoring {
+                Undone::Restored
+            } else {
+                Undone::Removed
+            })
+        }
+        (kind, created) => Err(format!(
+            "no undo for a ledger entry of kind {kind} (created: {created})"
+        )),
+    }
+}
+
+/// Names in SQL come from validated tenants: `[a-z0-9_]` only.
+fn checked(name: &str) -> Result<&str, String> {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(name)
+    } else {
+        Err(format!("refusing to use {name:?} in SQL"))
+    }
+}
+
+/// Runs one DROP as the master user.
+async fn drop_sql(
+    plan: &DeploymentPlan,
+    c: &EnvClients,
+    statement: &str,
+) -> Result<Undone, String> {
+    let env = &plan.env;
+    let secret = c
+        .secrets
+        .get_secret_value()
+        .secret_id(&env.rds.master_secret_arn)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::new("secretsmanager:GetSecretValue (master)", e).to_string())?;
+    let doc: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap_or_default())
+        .map_err(|_| "the master secret is not JSON".to_string())?;
+    let mut opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(env.rds.endpoint.clone())
+        .tcp_port(env.rds.port)
+        .user(doc["username"].as_str().map(str::to_string))
+        .pass(doc["password"].as_str().map(str::to_string))
+        .prefer_socket(false);
+    if env.rds.tls {
+        let mut ssl = mysql_async::SslOpts::default();
+        if let Some(bundle) = std::env::var_os("STEPDEPLOY_RDS_CA_BUNDLE") {
+            ssl = ssl.with_root_certs(vec![std::path::PathBuf::from(bundle).into()]);
+        }
+        opts = opts.ssl_opts(Some(ssl));
+    }
+    use mysql_async::prelude::Queryable;
+    let what = statement
+        .split(" IF EXISTS")
+        .next()
+        .unwrap_or("DROP")
+        .to_string();
+    let mut conn = mysql_async::Conn::new(opts)
+        .await
+        .map_err(|e| format!("connect to {}:{}: {e}", env.rds.endpoint, env.rds.port))?;
+    conn.query_drop(statement)
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    conn.disconnect()
+        .await
+        .map_err(|e| format!("disconnect: {e}"))?;
+    Ok(Undone::Removed)
+}
