@@ -640,6 +640,27 @@ def patch_s3_bucket_versioning_response() -> str:
     return "S3Response.get_bucket_versioning: <VersioningConfiguration> root, as S3"
 
 
+def patch_send_task_failure_cause() -> str:
+    """Pass SendTaskFailure's cause on to the waiting task.
+
+    moto's response handler reads only taskToken and error
+    (moto/stepfunctions/responses.py StepFunctionResponse.send_task_failure),
+    so a rejected approval reached the state machine without its reason.
+    """
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self):
+        from moto.core.responses import EmptyResult
+
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"),
+            cause=self._get_param("cause"))
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure
+    return "StepFunctionResponse.send_task_failure: keeps the cause"
+
+
 PATCHES: list[Callable[[], str]] = [
     patch_stepfunctions_execute,
     patch_execution_names,
@@ -648,6 +669,7 @@ PATCHES: list[Callable[[], str]] = [
     patch_eventbridge_targets,
     patch_ecs_services,
     patch_s3_bucket_versioning_response,
+    patch_send_task_failure_cause,
 ]
 
 

@@ -72,9 +72,9 @@ struct RunState {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 struct StepError {
     #[serde(rename = "Error", default)]
-    error: String,
+    error: Option<String>,
     #[serde(rename = "Cause", default)]
-    cause: String,
+    cause: Option<String>,
 }
 
 /// What the state machine passes.
@@ -500,27 +500,28 @@ pub async fn handle(
         (Outcome::Failed, _) => {
             let phase = failed_phase(&run);
             let error = run.error.clone().unwrap_or(StepError {
-                error: "Unknown".into(),
-                cause: String::new(),
+                error: None,
+                cause: None,
             });
+            let (error_name, cause) = (
+                error.error.unwrap_or_else(|| "Unknown".into()),
+                error.cause.unwrap_or_default(),
+            );
             let removed = run
                 .rollback
                 .as_ref()
                 .map(|r| r.output["removed"].clone())
                 .unwrap_or(serde_json::Value::Null);
-            let subject = format!(
-                "stepdeploy: {tenant} failed in {environment} at {phase} ({})",
-                error.error
-            );
+            let subject =
+                format!("stepdeploy: {tenant} failed in {environment} at {phase} ({error_name})");
             let message = format!(
-                "Deploying {tenant} to {environment} failed at {phase}.\n\nError: {}\nCause: {}\nRolled back: {}\nExecution: {execution}\n",
-                error.error,
-                error.cause.chars().take(2000).collect::<String>(),
+                "Deploying {tenant} to {environment} failed at {phase}.\n\nError: {error_name}\nCause: {}\nRolled back: {}\nExecution: {execution}\n",
+                cause.chars().take(2000).collect::<String>(),
                 if removed.is_null() { "nothing to roll back".to_string() } else { removed.to_string() },
             );
             ports.publish(&subject, &message, &attributes).await?;
             ports
-                .put_event(DEPLOY_FAILED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "phase": phase, "error": error.error}))
+                .put_event(DEPLOY_FAILED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "phase": phase, "error": error_name}))
                 .await?;
             let lock_released = match plan {
                 Some(plan) => {

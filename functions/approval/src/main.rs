@@ -1,0 +1,45 @@
+//! approval Lambda: the production gate.
+//!
+//! Invoked by the state machine (`lambda:invoke.waitForTaskToken`) it mails
+//! each approver signed approve/reject links; invoked through its Function
+//! URL it shows a confirmation page (GET) and records decisions (POST),
+//! resuming the run when enough distinct approvers agreed or failing it with
+//! `ApprovalRejected` at the first rejection.
+
+mod handler;
+mod link;
+mod ports;
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    stepdeploy_shared::init_tracing();
+    let config = stepdeploy_shared::aws::sdk_config().await;
+    let gate = ports::AwsGate::new(&config, ports::Settings::from_env());
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let gate = &gate;
+        async move {
+            let payload = event.payload;
+            if payload.get("requestContext").is_some() {
+                return Ok(handler::http(&payload, gate, now()).await);
+            }
+            let input: handler::GateRequest = serde_json::from_value(payload).map_err(|e| {
+                Diagnostic::from(handler::ApprovalError::Validation(format!(
+                    "expected {{action, plan, task_token, execution}}: {e}"
+                )))
+            })?;
+            handler::request(input, gate, &gate.settings().url, now())
+                .await
+                .map_err(Diagnostic::from)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,261 @@
+//! Production approvals on the local stack, as approvers meet them: mails in
+//! the approvals inbox (SNS → SQS), links opened (GET) and confirmed (POST)
+//! over HTTP against the approval function's Function URL.
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use serde_json::json;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use stepdeploy_tests::{orchestrator, unique_tenant, DEPLOY_STATE_MACHINE};
+
+async fn put(detail: serde_json::Value) {
+    let events = aws_sdk_eventbridge::Client::new(&orchestrator().await);
+    events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name("stepdeploy")
+                .source("stepdeploy")
+                .detail_type("Tenant Deployment Requested")
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put events");
+}
+
+/// Approve/reject links mailed for `tenant`, by approver.
+async fn links(tenant: &str, approvers: usize) -> Vec<(String, String, String)> {
+    let sqs = aws_sdk_sqs::Client::new(&orchestrator().await);
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("stepdeploy-approvals-inbox")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut found = Vec::new();
+    while found.len() < approvers {
+        assert!(
+            Instant::now() < deadline,
+            "only {} approval mails for {tenant}",
+            found.len()
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for message in out.messages() {
+            let envelope: serde_json::Value =
+                serde_json::from_str(message.body().unwrap_or("{}")).expect("sns envelope");
+            let text = envelope["Message"].as_str().unwrap_or_default();
+            if !text.contains(&format!("deploy {tenant} to")) {
+                continue; // another test's mail: leave it for that test
+            }
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+            let approver = envelope["MessageAttributes"]["approver"]["Value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let line = |prefix: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(prefix))
+                    .map(|l| l.trim().to_string())
+                    .expect("link line")
+            };
+            assert!(
+                !text.contains("task_token") && !text.contains("AAAA"),
+                "no task token in mails"
+            );
+            found.push((approver, line("Approve:"), line("Reject:")));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// (status, body) of a GET of `url`.
+fn get(url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (status.to_string(), body.to_string())
+}
+
+/// (status, body) of the POST the confirmation page makes.
+fn post(url: &str, reason: &str) -> (String, String) {
+    let (base, query) = url.split_once('?').expect("query");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/x-www-form-urlencoded",
+            "--data",
+            &format!("{query}&reason={reason}"),
+            &format!("{base}"),
+        ])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (status.to_string(), body.to_string())
+}
+
+async fn execution(
+    prefix: &str,
+    done: bool,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let list = sfn
+            .list_executions()
+            .state_machine_arn(DEPLOY_STATE_MACHINE)
+            .send()
+            .await
+            .expect("list");
+        if let Some(found) = list
+            .executions()
+            .iter()
+            .find(|e| e.name().starts_with(prefix))
+        {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(found.execution_arn())
+                .send()
+                .await
+                .expect("describe");
+            if !done || described.status() != &ExecutionStatus::Running {
+                return described;
+            }
+        }
+        assert!(Instant::now() < deadline, "no execution {prefix}*");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn prod_needs_two_distinct_approvals_and_links_are_safe() {
+    let tenant = unique_tenant("ap");
+    put(json!({"tenant": tenant, "environment": "prod", "requested_by": "jane@kimmyai.io"})).await;
+    let mails = links(&tenant, 3).await;
+    let approvers: Vec<&str> = mails.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(
+        approvers,
+        ["cto@example.com", "lead@example.com", "ops@example.com"]
+    );
+    let (_, lead_approve, _) = &mails[1];
+    let (_, ops_approve, _) = &mails[2];
+
+    // GET never decides: a mail scanner prefetching the link changes nothing.
+    let (status, body) = get(lead_approve);
+    assert_eq!(status, "200");
+    assert!(
+        body.contains("<form method=\"post\">") && body.contains(&tenant),
+        "{body}"
+    );
+    assert_eq!(
+        execution(&format!("{tenant}-prod-"), false).await.status(),
+        &ExecutionStatus::Running
+    );
+
+    // Forged or altered links are refused.
+    let forged = lead_approve.replace("d=approve", "d=reject");
+    assert_eq!(get(&forged).0, "403");
+    let flipped = if lead_approve.ends_with('0') {
+        '1'
+    } else {
+        '0'
+    };
+    let bad_signature = format!("{}{flipped}", &lead_approve[..lead_approve.len() - 1]);
+    assert_eq!(get(&bad_signature).0, "403");
+
+    let (status, body) = post(lead_approve, "looks+good");
+    assert_eq!(status, "200", "{body}");
+    assert!(body.contains("1 of 2"), "{body}");
+    // Replayed: single use.
+    assert_eq!(post(lead_approve, "").0, "409");
+    assert_eq!(
+        execution(&format!("{tenant}-prod-"), false).await.status(),
+        &ExecutionStatus::Running
+    );
+
+    let (status, body) = post(ops_approve, "");
+    assert_eq!(status, "200", "{body}");
+    assert!(body.contains("continues"), "{body}");
+    let done = execution(&format!("{tenant}-prod-"), true).await;
+    assert_eq!(
+        done.status(),
+        &ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        done.error(),
+        done.cause()
+    );
+    let output: serde_json::Value =
+        serde_json::from_str(done.output().unwrap_or("{}")).expect("output");
+    assert_eq!(
+        output["approval"]["approved_by"],
+        json!(["lead@example.com", "ops@example.com"])
+    );
+    assert_eq!(output["dns"]["output"]["changed"], true);
+    // Late link after the decision: refused.
+    assert_eq!(post(&mails[0].1, "").0, "409");
+}
+
+#[tokio::test]
+async fn a_rejection_ends_the_run_and_the_requester_cannot_approve() {
+    let tenant = unique_tenant("rj");
+    put(json!({"tenant": tenant, "environment": "prod", "requested_by": "cto@example.com"})).await;
+    let mails = links(&tenant, 3).await;
+    let (cto, cto_approve, _) = &mails[0];
+    assert_eq!(cto, "cto@example.com");
+    let (status, body) = post(cto_approve, "");
+    assert_eq!(status, "403", "{body}");
+    assert!(body.contains("you requested this deployment"), "{body}");
+
+    let (_, lead_approve, _) = &mails[1];
+    assert_eq!(post(lead_approve, "").0, "200");
+    let (_, _, ops_reject) = &mails[2];
+    let (status, _) = post(ops_reject, "not+today");
+    assert_eq!(status, "200");
+    let done = execution(&format!("{tenant}-prod-"), true).await;
+    assert_eq!(done.status(), &ExecutionStatus::Failed);
+    assert_eq!(done.error(), Some("ApprovalRejected"));
+    assert!(
+        done.cause()
+            .unwrap_or_default()
+            .contains("rejected by ops@example.com: not today"),
+        "{:?}",
+        done.cause()
+    );
+    // Nothing was created in prod.
+    let prod = stepdeploy_tests::in_environment("prod").await;
+    let env = stepdeploy_tests::environment("prod");
+    let services = aws_sdk_ecs::Client::new(&prod)
+        .describe_services()
+        .cluster(&env.cluster)
+        .services(format!("prod-{tenant}-service"))
+        .send()
+        .await
+        .expect("services");
+    assert!(services.services().is_empty(), "{:?}", services.services());
+}
