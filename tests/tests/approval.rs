@@ -111,7 +111,7 @@ fn post(url: &str, reason: &str) -> (String, String) {
             "content-type: application/x-www-form-urlencoded",
             "--data",
             &format!("{query}&reason={reason}"),
-            &format!("{base}"),
+            base,
         ])
         .output()
         .expect("curl");
