@@ -236,3 +236,100 @@ async fn dev_deployment_from_the_bus_succeeds_and_a_failed_verify_rolls_back_to_
         .expect("get lock");
     assert!(lock.item.is_none(), "lock released");
 }
+
+/// Every finished execution whose name starts with `prefix`, once `count` of them have finished.
+async fn finished_executions(
+    prefix: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let deadline = Instant::now() + within;
+    loop {
+        let list = sfn
+            .list_executions()
+            .state_machine_arn(DEPLOY_STATE_MACHINE)
+            .send()
+            .await
+            .expect("list executions");
+        let mut done = Vec::new();
+        for found in list
+            .executions()
+            .iter()
+            .filter(|e| e.name().starts_with(prefix))
+        {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(found.execution_arn())
+                .send()
+                .await
+                .expect("describe");
+            if described.status() != &ExecutionStatus::Running {
+                done.push(described);
+            }
+        }
+        if done.len() >= count {
+            return done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} executions {prefix}* finished within {within:?}",
+            done.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn auto_promote_from_dev_runs_sit_with_verify_and_dns() {
+    let tenant = unique_tenant("pr");
+    put(json!({"tenant": tenant, "environment": "dev", "auto_promote": true, "requested_by": "jane@kimmyai.io"})).await;
+    let dev = finished_execution(&format!("{tenant}-dev-"), Duration::from_secs(240)).await;
+    assert_eq!(
+        dev.status(),
+        &ExecutionStatus::Succeeded,
+        "{}",
+        history(dev.execution_arn()).await
+    );
+    let sit = finished_execution(&format!("{tenant}-sit-"), Duration::from_secs(240)).await;
+    assert_eq!(
+        sit.status(),
+        &ExecutionStatus::Succeeded,
+        "{}",
+        history(sit.execution_arn()).await
+    );
+    let output: serde_json::Value =
+        serde_json::from_str(sit.output().unwrap_or("{}")).expect("output");
+    assert_eq!(output["verify"]["output"]["stable"], true);
+    assert_eq!(output["dns"]["output"]["status"], 200);
+    assert_eq!(
+        output["plan"]["output"]["phases"]["promote_to"],
+        serde_json::Value::Null,
+        "sit does not promote to prod (approval)"
+    );
+}
+
+#[tokio::test]
+async fn two_requests_for_one_tenant_at_once_run_one_and_lock_out_the_other() {
+    let tenant = unique_tenant("cc");
+    let detail = json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io"});
+    tokio::join!(put(detail.clone()), put(detail));
+    let runs = finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
+    let mut outcomes: Vec<(String, Option<String>)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.status().as_str().to_string(),
+                r.error().map(str::to_string),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            ("FAILED".to_string(), Some("DeploymentLocked".to_string())),
+            ("SUCCEEDED".to_string(), None)
+        ]
+    );
+}
