@@ -688,6 +688,76 @@ def apply_patches(lambda_endpoint: str) -> None:
 # Server
 # --------------------------------------------------------------------------
 
+READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "Head", "Filter", "Receive", "BatchGet")
+
+
+class CallCounter:
+    """WSGI middleware counting the AWS API calls stepdeploy's Rust functions
+    make (User-Agent aws-sdk-rust), by service and action, for the API-call
+    benchmark: GET /__stepdeploy__/calls reads the counts (JSON),
+    DELETE resets them.  The service comes from the SigV4 credential scope,
+    the action from X-Amz-Target (JSON protocols), Action= (query protocols)
+    or the method and path (REST protocols)."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    @staticmethod
+    def _classify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
+        service = match.group(1) if match else "unknown"
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            return service, target.rsplit(".", 1)[-1]
+        params = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        if "Action" not in params and environ.get("CONTENT_TYPE", "").startswith(
+                "application/x-www-form-urlencoded"):
+            params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        if "Action" in params:
+            return service, params["Action"][0]
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = [p for p in environ.get("PATH_INFO", "").split("/") if p]
+        query = environ.get("QUERY_STRING", "")
+        if service == "s3":
+            what = "object" if len(path) > 1 else "bucket"
+            sub = query.split("=")[0].split("&")[0]
+            return service, f"{method} {what}{'?' + sub if sub else ''}"
+        # Other REST APIs: the last non-id path segment names the resource.
+        words = [p for p in path if not re.search(r"\d{4}-\d{2}-\d{2}|^fs-|^fsap-|^[A-Z0-9]{12,}$|arn", p)]
+        return service, f"{method} {words[-1] if words else '/'}"
+
+    @staticmethod
+    def is_read(action: str) -> bool:
+        return action.startswith(READ_PREFIXES) or action.startswith(("GET ", "HEAD "))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/__stepdeploy__/calls"):
+            if environ.get("REQUEST_METHOD") == "DELETE":
+                with self.lock:
+                    self.counts.clear()
+            with self.lock:
+                body = json.dumps({"counts": dict(sorted(self.counts.items()))}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        agent = environ.get("HTTP_USER_AGENT", "") + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+        # Only stepdeploy's own calls (the Rust SDK): not the stand-in's, the seed's or moto's internal ones.
+        if not path.startswith("/moto-api") and "aws-sdk-rust" in agent:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            import io
+            environ["wsgi.input"] = io.BytesIO(body)
+            service, action = self._classify(environ, body)
+            key = f"{service}:{action}"
+            with self.lock:
+                self.counts[key] = self.counts.get(key, 0) + 1
+        return self.app(environ, start_response)
+
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -708,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
         create_backend_app,
     )
 
-    app = DomainDispatcherApplication(create_backend_app)
+    app = CallCounter(DomainDispatcherApplication(create_backend_app))
     try:
         server = make_server(args.host, args.port, app, threaded=True,
                              request_handler=MotoRequestHandler)
