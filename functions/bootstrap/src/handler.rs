@@ -270,117 +270,12 @@ mod tests {
     use super::*;
     use crate::ports::EnvPorts;
     use serde_json::json;
-    use std::collections::HashMap;
     use std::path::Path;
     use std::sync::Mutex;
     use stepdeploy_shared::aws_error::AwsCallError;
     use stepdeploy_shared::errors::ErrorName;
+    use stepdeploy_shared::state::memory::MemoryState;
     use stepdeploy_shared::state::LockHolder;
-
-    /// In-memory state table with the same conditional semantics as the DynamoDB adapter.
-    #[derive(Default)]
-    struct MemoryState {
-        tables_created: Mutex<u32>,
-        locks: Mutex<HashMap<String, LockHolder>>,
-        claims: Mutex<HashMap<u32, String>>,
-        registry: Mutex<HashMap<String, u32>>,
-        ledger: Mutex<Vec<(String, LedgerEntry)>>,
-    }
-
-    #[derive(Default, Clone)]
-    struct Mem(Arc<MemoryState>);
-    impl std::ops::Deref for Mem {
-        type Target = MemoryState;
-        fn deref(&self) -> &MemoryState {
-            &self.0
-        }
-    }
-
-    impl StateStore for Mem {
-        async fn ensure_table(&self) -> Result<bool, AwsCallError> {
-            *self.tables_created.lock().expect("lock") += 1;
-            Ok(false)
-        }
-        async fn acquire_lock(
-            &self,
-            tenant: &str,
-            owner: &str,
-            requested_by: &str,
-            now: u64,
-            expires_at: u64,
-        ) -> Result<LockOutcome, AwsCallError> {
-            let mut locks = self.locks.lock().expect("lock");
-            if let Some(h) = locks.get(tenant) {
-                if h.expires_at >= now && h.owner != owner {
-                    return Ok(LockOutcome::HeldBy(h.clone()));
-                }
-            }
-            locks.insert(
-                tenant.into(),
-                LockHolder {
-                    owner: owner.into(),
-                    requested_by: requested_by.into(),
-                    expires_at,
-                },
-            );
-            Ok(LockOutcome::Acquired)
-        }
-        async fn release_lock(&self, tenant: &str, owner: &str) -> Result<bool, AwsCallError> {
-            let mut locks = self.locks.lock().expect("lock");
-            if locks.get(tenant).is_some_and(|h| h.owner == owner) {
-                locks.remove(tenant);
-                return Ok(true);
-            }
-            Ok(false)
-        }
-        async fn tenant_priority(&self, tenant: &str) -> Result<Option<u32>, AwsCallError> {
-            Ok(self.registry.lock().expect("lock").get(tenant).copied())
-        }
-        async fn claim_priority(
-            &self,
-            priority: u32,
-            tenant: &str,
-            _owner: &str,
-        ) -> Result<ClaimOutcome, AwsCallError> {
-            let mut claims = self.claims.lock().expect("lock");
-            match claims.get(&priority) {
-                Some(t) if t == tenant => Ok(ClaimOutcome::AlreadyOurs),
-                Some(t) => Ok(ClaimOutcome::TakenBy(t.clone())),
-                None => {
-                    claims.insert(priority, tenant.into());
-                    self.registry
-                        .lock()
-                        .expect("lock")
-                        .insert(tenant.into(), priority);
-                    Ok(ClaimOutcome::Claimed)
-                }
-            }
-        }
-        async fn release_priority(&self, priority: u32, tenant: &str) -> Result<(), AwsCallError> {
-            let mut claims = self.claims.lock().expect("lock");
-            if claims.get(&priority).is_some_and(|t| t == tenant) {
-                claims.remove(&priority);
-            }
-            Ok(())
-        }
-        async fn record(&self, execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
-            self.ledger
-                .lock()
-                .expect("lock")
-                .push((execution.into(), entry.clone()));
-            Ok(())
-        }
-        async fn ledger(&self, execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
-            Ok(self
-                .ledger
-                .lock()
-                .expect("lock")
-                .iter()
-                .filter(|(e, _)| e == execution)
-                .map(|(_, l)| l.clone())
-                .collect())
-        }
-    }
 
     #[derive(Default, Clone)]
     struct FakeRules(Arc<Mutex<Vec<ListenerRule>>>);
@@ -401,15 +296,18 @@ mod tests {
 
     #[derive(Default, Clone)]
     struct World {
-        state: Mem,
+        state: MemoryState,
         rules: FakeRules,
         bucket: FakeBucket,
     }
     impl Connector for World {
-        type State = Mem;
+        type State = MemoryState;
         type Rules = FakeRules;
         type Bucket = FakeBucket;
-        async fn connect(&self, _env: &EnvironmentConfig) -> EnvPorts<Mem, FakeRules, FakeBucket> {
+        async fn connect(
+            &self,
+            _env: &EnvironmentConfig,
+        ) -> EnvPorts<MemoryState, FakeRules, FakeBucket> {
             EnvPorts {
                 state: self.state.clone(),
                 rules: self.rules.clone(),
@@ -508,12 +406,7 @@ mod tests {
         );
         let lock = world
             .state
-            .locks
-            .lock()
-            .expect("lock")
-            .get("goldencrust")
-            .cloned()
-            .expect("locked");
+            .with(|t| t.locks.get("goldencrust").cloned().expect("locked"));
         assert_eq!(
             (lock.owner.as_str(), lock.expires_at),
             ("exec-1", 1_000 + 15 * 40 + 3_600)
@@ -591,14 +484,16 @@ mod tests {
     #[tokio::test]
     async fn expired_lock_is_taken_over() {
         let world = World::default();
-        world.state.locks.lock().expect("lock").insert(
-            "goldencrust".into(),
-            LockHolder {
-                owner: "old".into(),
-                requested_by: "x".into(),
-                expires_at: 999,
-            },
-        );
+        world.state.with(|t| {
+            t.locks.insert(
+                "goldencrust".into(),
+                LockHolder {
+                    owner: "old".into(),
+                    requested_by: "x".into(),
+                    expires_at: 999,
+                },
+            )
+        });
         let plan = run(
             &world,
             json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
@@ -622,15 +517,10 @@ mod tests {
         assert_eq!(err.error_name(), "PriorityInUse");
         assert_eq!(err.to_string(), "detail.alb_priority: 140 is in use by rule for other.wpdev.kimmyai.io on the dev listener");
         assert!(
-            world.state.locks.lock().expect("lock").is_empty(),
+            world.state.with(|t| t.locks.is_empty()),
             "lock released after a failed bootstrap"
         );
-        world
-            .state
-            .claims
-            .lock()
-            .expect("lock")
-            .insert(150, "acme".into());
+        world.state.with(|t| t.claims.insert(150, "acme".into()));
         let err = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 150}), "exec-2").await.expect_err("claimed");
         assert!(
             err.to_string().contains("150 is in use by tenant acme"),
@@ -643,12 +533,7 @@ mod tests {
     #[tokio::test]
     async fn pending_claims_are_skipped_and_a_full_range_is_exhausted() {
         let world = World::default();
-        world
-            .state
-            .claims
-            .lock()
-            .expect("lock")
-            .insert(10, "inflight".into());
+        world.state.with(|t| t.claims.insert(10, "inflight".into()));
         let plan = run(
             &world,
             json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
@@ -672,7 +557,7 @@ mod tests {
         .await
         .expect_err("full");
         assert_eq!(err.error_name(), "PriorityExhausted");
-        assert!(world.state.locks.lock().expect("lock").is_empty());
+        assert!(world.state.with(|t| t.locks.is_empty()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -731,9 +616,9 @@ mod tests {
         .await
         .expect_err("bad payload");
         assert_eq!(err.error_name(), "ValidationFailed");
-        assert_eq!(*world.state.tables_created.lock().expect("lock"), 0);
+        assert_eq!(world.state.with(|t| t.ensure_calls), 0);
         assert!(world.bucket.0.lock().expect("lock").is_empty());
-        assert!(world.state.locks.lock().expect("lock").is_empty());
+        assert!(world.state.with(|t| t.locks.is_empty()));
     }
 
     #[tokio::test]

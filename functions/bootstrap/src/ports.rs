@@ -8,14 +8,12 @@ use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
-use std::collections::HashMap;
 use std::future::Future;
-use stepdeploy_shared::aws::{assume_environment_role, s3_client};
+use stepdeploy_shared::aws::{s3_client, EnvCache};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 pub use stepdeploy_shared::listener::{ElbRules, ListenerRule, ListenerRules};
 use stepdeploy_shared::state::{DynamoStateStore, StateStore};
-use tokio::sync::Mutex;
 
 /// Makes sure the environment's config bucket exists with safe settings.
 pub trait ConfigBucket: Send + Sync {
@@ -164,19 +162,13 @@ impl ConfigBucket for S3Bucket {
 }
 
 /// Real connector: assumes each environment's deploy role once per cold start
-/// and keeps its SDK config (the credentials provider refreshes itself).
-pub struct AwsConnector {
-    base: SdkConfig,
-    cache: Mutex<HashMap<String, EnvPorts<DynamoStateStore, ElbRules, S3Bucket>>>,
-}
+/// and keeps its clients.
+pub struct AwsConnector(EnvCache<EnvPorts<DynamoStateStore, ElbRules, S3Bucket>>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
     pub fn new(base: SdkConfig) -> Self {
-        Self {
-            base,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self(EnvCache::new(base, "stepdeploy-bootstrap"))
     }
 }
 
@@ -189,22 +181,16 @@ impl Connector for AwsConnector {
         &self,
         env: &EnvironmentConfig,
     ) -> EnvPorts<DynamoStateStore, ElbRules, S3Bucket> {
-        let mut cache = self.cache.lock().await;
-        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
-        if let Some(ports) = cache.get(&key) {
-            return ports.clone();
-        }
-        let config = assume_environment_role(&self.base, env, "stepdeploy-bootstrap").await;
-        let ports = EnvPorts {
-            state: DynamoStateStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                env.state_table.clone(),
-            ),
-            rules: ElbRules(aws_sdk_elasticloadbalancingv2::Client::new(&config)),
-            bucket: S3Bucket(s3_client(&config)),
-        };
-        cache.insert(key, ports.clone());
-        ports
+        self.0
+            .get(env, |config| EnvPorts {
+                state: DynamoStateStore::new(
+                    aws_sdk_dynamodb::Client::new(config),
+                    env.state_table.clone(),
+                ),
+                rules: ElbRules(aws_sdk_elasticloadbalancingv2::Client::new(config)),
+                bucket: S3Bucket(s3_client(config)),
+            })
+            .await
     }
 }
 

@@ -233,7 +233,7 @@ mod tests {
     use stepdeploy_shared::config::EnvironmentSet;
     use stepdeploy_shared::errors::ErrorName;
     use stepdeploy_shared::plan::PhaseSwitches;
-    use stepdeploy_shared::state::{ClaimOutcome, LockOutcome};
+    use stepdeploy_shared::state::memory::MemoryState;
     use stepdeploy_shared::{EnvironmentName, ImageRef, ResourceNames, TenantName};
 
     /// Secrets, IAM, MySQL and the ledger in memory; `calls` lists every change made.
@@ -244,12 +244,15 @@ mod tests {
         db: DbState,
         user_password: Option<String>,
         calls: Vec<String>,
-        ledger: Vec<LedgerEntry>,
     }
 
     #[derive(Default, Clone)]
-    struct Fake(Arc<Mutex<World>>);
+    struct Fake(Arc<Mutex<World>>, MemoryState);
     impl Fake {
+        fn entries(&self) -> Vec<LedgerEntry> {
+            self.1.entries()
+        }
+
         fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
             f(&mut self.0.lock().expect("lock"))
         }
@@ -377,58 +380,18 @@ mod tests {
         }
     }
 
-    impl StateStore for Fake {
-        async fn ensure_table(&self) -> Result<bool, AwsCallError> {
-            Ok(false)
-        }
-        async fn acquire_lock(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: u64,
-            _: u64,
-        ) -> Result<LockOutcome, AwsCallError> {
-            Ok(LockOutcome::Acquired)
-        }
-        async fn release_lock(&self, _: &str, _: &str) -> Result<bool, AwsCallError> {
-            Ok(true)
-        }
-        async fn tenant_priority(&self, _: &str) -> Result<Option<u32>, AwsCallError> {
-            Ok(None)
-        }
-        async fn claim_priority(
-            &self,
-            _: u32,
-            _: &str,
-            _: &str,
-        ) -> Result<ClaimOutcome, AwsCallError> {
-            Ok(ClaimOutcome::Claimed)
-        }
-        async fn release_priority(&self, _: u32, _: &str) -> Result<(), AwsCallError> {
-            Ok(())
-        }
-        async fn record(&self, _e: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
-            self.with(|w| w.ledger.push(entry.clone()));
-            Ok(())
-        }
-        async fn ledger(&self, _e: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
-            Ok(self.with(|w| w.ledger.clone()))
-        }
-    }
-
     impl Connector for Fake {
         type Secrets = Fake;
         type Policies = Fake;
-        type State = Fake;
+        type State = MemoryState;
         async fn connect(
             &self,
             _env: &stepdeploy_shared::EnvironmentConfig,
-        ) -> EnvPorts<Fake, Fake, Fake> {
+        ) -> EnvPorts<Fake, Fake, MemoryState> {
             EnvPorts {
                 secrets: self.clone(),
                 policies: self.clone(),
-                state: self.clone(),
+                state: self.1.clone(),
             }
         }
     }
@@ -491,7 +454,7 @@ mod tests {
             fake.with(|w| w.user_password.clone()),
             Some(secret_password(&fake))
         );
-        let kinds: Vec<String> = fake.with(|w| w.ledger.iter().map(|e| e.kind.clone()).collect());
+        let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.clone()).collect();
         assert_eq!(
             kinds,
             [

@@ -4,13 +4,11 @@
 use crate::secret::{MasterCredentials, Password};
 use aws_config::SdkConfig;
 use mysql_async::prelude::Queryable;
-use std::collections::HashMap;
 use std::future::Future;
-use stepdeploy_shared::aws::assume_environment_role;
+use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::state::DynamoStateStore;
-use tokio::sync::Mutex;
 
 /// The tenant secret as it stands.
 #[derive(Debug, Clone)]
@@ -532,18 +530,12 @@ pub trait Connector: Send + Sync {
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
-pub struct AwsConnector {
-    base: SdkConfig,
-    cache: Mutex<HashMap<String, EnvPorts<SecretsManager, Iam, DynamoStateStore>>>,
-}
+pub struct AwsConnector(EnvCache<EnvPorts<SecretsManager, Iam, DynamoStateStore>>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
     pub fn new(base: SdkConfig) -> Self {
-        Self {
-            base,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self(EnvCache::new(base, "stepdeploy-database"))
     }
 }
 
@@ -556,22 +548,16 @@ impl Connector for AwsConnector {
         &self,
         env: &EnvironmentConfig,
     ) -> EnvPorts<SecretsManager, Iam, DynamoStateStore> {
-        let mut cache = self.cache.lock().await;
-        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
-        if let Some(ports) = cache.get(&key) {
-            return ports.clone();
-        }
-        let config = assume_environment_role(&self.base, env, "stepdeploy-database").await;
-        let ports = EnvPorts {
-            secrets: SecretsManager(aws_sdk_secretsmanager::Client::new(&config)),
-            policies: Iam(aws_sdk_iam::Client::new(&config)),
-            state: DynamoStateStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                env.state_table.clone(),
-            ),
-        };
-        cache.insert(key, ports.clone());
-        ports
+        self.0
+            .get(env, |config| EnvPorts {
+                secrets: SecretsManager(aws_sdk_secretsmanager::Client::new(config)),
+                policies: Iam(aws_sdk_iam::Client::new(config)),
+                state: DynamoStateStore::new(
+                    aws_sdk_dynamodb::Client::new(config),
+                    env.state_table.clone(),
+                ),
+            })
+            .await
     }
 }
 

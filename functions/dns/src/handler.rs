@@ -7,17 +7,15 @@ use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::future::Future;
-use stepdeploy_shared::aws::assume_environment_role;
+use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
-use stepdeploy_shared::http::Prober;
+use stepdeploy_shared::http::Site;
 use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, StateStore};
 use stepdeploy_shared::DeploymentPlan;
-use tokio::sync::Mutex;
 
 /// What the state machine passes.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,21 +98,6 @@ pub trait Records: Send + Sync {
         target: &str,
         target_zone: &str,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-}
-
-/// The HTTPS check.
-pub trait Site: Send + Sync {
-    /// Status of `GET url` with `Host: host`.
-    fn status(&self, url: &str, host: &str) -> impl Future<Output = Result<u16, String>> + Send;
-}
-
-impl Site for Prober {
-    async fn status(&self, url: &str, host: &str) -> Result<u16, String> {
-        self.get(url, Some(host))
-            .await
-            .map(|r| r.status)
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// Route53 adapter.
@@ -206,18 +189,12 @@ pub trait Connector: Send + Sync {
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
-pub struct AwsConnector {
-    base: SdkConfig,
-    cache: Mutex<HashMap<String, (Route53, DynamoStateStore)>>,
-}
+pub struct AwsConnector(EnvCache<(Route53, DynamoStateStore)>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
     pub fn new(base: SdkConfig) -> Self {
-        Self {
-            base,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self(EnvCache::new(base, "stepdeploy-dns"))
     }
 }
 
@@ -226,21 +203,17 @@ impl Connector for AwsConnector {
     type State = DynamoStateStore;
 
     async fn connect(&self, env: &EnvironmentConfig) -> (Route53, DynamoStateStore) {
-        let mut cache = self.cache.lock().await;
-        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
-        if let Some(ports) = cache.get(&key) {
-            return ports.clone();
-        }
-        let config = assume_environment_role(&self.base, env, "stepdeploy-dns").await;
-        let ports = (
-            Route53(aws_sdk_route53::Client::new(&config)),
-            DynamoStateStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                env.state_table.clone(),
-            ),
-        );
-        cache.insert(key, ports.clone());
-        ports
+        self.0
+            .get(env, |config| {
+                (
+                    Route53(aws_sdk_route53::Client::new(config)),
+                    DynamoStateStore::new(
+                        aws_sdk_dynamodb::Client::new(config),
+                        env.state_table.clone(),
+                    ),
+                )
+            })
+            .await
     }
 }
 

@@ -279,7 +279,7 @@ mod tests {
     use stepdeploy_shared::errors::ErrorName;
     use stepdeploy_shared::listener::ListenerRule;
     use stepdeploy_shared::plan::PhaseSwitches;
-    use stepdeploy_shared::state::{ClaimOutcome, LockOutcome};
+    use stepdeploy_shared::state::memory::MemoryState;
     use stepdeploy_shared::{EnvironmentName, ImageRef, ResourceNames, TenantName};
 
     /// An account in memory, counting the calls that change something.
@@ -291,13 +291,16 @@ mod tests {
         rules: Vec<ListenerRule>,
         services: Vec<(String, ServiceState)>,
         mutations: Vec<String>,
-        ledger: Vec<LedgerEntry>,
     }
 
     #[derive(Default, Clone)]
-    struct Fake(Arc<Mutex<Account>>);
+    struct Fake(Arc<Mutex<Account>>, MemoryState);
 
     impl Fake {
+        fn entries(&self) -> Vec<LedgerEntry> {
+            self.1.entries()
+        }
+
         fn with<T>(&self, f: impl FnOnce(&mut Account) -> T) -> T {
             f(&mut self.0.lock().expect("lock"))
         }
@@ -497,56 +500,16 @@ mod tests {
         }
     }
 
-    impl StateStore for Fake {
-        async fn ensure_table(&self) -> Result<bool, AwsCallError> {
-            Ok(false)
-        }
-        async fn acquire_lock(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: u64,
-            _: u64,
-        ) -> Result<LockOutcome, AwsCallError> {
-            Ok(LockOutcome::Acquired)
-        }
-        async fn release_lock(&self, _: &str, _: &str) -> Result<bool, AwsCallError> {
-            Ok(true)
-        }
-        async fn tenant_priority(&self, _: &str) -> Result<Option<u32>, AwsCallError> {
-            Ok(None)
-        }
-        async fn claim_priority(
-            &self,
-            _: u32,
-            _: &str,
-            _: &str,
-        ) -> Result<ClaimOutcome, AwsCallError> {
-            Ok(ClaimOutcome::Claimed)
-        }
-        async fn release_priority(&self, _: u32, _: &str) -> Result<(), AwsCallError> {
-            Ok(())
-        }
-        async fn record(&self, _execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
-            self.with(|a| a.ledger.push(entry.clone()));
-            Ok(())
-        }
-        async fn ledger(&self, _execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
-            Ok(self.with(|a| a.ledger.clone()))
-        }
-    }
-
     impl Connector for Fake {
         type Platform = Fake;
-        type State = Fake;
+        type State = MemoryState;
         async fn connect(
             &self,
             _env: &stepdeploy_shared::EnvironmentConfig,
-        ) -> EnvPorts<Fake, Fake> {
+        ) -> EnvPorts<Fake, MemoryState> {
             EnvPorts {
                 platform: self.clone(),
-                state: self.clone(),
+                state: self.1.clone(),
             }
         }
     }
@@ -599,7 +562,7 @@ mod tests {
                 "CreateService"
             ]
         );
-        let kinds: Vec<String> = fake.with(|a| a.ledger.iter().map(|e| e.kind.clone()).collect());
+        let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.clone()).collect();
         assert_eq!(
             kinds,
             [
@@ -610,7 +573,7 @@ mod tests {
                 "service"
             ]
         );
-        assert!(fake.with(|a| a.ledger.iter().all(|e| e.created && e.phase == "ecs")));
+        assert!(fake.entries().iter().all(|e| e.created && e.phase == "ecs"));
         assert_eq!(out.target_group_arn, "arn:tg/sit-goldencrust-tg");
         assert_eq!(out.service_arn, "arn:service/sit-goldencrust-service");
         assert_eq!(out.changes.len(), 5);
@@ -636,11 +599,7 @@ mod tests {
             mutations,
             "no mutating call on a no-change re-run"
         );
-        assert_eq!(
-            fake.with(|a| a.ledger.len()),
-            5,
-            "nothing new in the ledger"
-        );
+        assert_eq!(fake.entries().len(), 5, "nothing new in the ledger");
         assert!(second.changes.is_empty());
         assert_eq!(
             EcsOutput {
@@ -665,7 +624,7 @@ mod tests {
             fake.with(|a| a.mutations[5..].to_vec()),
             ["RegisterTaskDefinition", "UpdateService"]
         );
-        let ledger = fake.with(|a| a.ledger[5..].to_vec());
+        let ledger = fake.entries()[5..].to_vec();
         assert_eq!(ledger[0].kind, "task_definition");
         assert_eq!(
             ledger[0].previous.as_deref(),
@@ -693,7 +652,7 @@ mod tests {
             .await
             .expect("converged");
         assert_eq!(fake.with(|a| a.rules[0].priority), Some(140));
-        let last = fake.with(|a| a.ledger.last().cloned()).expect("entry");
+        let last = fake.entries().last().cloned().expect("entry");
         assert_eq!(
             (last.kind.as_str(), last.created),
             ("listener_rule_update", false)

@@ -6,14 +6,12 @@ use aws_config::SdkConfig;
 use aws_sdk_ecs::types as ecs;
 use aws_sdk_efs::types as efs;
 use aws_sdk_elasticloadbalancingv2::types as elb;
-use std::collections::HashMap;
 use std::future::Future;
-use stepdeploy_shared::aws::assume_environment_role;
+use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::listener::{ElbRules, ListenerRule, ListenerRules};
 use stepdeploy_shared::state::DynamoStateStore;
-use tokio::sync::Mutex;
 
 /// The tag set every resource gets.
 pub type Tags = Vec<(String, String)>;
@@ -675,18 +673,12 @@ pub trait Connector: Send + Sync {
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
-pub struct AwsConnector {
-    base: SdkConfig,
-    cache: Mutex<HashMap<String, EnvPorts<AwsPlatform, DynamoStateStore>>>,
-}
+pub struct AwsConnector(EnvCache<EnvPorts<AwsPlatform, DynamoStateStore>>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
     pub fn new(base: SdkConfig) -> Self {
-        Self {
-            base,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self(EnvCache::new(base, "stepdeploy-ecs"))
     }
 }
 
@@ -695,20 +687,14 @@ impl Connector for AwsConnector {
     type State = DynamoStateStore;
 
     async fn connect(&self, env: &EnvironmentConfig) -> EnvPorts<AwsPlatform, DynamoStateStore> {
-        let mut cache = self.cache.lock().await;
-        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
-        if let Some(ports) = cache.get(&key) {
-            return ports.clone();
-        }
-        let config = assume_environment_role(&self.base, env, "stepdeploy-ecs").await;
-        let ports = EnvPorts {
-            platform: AwsPlatform::new(&config),
-            state: DynamoStateStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                env.state_table.clone(),
-            ),
-        };
-        cache.insert(key, ports.clone());
-        ports
+        self.0
+            .get(env, |config| EnvPorts {
+                platform: AwsPlatform::new(config),
+                state: DynamoStateStore::new(
+                    aws_sdk_dynamodb::Client::new(config),
+                    env.state_table.clone(),
+                ),
+            })
+            .await
     }
 }

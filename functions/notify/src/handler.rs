@@ -3,9 +3,8 @@
 use aws_config::SdkConfig;
 use aws_sdk_sns::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::future::Future;
-use stepdeploy_shared::aws::{assume_environment_role, s3_client};
+use stepdeploy_shared::aws::{s3_client, EnvCache};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
@@ -13,7 +12,6 @@ use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::request::{DEPLOY_FAILED, DEPLOY_SUCCEEDED, EVENT_SOURCE};
 use stepdeploy_shared::state::{DynamoStateStore, RegistryRecord, StateStore};
 use stepdeploy_shared::DeploymentPlan;
-use tokio::sync::Mutex;
 
 /// Where messages and events go (orchestrator account).
 #[derive(Debug, Clone, Default)]
@@ -176,11 +174,10 @@ pub trait NotifyPorts: Send + Sync {
 
 /// The AWS adapter: orchestrator clients built once, environment clients once per environment.
 pub struct AwsNotify {
-    base: SdkConfig,
     settings: Settings,
     sns: aws_sdk_sns::Client,
     events: aws_sdk_eventbridge::Client,
-    envs: Mutex<HashMap<String, (aws_sdk_s3::Client, DynamoStateStore)>>,
+    envs: EnvCache<(aws_sdk_s3::Client, DynamoStateStore)>,
 }
 
 impl AwsNotify {
@@ -189,28 +186,23 @@ impl AwsNotify {
         Self {
             sns: aws_sdk_sns::Client::new(&base),
             events: aws_sdk_eventbridge::Client::new(&base),
-            base,
+            envs: EnvCache::new(base, "stepdeploy-notify"),
             settings,
-            envs: Mutex::new(HashMap::new()),
         }
     }
 
     async fn env(&self, env: &EnvironmentConfig) -> (aws_sdk_s3::Client, DynamoStateStore) {
-        let mut cache = self.envs.lock().await;
-        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
-        if let Some(clients) = cache.get(&key) {
-            return clients.clone();
-        }
-        let config = assume_environment_role(&self.base, env, "stepdeploy-notify").await;
-        let clients = (
-            s3_client(&config),
-            DynamoStateStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                env.state_table.clone(),
-            ),
-        );
-        cache.insert(key, clients.clone());
-        clients
+        self.envs
+            .get(env, |config| {
+                (
+                    s3_client(config),
+                    DynamoStateStore::new(
+                        aws_sdk_dynamodb::Client::new(config),
+                        env.state_table.clone(),
+                    ),
+                )
+            })
+            .await
     }
 }
 

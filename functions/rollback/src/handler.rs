@@ -2,15 +2,13 @@
 
 use aws_config::SdkConfig;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use stepdeploy_shared::aws::assume_environment_role;
+use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, StateStore};
 use stepdeploy_shared::DeploymentPlan;
-use tokio::sync::Mutex;
 
 /// `{output: plan}` as the state machine stores it.
 #[derive(Debug, Clone, Deserialize)]
@@ -94,41 +92,29 @@ pub struct EnvClients {
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
-pub struct AwsConnector {
-    base: SdkConfig,
-    cache: Mutex<HashMap<String, EnvClients>>,
-}
+pub struct AwsConnector(EnvCache<EnvClients>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
     pub fn new(base: SdkConfig) -> Self {
-        Self {
-            base,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self(EnvCache::new(base, "stepdeploy-rollback"))
     }
 
     async fn connect(&self, env: &EnvironmentConfig) -> EnvClients {
-        let mut cache = self.cache.lock().await;
-        let key = format!("{}|{}|{}", env.name, env.deploy_role_arn, env.state_table);
-        if let Some(clients) = cache.get(&key) {
-            return clients.clone();
-        }
-        let c = assume_environment_role(&self.base, env, "stepdeploy-rollback").await;
-        let clients = EnvClients {
-            ecs: aws_sdk_ecs::Client::new(&c),
-            efs: aws_sdk_efs::Client::new(&c),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&c),
-            iam: aws_sdk_iam::Client::new(&c),
-            route53: aws_sdk_route53::Client::new(&c),
-            secrets: aws_sdk_secretsmanager::Client::new(&c),
-            state: DynamoStateStore::new(
-                aws_sdk_dynamodb::Client::new(&c),
-                env.state_table.clone(),
-            ),
-        };
-        cache.insert(key, clients.clone());
-        clients
+        self.0
+            .get(env, |c| EnvClients {
+                ecs: aws_sdk_ecs::Client::new(c),
+                efs: aws_sdk_efs::Client::new(c),
+                elb: aws_sdk_elasticloadbalancingv2::Client::new(c),
+                iam: aws_sdk_iam::Client::new(c),
+                route53: aws_sdk_route53::Client::new(c),
+                secrets: aws_sdk_secretsmanager::Client::new(c),
+                state: DynamoStateStore::new(
+                    aws_sdk_dynamodb::Client::new(c),
+                    env.state_table.clone(),
+                ),
+            })
+            .await
     }
 }
 

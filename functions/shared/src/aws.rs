@@ -39,6 +39,47 @@ pub async fn assume_environment_role(
         .build()
 }
 
+/// Per-environment values (clients, ports) built once per cold start from
+/// the environment's assumed-role config and then reused: the credentials
+/// provider inside refreshes itself, so a warm Lambda never assumes again.
+pub struct EnvCache<T> {
+    base: SdkConfig,
+    session: &'static str,
+    cache: tokio::sync::Mutex<std::collections::HashMap<String, T>>,
+}
+
+impl<T: Clone> EnvCache<T> {
+    /// A cache on top of the orchestrator's own config; `session` names the caller in CloudTrail.
+    pub fn new(base: SdkConfig, session: &'static str) -> Self {
+        Self {
+            base,
+            session,
+            cache: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The orchestrator's own config.
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// The value for `env`, built with `build` from its assumed-role config on first use.
+    pub async fn get(&self, env: &EnvironmentConfig, build: impl FnOnce(&SdkConfig) -> T) -> T {
+        let key = format!(
+            "{}|{}|{}|{}",
+            env.name, env.deploy_role_arn, env.external_id, env.state_table
+        );
+        let mut cache = self.cache.lock().await;
+        if let Some(value) = cache.get(&key) {
+            return value.clone();
+        }
+        let config = assume_environment_role(&self.base, env, self.session).await;
+        let value = build(&config);
+        cache.insert(key, value.clone());
+        value
+    }
+}
+
 /// STS session names allow `[\w+=,.@-]{2,64}`; anything else becomes `-`.
 pub fn session_name_for(raw: &str) -> String {
     let mut name: String = raw

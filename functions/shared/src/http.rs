@@ -113,6 +113,25 @@ impl Prober {
     }
 }
 
+/// One HTTP check, as the verify and dns phases need it.
+pub trait Site: Send + Sync {
+    /// Status of `GET url` with `Host: host`, or why there was none.
+    fn status(
+        &self,
+        url: &str,
+        host: &str,
+    ) -> impl std::future::Future<Output = Result<u16, String>> + Send;
+}
+
+impl Site for Prober {
+    async fn status(&self, url: &str, host: &str) -> Result<u16, String> {
+        self.get(url, Some(host))
+            .await
+            .map(|r| r.status)
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -514,3 +514,137 @@ impl StateStore for DynamoStateStore {
             .collect())
     }
 }
+
+/// An in-memory [`StateStore`] with the same conditional semantics as the
+/// DynamoDB one, for the phases' unit tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod memory {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// The table's contents.
+    #[derive(Debug, Default)]
+    pub struct Tables {
+        /// `ensure_table` calls.
+        pub ensure_calls: u32,
+        /// Locks by tenant.
+        pub locks: HashMap<String, LockHolder>,
+        /// Priority claims: priority → tenant.
+        pub claims: HashMap<u32, String>,
+        /// Registry priorities by tenant.
+        pub registry: HashMap<String, u32>,
+        /// Ledger entries with their execution, in write order.
+        pub ledger: Vec<(String, LedgerEntry)>,
+    }
+
+    /// Shared handle; clones see the same tables.
+    #[derive(Debug, Default, Clone)]
+    pub struct MemoryState(pub Arc<Mutex<Tables>>);
+
+    impl MemoryState {
+        /// Runs `f` on the tables.
+        pub fn with<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> T {
+            f(&mut self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner))
+        }
+
+        /// Every ledger entry, any execution.
+        pub fn entries(&self) -> Vec<LedgerEntry> {
+            self.with(|t| t.ledger.iter().map(|(_, e)| e.clone()).collect())
+        }
+    }
+
+    impl StateStore for MemoryState {
+        async fn ensure_table(&self) -> Result<bool, AwsCallError> {
+            self.with(|t| t.ensure_calls += 1);
+            Ok(false)
+        }
+
+        async fn acquire_lock(
+            &self,
+            tenant: &str,
+            owner: &str,
+            requested_by: &str,
+            now: u64,
+            expires_at: u64,
+        ) -> Result<LockOutcome, AwsCallError> {
+            Ok(self.with(|t| {
+                if let Some(holder) = t.locks.get(tenant) {
+                    if holder.expires_at >= now && holder.owner != owner {
+                        return LockOutcome::HeldBy(holder.clone());
+                    }
+                }
+                t.locks.insert(
+                    tenant.into(),
+                    LockHolder {
+                        owner: owner.into(),
+                        requested_by: requested_by.into(),
+                        expires_at,
+                    },
+                );
+                LockOutcome::Acquired
+            }))
+        }
+
+        async fn release_lock(&self, tenant: &str, owner: &str) -> Result<bool, AwsCallError> {
+            Ok(self.with(|t| {
+                let ours = t.locks.get(tenant).is_some_and(|h| h.owner == owner);
+                if ours {
+                    t.locks.remove(tenant);
+                }
+                ours
+            }))
+        }
+
+        async fn tenant_priority(&self, tenant: &str) -> Result<Option<u32>, AwsCallError> {
+            Ok(self.with(|t| t.registry.get(tenant).copied()))
+        }
+
+        async fn claim_priority(
+            &self,
+            priority: u32,
+            tenant: &str,
+            _owner: &str,
+        ) -> Result<ClaimOutcome, AwsCallError> {
+            Ok(self.with(|t| match t.claims.get(&priority) {
+                Some(holder) if holder == tenant => ClaimOutcome::AlreadyOurs,
+                Some(holder) => ClaimOutcome::TakenBy(holder.clone()),
+                None => {
+                    t.claims.insert(priority, tenant.into());
+                    t.registry.insert(tenant.into(), priority);
+                    ClaimOutcome::Claimed
+                }
+            }))
+        }
+
+        async fn release_priority(&self, priority: u32, tenant: &str) -> Result<(), AwsCallError> {
+            self.with(|t| {
+                if t.claims
+                    .get(&priority)
+                    .is_some_and(|holder| holder == tenant)
+                {
+                    t.claims.remove(&priority);
+                    t.registry.remove(tenant);
+                }
+            });
+            Ok(())
+        }
+
+        async fn record(&self, execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
+            self.with(|t| t.ledger.push((execution.into(), entry.clone())));
+            Ok(())
+        }
+
+        async fn ledger(&self, execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
+            Ok(self.with(|t| {
+                t.ledger
+                    .iter()
+                    .filter(|(e, _)| e == execution)
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            }))
+        }
+    }
+}

@@ -3,13 +3,14 @@
 //! last round (stable, or the final attempt) writes the JSON report to the
 //! config bucket under `{env}/{tenant}/reports/`.
 
-use crate::ports::{Connector, Observe, Site};
+use crate::ports::{Connector, Observe};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::http::Site;
 use stepdeploy_shared::DeploymentPlan;
 
 /// The part of the ecs phase's output verify needs.

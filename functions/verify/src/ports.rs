@@ -3,13 +3,10 @@
 //! the report's `PutObject`.
 
 use aws_config::SdkConfig;
-use std::collections::HashMap;
 use std::future::Future;
-use stepdeploy_shared::aws::{assume_environment_role, s3_client};
+use stepdeploy_shared::aws::{s3_client, EnvCache};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
-use stepdeploy_shared::http::Prober;
-use tokio::sync::Mutex;
 
 /// The service as ECS reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -67,21 +64,6 @@ pub trait Observe: Send + Sync {
         key: &str,
         body: String,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-}
-
-/// One HTTP GET's status.
-pub trait Site: Send + Sync {
-    /// Status of `GET url` with `Host: host`, or why there was none.
-    fn status(&self, url: &str, host: &str) -> impl Future<Output = Result<u16, String>> + Send;
-}
-
-impl Site for Prober {
-    async fn status(&self, url: &str, host: &str) -> Result<u16, String> {
-        self.get(url, Some(host))
-            .await
-            .map(|r| r.status)
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// The AWS adapter.
@@ -212,18 +194,12 @@ impl Observe for AwsObserve {
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
-pub struct AwsConnector {
-    base: SdkConfig,
-    cache: Mutex<HashMap<String, AwsObserve>>,
-}
+pub struct AwsConnector(EnvCache<AwsObserve>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
     pub fn new(base: SdkConfig) -> Self {
-        Self {
-            base,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self(EnvCache::new(base, "stepdeploy-verify"))
     }
 }
 
@@ -239,20 +215,14 @@ impl Connector for AwsConnector {
     type Observe = AwsObserve;
 
     async fn connect(&self, env: &EnvironmentConfig) -> AwsObserve {
-        let mut cache = self.cache.lock().await;
-        let key = format!("{}|{}", env.name, env.deploy_role_arn);
-        if let Some(observe) = cache.get(&key) {
-            return observe.clone();
-        }
-        let config = assume_environment_role(&self.base, env, "stepdeploy-verify").await;
-        let observe = AwsObserve {
-            ecs: aws_sdk_ecs::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            s3: s3_client(&config),
-        };
-        cache.insert(key, observe.clone());
-        observe
+        self.0
+            .get(env, |config| AwsObserve {
+                ecs: aws_sdk_ecs::Client::new(config),
+                elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+                secrets: aws_sdk_secretsmanager::Client::new(config),
+                logs: aws_sdk_cloudwatchlogs::Client::new(config),
+                s3: s3_client(config),
+            })
+            .await
     }
 }
