@@ -299,3 +299,87 @@ pub async fn deploy_through_database(
         .ok();
     (plan, ecs, database)
 }
+
+/// Puts a `Tenant Deployment Requested` event with `detail` on the bus, as a user does.
+pub async fn put_deploy_event(detail: serde_json::Value) {
+    let events = aws_sdk_eventbridge::Client::new(&orchestrator().await);
+    let out = events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name("stepdeploy")
+                .source("stepdeploy")
+                .detail_type("Tenant Deployment Requested")
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put events");
+    assert_eq!(out.failed_entry_count(), 0);
+}
+
+/// The deploy execution whose name starts with `prefix`; with `finished`, once it is no longer running.
+pub async fn find_execution(
+    prefix: &str,
+    finished: bool,
+    within: std::time::Duration,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let list = sfn
+            .list_executions()
+            .state_machine_arn(DEPLOY_STATE_MACHINE)
+            .send()
+            .await
+            .expect("list executions");
+        if let Some(found) = list
+            .executions()
+            .iter()
+            .find(|e| e.name().starts_with(prefix))
+        {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(found.execution_arn())
+                .send()
+                .await
+                .expect("describe");
+            if !finished || described.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
+                return described;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {} execution named {prefix}* within {within:?}",
+            if finished { "finished" } else { "started" }
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// A finished execution's events, one line each, for assertion messages.
+pub async fn history(arn: &str) -> String {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let events = sfn
+        .get_execution_history()
+        .execution_arn(arn)
+        .max_results(1000)
+        .send()
+        .await
+        .expect("history");
+    events
+        .events()
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?} {:?} {:?}",
+                e.r#type(),
+                e.state_entered_event_details().map(|d| d.name()),
+                e.task_failed_event_details()
+                    .map(|d| (d.error(), d.cause()))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

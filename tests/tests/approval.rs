@@ -6,23 +6,10 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use stepdeploy_tests::{orchestrator, unique_tenant, DEPLOY_STATE_MACHINE};
+use stepdeploy_tests::{orchestrator, unique_tenant};
 
 async fn put(detail: serde_json::Value) {
-    let events = aws_sdk_eventbridge::Client::new(&orchestrator().await);
-    events
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name("stepdeploy")
-                .source("stepdeploy")
-                .detail_type("Tenant Deployment Requested")
-                .detail(detail.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put events");
+    stepdeploy_tests::put_deploy_event(detail).await;
 }
 
 /// Approve/reject links mailed for `tenant`, by approver.
@@ -124,33 +111,7 @@ async fn execution(
     prefix: &str,
     done: bool,
 ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let list = sfn
-            .list_executions()
-            .state_machine_arn(DEPLOY_STATE_MACHINE)
-            .send()
-            .await
-            .expect("list");
-        if let Some(found) = list
-            .executions()
-            .iter()
-            .find(|e| e.name().starts_with(prefix))
-        {
-            let described = sfn
-                .describe_execution()
-                .execution_arn(found.execution_arn())
-                .send()
-                .await
-                .expect("describe");
-            if !done || described.status() != &ExecutionStatus::Running {
-                return described;
-            }
-        }
-        assert!(Instant::now() < deadline, "no execution {prefix}*");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    stepdeploy_tests::find_execution(prefix, done, Duration::from_secs(240)).await
 }
 
 #[tokio::test]

@@ -4,24 +4,10 @@
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use stepdeploy_tests::{orchestrator, unique_tenant, DEPLOY_STATE_MACHINE};
+use stepdeploy_tests::{history, orchestrator, unique_tenant, DEPLOY_STATE_MACHINE};
 
 async fn put(detail: serde_json::Value) {
-    let events = aws_sdk_eventbridge::Client::new(&orchestrator().await);
-    let out = events
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name("stepdeploy")
-                .source("stepdeploy")
-                .detail_type("Tenant Deployment Requested")
-                .detail(detail.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put events");
-    assert_eq!(out.failed_entry_count(), 0);
+    stepdeploy_tests::put_deploy_event(detail).await;
 }
 
 /// Waits for the execution whose name starts with `prefix` to finish.
@@ -29,36 +15,7 @@ async fn finished_execution(
     prefix: &str,
     within: Duration,
 ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
-    let deadline = Instant::now() + within;
-    loop {
-        let list = sfn
-            .list_executions()
-            .state_machine_arn(DEPLOY_STATE_MACHINE)
-            .send()
-            .await
-            .expect("list executions");
-        if let Some(found) = list
-            .executions()
-            .iter()
-            .find(|e| e.name().starts_with(prefix))
-        {
-            let described = sfn
-                .describe_execution()
-                .execution_arn(found.execution_arn())
-                .send()
-                .await
-                .expect("describe");
-            if described.status() != &ExecutionStatus::Running {
-                return described;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no finished execution named {prefix}* within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    stepdeploy_tests::find_execution(prefix, true, within).await
 }
 
 #[tokio::test]
@@ -78,32 +35,6 @@ async fn an_invalid_event_fails_at_bootstrap_with_validation_failed() {
         "{:?}",
         execution.cause()
     );
-}
-
-/// The events of a finished execution, for diagnosing a test failure.
-async fn history(arn: &str) -> String {
-    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
-    let events = sfn
-        .get_execution_history()
-        .execution_arn(arn)
-        .max_results(1000)
-        .send()
-        .await
-        .expect("history");
-    events
-        .events()
-        .iter()
-        .map(|e| {
-            format!(
-                "{:?} {:?} {:?}",
-                e.r#type(),
-                e.state_entered_event_details().map(|d| d.name()),
-                e.task_failed_event_details()
-                    .map(|d| (d.error(), d.cause()))
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test]

@@ -227,14 +227,10 @@ mod tests {
     use super::*;
     use crate::ports::{DbState, EnvPorts, SqlError};
     use crate::secret::MasterCredentials;
-    use std::path::Path;
     use std::sync::{Arc, Mutex};
     use stepdeploy_shared::aws_error::AwsCallError;
-    use stepdeploy_shared::config::EnvironmentSet;
     use stepdeploy_shared::errors::ErrorName;
-    use stepdeploy_shared::plan::PhaseSwitches;
     use stepdeploy_shared::state::memory::MemoryState;
-    use stepdeploy_shared::{EnvironmentName, ImageRef, ResourceNames, TenantName};
 
     /// Secrets, IAM, MySQL and the ledger in memory; `calls` lists every change made.
     #[derive(Default)]
@@ -397,31 +393,7 @@ mod tests {
     }
 
     fn plan() -> DeploymentPlan {
-        let set = EnvironmentSet::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments"),
-        )
-        .expect("configs");
-        let env = set.get("sit").expect("sit").clone();
-        let tenant = TenantName::parse("goldencrust").expect("tenant");
-        let environment = EnvironmentName::parse("sit").expect("env");
-        DeploymentPlan {
-            names: ResourceNames::new(&environment, &tenant, &env.domain),
-            tenant,
-            environment,
-            execution: "arn:exec:1".into(),
-            requested_by: "jane".into(),
-            image: ImageRef::parse("wordpress:6.4-apache").expect("image"),
-            alb_priority: 140,
-            auto_promote: false,
-            phases: PhaseSwitches {
-                approval: false,
-                verify: true,
-                dns: true,
-                promote_to: None,
-            },
-            env,
-            started_at: "2026-11-22T10:00:00Z".into(),
-        }
+        stepdeploy_shared::plan::sample("wordpress:6.4-apache", 140)
     }
 
     async fn run(fake: &Fake) -> Result<DatabaseOutput, DatabaseError> {

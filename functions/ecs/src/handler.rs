@@ -272,15 +272,11 @@ mod tests {
     use crate::ports::{
         AccessPoint, EnvPorts, ServiceState, TargetGroupState, TaskDefinitionState,
     };
-    use std::path::Path;
     use std::sync::{Arc, Mutex};
     use stepdeploy_shared::aws_error::AwsCallError;
-    use stepdeploy_shared::config::EnvironmentSet;
     use stepdeploy_shared::errors::ErrorName;
     use stepdeploy_shared::listener::ListenerRule;
-    use stepdeploy_shared::plan::PhaseSwitches;
     use stepdeploy_shared::state::memory::MemoryState;
-    use stepdeploy_shared::{EnvironmentName, ImageRef, ResourceNames, TenantName};
 
     /// An account in memory, counting the calls that change something.
     #[derive(Default)]
@@ -515,31 +511,7 @@ mod tests {
     }
 
     fn plan(image: &str, priority: u32) -> DeploymentPlan {
-        let set = EnvironmentSet::load_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments"),
-        )
-        .expect("configs");
-        let env = set.get("sit").expect("sit").clone();
-        let tenant = TenantName::parse("goldencrust").expect("tenant");
-        let environment = EnvironmentName::parse("sit").expect("env");
-        DeploymentPlan {
-            names: ResourceNames::new(&environment, &tenant, &env.domain),
-            tenant,
-            environment,
-            execution: "arn:exec:1".into(),
-            requested_by: "jane".into(),
-            image: ImageRef::parse(image).expect("image"),
-            alb_priority: priority,
-            auto_promote: false,
-            phases: PhaseSwitches {
-                approval: false,
-                verify: true,
-                dns: true,
-                promote_to: None,
-            },
-            env,
-            started_at: "2026-11-22T10:00:00Z".into(),
-        }
+        stepdeploy_shared::plan::sample(image, priority)
     }
 
     async fn run(fake: &Fake, plan: &DeploymentPlan) -> Result<EcsOutput, EcsError> {

@@ -48,3 +48,33 @@ pub struct DeploymentPlan {
     /// When bootstrap ran (RFC 3339), for the config document and log queries.
     pub started_at: String,
 }
+
+/// A plan for `goldencrust` in `sit` (from `infra/environments/sit.json`),
+/// with the given image and priority, for the phases' unit tests.
+#[cfg(any(test, feature = "testing"))]
+pub fn sample(image: &str, alb_priority: u32) -> DeploymentPlan {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments");
+    let set =
+        crate::config::EnvironmentSet::load_dir(&dir).expect("checked-in environment configs load");
+    let env = set.get("sit").expect("sit is configured").clone();
+    let tenant = TenantName::parse("goldencrust").expect("valid tenant");
+    let environment = EnvironmentName::parse("sit").expect("valid environment");
+    DeploymentPlan {
+        names: ResourceNames::new(&environment, &tenant, &env.domain),
+        tenant,
+        environment,
+        execution: "arn:exec:1".into(),
+        requested_by: "jane".into(),
+        image: ImageRef::parse(image).expect("valid image"),
+        alb_priority,
+        auto_promote: false,
+        phases: PhaseSwitches {
+            approval: false,
+            verify: true,
+            dns: true,
+            promote_to: None,
+        },
+        env,
+        started_at: "2026-11-22T10:00:00Z".into(),
+    }
+}
