@@ -575,6 +575,99 @@ mod tests {
         assert_eq!(url_decode("%zz"), "%zz");
     }
 
+    use aws_sdk_iam::operation::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
+    use aws_sdk_secretsmanager::operation::describe_secret::{
+        DescribeSecretError, DescribeSecretOutput,
+    };
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    #[tokio::test]
+    async fn tenant_secret_missing_pending_or_present() {
+        let missing = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .match_requests(|r| r.secret_id() == Some("missing"))
+            .then_error(|| {
+                DescribeSecretError::ResourceNotFoundException(
+                    aws_sdk_secretsmanager::types::error::ResourceNotFoundException::builder()
+                        .build(),
+                )
+            });
+        let pending = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .match_requests(|r| r.secret_id() == Some("pending"))
+            .then_output(|| {
+                DescribeSecretOutput::builder()
+                    .arn("arn:pending")
+                    .deleted_date(aws_smithy_types::DateTime::from_secs(1))
+                    .build()
+            });
+        let present = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .match_requests(|r| r.secret_id() == Some("present"))
+            .then_output(|| DescribeSecretOutput::builder().arn("arn:present").build());
+        let value = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(|| {
+            GetSecretValueOutput::builder()
+                .secret_string(r#"{"username":"u","password":"abcdefghijklmnopqrstuvwx"}"#)
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&missing, &pending, &present, &value]
+        );
+        let secrets = SecretsManager(client);
+        assert!(secrets
+            .tenant_secret("missing")
+            .await
+            .expect("answered")
+            .is_none());
+        let p = secrets
+            .tenant_secret("pending")
+            .await
+            .expect("answered")
+            .expect("exists");
+        assert!(p.pending_deletion && p.password.is_none());
+        let s = secrets
+            .tenant_secret("present")
+            .await
+            .expect("answered")
+            .expect("exists");
+        assert_eq!(
+            s.password.as_ref().map(Password::expose),
+            Some("abcdefghijklmnopqrstuvwx")
+        );
+        assert_eq!(value.num_calls(), 1, "a pending secret's value is not read");
+    }
+
+    #[tokio::test]
+    async fn role_policy_missing_or_url_encoded() {
+        let missing = mock!(aws_sdk_iam::Client::get_role_policy)
+            .match_requests(|r| r.policy_name() == Some("missing"))
+            .then_error(|| {
+                GetRolePolicyError::NoSuchEntityException(
+                    aws_sdk_iam::types::error::NoSuchEntityException::builder().build(),
+                )
+            });
+        let present = mock!(aws_sdk_iam::Client::get_role_policy)
+            .match_requests(|r| r.policy_name() == Some("present"))
+            .then_output(|| {
+                GetRolePolicyOutput::builder()
+                    .role_name("r")
+                    .policy_name("present")
+                    .policy_document("%7B%22Version%22%3A%222012-10-17%22%7D")
+                    .build()
+                    .expect("output")
+            });
+        let iam = Iam(mock_client!(
+            aws_sdk_iam,
+            RuleMode::MatchAny,
+            [&missing, &present]
+        ));
+        assert_eq!(iam.get("r", "missing").await.expect("answered"), None);
+        assert_eq!(
+            iam.get("r", "present").await.expect("answered"),
+            Some(serde_json::json!({"Version": "2012-10-17"}))
+        );
+    }
+
     #[test]
     fn identifiers_are_checked_before_quoting() {
         assert_eq!(ident("goldencrust_db").expect("valid"), "`goldencrust_db`");

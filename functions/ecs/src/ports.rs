@@ -698,3 +698,194 @@ impl Connector for AwsConnector {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::describe_task_definition::{
+        DescribeTaskDefinitionError, DescribeTaskDefinitionOutput,
+    };
+    use aws_sdk_efs::operation::describe_access_points::DescribeAccessPointsOutput;
+    use aws_sdk_elasticloadbalancingv2::operation::create_rule::CreateRuleError;
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn platform(
+        ecs: aws_sdk_ecs::Client,
+        efs: aws_sdk_efs::Client,
+        elb: aws_sdk_elasticloadbalancingv2::Client,
+    ) -> AwsPlatform {
+        AwsPlatform { ecs, efs, elb }
+    }
+
+    fn no_ecs() -> aws_sdk_ecs::Client {
+        mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            &[] as &[&aws_smithy_mocks::Rule]
+        )
+    }
+    fn no_efs() -> aws_sdk_efs::Client {
+        mock_client!(
+            aws_sdk_efs,
+            RuleMode::MatchAny,
+            &[] as &[&aws_smithy_mocks::Rule]
+        )
+    }
+    fn no_elb() -> aws_sdk_elasticloadbalancingv2::Client {
+        mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            &[] as &[&aws_smithy_mocks::Rule]
+        )
+    }
+
+    #[tokio::test]
+    async fn unknown_family_is_none_and_known_one_carries_its_fingerprint() {
+        let missing = mock!(aws_sdk_ecs::Client::describe_task_definition)
+            .match_requests(|r| r.task_definition() == Some("sit-new"))
+            .then_error(|| {
+                DescribeTaskDefinitionError::ClientException(
+                    aws_sdk_ecs::types::error::ClientException::builder()
+                        .message("Unable to describe task definition.")
+                        .build(),
+                )
+            });
+        let known = mock!(aws_sdk_ecs::Client::describe_task_definition)
+            .match_requests(|r| r.task_definition() == Some("sit-goldencrust"))
+            .then_output(|| {
+                DescribeTaskDefinitionOutput::builder()
+                    .task_definition(
+                        ecs::TaskDefinition::builder()
+                            .task_definition_arn("arn:td/sit-goldencrust:3")
+                            .build(),
+                    )
+                    .tags(ecs::Tag::builder().key(SPEC_TAG).value("abc").build())
+                    .build()
+            });
+        let p = platform(
+            mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&missing, &known]),
+            no_efs(),
+            no_elb(),
+        );
+        assert_eq!(
+            p.current_task_definition("sit-new")
+                .await
+                .expect("answered"),
+            None
+        );
+        assert_eq!(
+            p.current_task_definition("sit-goldencrust")
+                .await
+                .expect("answered"),
+            Some(TaskDefinitionState {
+                arn: "arn:td/sit-goldencrust:3".into(),
+                fingerprint: Some("abc".into())
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn taken_priority_and_missing_target_group_are_answers_not_errors() {
+        let rule = mock!(aws_sdk_elasticloadbalancingv2::Client::create_rule).then_error(|| {
+            CreateRuleError::PriorityInUseException(
+                aws_sdk_elasticloadbalancingv2::types::error::PriorityInUseException::builder()
+                    .message("in use")
+                    .build(),
+            )
+        });
+        let tg = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups).then_error(|| {
+            DescribeTargetGroupsError::TargetGroupNotFoundException(aws_sdk_elasticloadbalancingv2::types::error::TargetGroupNotFoundException::builder().build())
+        });
+        let p = platform(
+            no_ecs(),
+            no_efs(),
+            mock_client!(
+                aws_sdk_elasticloadbalancingv2,
+                RuleMode::MatchAny,
+                [&rule, &tg]
+            ),
+        );
+        assert_eq!(
+            p.create_rule("arn:listener", 140, "h", "arn:tg", &vec![])
+                .await
+                .expect("answered"),
+            None
+        );
+        assert_eq!(
+            p.find_target_group("sit-goldencrust-tg")
+                .await
+                .expect("answered"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn services_and_access_points_are_found_across_pages() {
+        let services = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(
+                    ecs::Service::builder()
+                        .service_arn("arn:svc")
+                        .status("ACTIVE")
+                        .task_definition("arn:td:1")
+                        .build(),
+                )
+                .build()
+        });
+        let page1 = mock!(aws_sdk_efs::Client::describe_access_points)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(|| {
+                DescribeAccessPointsOutput::builder()
+                    .access_points(
+                        efs::AccessPointDescription::builder()
+                            .access_point_id("fsap-other")
+                            .root_directory(efs::RootDirectory::builder().path("/other").build())
+                            .build(),
+                    )
+                    .next_token("2")
+                    .build()
+            });
+        let page2 = mock!(aws_sdk_efs::Client::describe_access_points)
+            .match_requests(|r| r.next_token() == Some("2"))
+            .then_output(|| {
+                DescribeAccessPointsOutput::builder()
+                    .access_points(
+                        efs::AccessPointDescription::builder()
+                            .access_point_id("fsap-1")
+                            .access_point_arn("arn:fsap-1")
+                            .root_directory(
+                                efs::RootDirectory::builder().path("/goldencrust").build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let p = platform(
+            mock_client!(aws_sdk_ecs, [&services]),
+            mock_client!(aws_sdk_efs, RuleMode::MatchAny, [&page1, &page2]),
+            no_elb(),
+        );
+        let service = p
+            .find_service("sit-cluster", "sit-goldencrust-service")
+            .await
+            .expect("answered")
+            .expect("found");
+        assert_eq!(
+            (service.status.as_str(), service.task_definition.as_str()),
+            ("ACTIVE", "arn:td:1")
+        );
+        let ap = p
+            .find_access_point("fs-1", "/goldencrust")
+            .await
+            .expect("answered");
+        assert_eq!(
+            ap,
+            Some(AccessPoint {
+                id: "fsap-1".into(),
+                arn: "arn:fsap-1".into()
+            })
+        );
+    }
+}
