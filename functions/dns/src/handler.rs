@@ -278,3 +278,108 @@ pub async fn handle(
         status,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_smithy_mocks::{mock, mock_client};
+    use stepdeploy_shared::errors::ErrorName;
+    use stepdeploy_shared::state::memory::MemoryState;
+
+    #[tokio::test]
+    async fn alias_is_read_from_the_record_set_listing() {
+        let listing = mock!(aws_sdk_route53::Client::list_resource_record_sets).then_output(|| {
+            let alias = AliasTarget::builder()
+                .dns_name("d1.cloudfront.net.")
+                .hosted_zone_id("Z2FDTNDATAQYW2")
+                .evaluate_target_health(false)
+                .build()
+                .expect("alias");
+            let record = ResourceRecordSet::builder()
+                .name("goldencrust.wpsit.kimmyai.io.")
+                .r#type(RrType::A)
+                .alias_target(alias)
+                .build()
+                .expect("record");
+            ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(record)
+                .is_truncated(false)
+                .max_items(1)
+                .build()
+                .expect("output")
+        });
+        let r53 = Route53(mock_client!(aws_sdk_route53, [&listing]));
+        assert_eq!(
+            r53.alias_of("Z1", "goldencrust.wpsit.kimmyai.io")
+                .await
+                .expect("answered"),
+            Some("d1.cloudfront.net".into())
+        );
+    }
+
+    /// Records in memory; the check answers a fixed status.
+    #[derive(Clone, Default)]
+    struct Fake {
+        alias: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+        upserts: std::sync::Arc<std::sync::Mutex<u32>>,
+        state: MemoryState,
+    }
+
+    impl Records for Fake {
+        async fn alias_of(&self, _zone: &str, _name: &str) -> Result<Option<String>, AwsCallError> {
+            Ok(self.alias.lock().expect("lock").clone())
+        }
+        async fn upsert_alias(
+            &self,
+            _zone: &str,
+            _name: &str,
+            target: &str,
+            _target_zone: &str,
+        ) -> Result<(), AwsCallError> {
+            *self.alias.lock().expect("lock") = Some(target.into());
+            *self.upserts.lock().expect("lock") += 1;
+            Ok(())
+        }
+    }
+
+    impl Connector for Fake {
+        type Records = Fake;
+        type State = MemoryState;
+        async fn connect(&self, _env: &EnvironmentConfig) -> (Fake, MemoryState) {
+            (self.clone(), self.state.clone())
+        }
+    }
+
+    struct Answers(u16);
+    impl Site for Answers {
+        async fn status(&self, _url: &str, _host: &str) -> Result<u16, String> {
+            Ok(self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn upserts_once_records_it_and_checks_the_site() {
+        let fake = Fake::default();
+        let input = serde_json::json!({ "plan": stepdeploy_shared::plan::sample("wordpress:6.4-apache", 140) });
+        let first = handle(input.clone(), &fake, &Answers(302))
+            .await
+            .expect("ok");
+        assert!(first.changed);
+        assert_eq!(first.url, "https://goldencrust.wpsit.kimmyai.io/");
+        let second = handle(input.clone(), &fake, &Answers(200))
+            .await
+            .expect("ok");
+        assert!(!second.changed);
+        assert_eq!(*fake.upserts.lock().expect("lock"), 1);
+        let ledger = fake.state.entries();
+        assert_eq!(
+            (ledger.len(), ledger[0].kind.as_str(), ledger[0].created),
+            (1, "dns_record", true)
+        );
+        let err = handle(input, &fake, &Answers(503))
+            .await
+            .expect_err("site down");
+        assert_eq!(err.error_name(), "DnsCheckFailed");
+    }
+}
