@@ -532,3 +532,153 @@ pub async fn handle(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Everything notify would send, in memory.
+    #[derive(Default, Clone)]
+    struct Sent(Arc<Mutex<Vec<String>>>);
+
+    impl Sent {
+        fn log(&self) -> Vec<String> {
+            self.0.lock().expect("lock").clone()
+        }
+        fn push(&self, line: String) {
+            self.0.lock().expect("lock").push(line);
+        }
+    }
+
+    impl NotifyPorts for Sent {
+        async fn publish(
+            &self,
+            subject: &str,
+            message: &str,
+            attributes: &[(&str, &str)],
+        ) -> Result<(), AwsCallError> {
+            self.push(format!("publish {subject} | {attributes:?} | {message}"));
+            Ok(())
+        }
+        async fn put_event(
+            &self,
+            detail_type: &str,
+            detail: &serde_json::Value,
+        ) -> Result<(), AwsCallError> {
+            self.push(format!("event {detail_type} {detail}"));
+            Ok(())
+        }
+        async fn put_document(
+            &self,
+            _env: &EnvironmentConfig,
+            key: &str,
+            body: String,
+        ) -> Result<(), AwsCallError> {
+            self.push(format!("document {key} {body}"));
+            Ok(())
+        }
+        async fn update_registry(
+            &self,
+            _env: &EnvironmentConfig,
+            tenant: &str,
+            record: &RegistryRecord,
+        ) -> Result<(), AwsCallError> {
+            self.push(format!("registry {tenant} {}", record.status));
+            Ok(())
+        }
+        async fn release_lock(
+            &self,
+            _env: &EnvironmentConfig,
+            tenant: &str,
+            owner: &str,
+        ) -> Result<bool, AwsCallError> {
+            self.push(format!("release {tenant} {owner}"));
+            Ok(true)
+        }
+    }
+
+    fn state(extra: serde_json::Value) -> serde_json::Value {
+        let mut state = serde_json::json!({
+            "event": {"detail": {"tenant": "goldencrust", "environment": "sit"}},
+            "plan": {"output": stepdeploy_shared::plan::sample("wordpress:6.4-apache", 140)},
+        });
+        if let (Some(s), Some(e)) = (state.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        state
+    }
+
+    #[tokio::test]
+    async fn success_writes_the_document_registry_message_event_and_releases_the_lock() {
+        let sent = Sent::default();
+        let run = state(serde_json::json!({
+            "ecs": {"output": {"task_definition_arn": "arn:td:1", "target_group_arn": "arn:tg", "access_point_id": "fsap-1"}},
+            "database": {"output": {"database": "goldencrust_db", "username": "goldencrust_user", "secret_arn": "arn:secret"}},
+            "verify": {"output": {"stable": true}},
+        }));
+        let out = handle(
+            serde_json::json!({"outcome": "succeeded", "state": run}),
+            &sent,
+        )
+        .await
+        .expect("ok");
+        assert_eq!(
+            out.config_document.as_deref(),
+            Some("s3://stepdeploy-config-sit-222222222222/sit/goldencrust.json")
+        );
+        assert!(out.lock_released);
+        let log = sent.log();
+        assert!(
+            log[0].starts_with("document sit/goldencrust.json")
+                && log[0].contains("\"secret_arn\": \"arn:secret\"")
+        );
+        assert!(!log[0].contains("password"));
+        assert_eq!(log[1], "registry goldencrust active");
+        assert!(log[2].starts_with("publish stepdeploy: goldencrust deployed to sit | [(\"tenant\", \"goldencrust\"), (\"environment\", \"sit\"), (\"outcome\", \"succeeded\")]"), "{}", log[2]);
+        assert!(log[3].starts_with("event Tenant Deployment Succeeded"));
+        assert_eq!(log[4], "release goldencrust arn:exec:1");
+    }
+
+    #[tokio::test]
+    async fn failure_names_the_phase_error_and_what_rollback_removed() {
+        let sent = Sent::default();
+        let run = state(serde_json::json!({
+            "ecs": {"output": {}},
+            "error": {"Error": "DatabaseError", "Cause": "MySQL at db:3306: connect refused"},
+            "rollback": {"output": {"removed": ["service arn:svc"]}},
+        }));
+        let out = handle(
+            serde_json::json!({"outcome": "failed", "state": run}),
+            &sent,
+        )
+        .await
+        .expect("ok");
+        assert_eq!(
+            out.subject,
+            "stepdeploy: goldencrust failed in sit at database (DatabaseError)"
+        );
+        let log = sent.log();
+        assert!(
+            log[0].contains("Cause: MySQL at db:3306: connect refused")
+                && log[0].contains("service arn:svc"),
+            "{}",
+            log[0]
+        );
+        assert!(log[1].contains("\"phase\":\"database\""), "{}", log[1]);
+    }
+
+    #[tokio::test]
+    async fn a_run_without_a_plan_releases_no_lock() {
+        let sent = Sent::default();
+        let run = serde_json::json!({"event": {"detail": {"tenant": "goldencrust", "environment": "sit"}}, "error": {"Error": "DeploymentLocked", "Cause": null}});
+        let out = handle(
+            serde_json::json!({"outcome": "failed", "state": run}),
+            &sent,
+        )
+        .await
+        .expect("ok");
+        assert!(!out.lock_released, "the lock belongs to the other run");
+        assert!(out.subject.contains("at bootstrap (DeploymentLocked)"));
+    }
+}

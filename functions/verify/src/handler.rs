@@ -223,3 +223,156 @@ pub async fn handle(
     }
     Ok(output)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{ServiceView, TargetsView};
+    use std::sync::{Arc, Mutex};
+    use stepdeploy_shared::config::EnvironmentConfig;
+
+    /// What the account looks like, and the reports written.
+    #[derive(Clone)]
+    struct Fake {
+        secret: bool,
+        service: ServiceView,
+        targets: TargetsView,
+        errors: Vec<String>,
+        reports: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    fn healthy() -> Fake {
+        Fake {
+            secret: true,
+            service: ServiceView {
+                status: "ACTIVE".into(),
+                desired: 1,
+                running: 1,
+                primary_rollout: Some("COMPLETED".into()),
+                primary_task_definition: Some("arn:td:2".into()),
+                deployments: 1,
+            },
+            targets: TargetsView {
+                total: 1,
+                healthy: 1,
+            },
+            errors: vec![],
+            reports: Arc::default(),
+        }
+    }
+
+    impl Observe for Fake {
+        async fn secret_exists(&self, _name: &str) -> Result<bool, AwsCallError> {
+            Ok(self.secret)
+        }
+        async fn service(&self, _cluster: &str, _name: &str) -> Result<ServiceView, AwsCallError> {
+            Ok(self.service.clone())
+        }
+        async fn targets(&self, _tg: &str) -> Result<TargetsView, AwsCallError> {
+            Ok(self.targets.clone())
+        }
+        async fn log_lines(
+            &self,
+            _group: &str,
+            _prefix: &str,
+            term: &str,
+            _since: i64,
+        ) -> Result<Vec<String>, AwsCallError> {
+            Ok(self
+                .errors
+                .iter()
+                .filter(|l| l.contains(term))
+                .cloned()
+                .collect())
+        }
+        async fn put_report(
+            &self,
+            bucket: &str,
+            key: &str,
+            _body: String,
+        ) -> Result<(), AwsCallError> {
+            self.reports
+                .lock()
+                .expect("lock")
+                .push((bucket.into(), key.into()));
+            Ok(())
+        }
+    }
+
+    impl Connector for Fake {
+        type Observe = Fake;
+        async fn connect(&self, _env: &EnvironmentConfig) -> Fake {
+            self.clone()
+        }
+    }
+
+    struct Answers(u16);
+    impl Site for Answers {
+        async fn status(&self, _url: &str, _host: &str) -> Result<u16, String> {
+            Ok(self.0)
+        }
+    }
+
+    fn input(attempt: u32) -> serde_json::Value {
+        serde_json::json!({
+            "plan": stepdeploy_shared::plan::sample("wordpress:6.4-apache", 140),
+            "ecs": {"task_definition_arn": "arn:td:2", "target_group_arn": "arn:tg", "service_arn": "ignored"},
+            "attempt": attempt
+        })
+    }
+
+    #[tokio::test]
+    async fn healthy_tenant_is_stable_and_reported() {
+        let fake = healthy();
+        let out = handle(input(0), &fake, &Answers(302)).await.expect("round");
+        assert!(out.stable, "{:?}", out.checks);
+        assert_eq!(out.attempt, 1);
+        assert_eq!(
+            out.report.as_deref(),
+            Some("s3://stepdeploy-config-sit-222222222222/sit/goldencrust/reports/1.json")
+        );
+        assert_eq!(fake.reports.lock().expect("lock").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn each_failing_check_is_named_and_only_the_last_round_reports() {
+        let mut fake = healthy();
+        fake.service.running = 0;
+        fake.targets = TargetsView {
+            total: 1,
+            healthy: 0,
+        };
+        fake.errors = vec!["PHP Fatal error: out of memory".into()];
+        let out = handle(input(0), &fake, &Answers(500)).await.expect("round");
+        assert!(!out.stable);
+        let failed: Vec<&str> = out
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            ["service_steady", "targets_healthy", "http", "logs"]
+        );
+        assert_eq!(out.report, None);
+        // The last allowed round (max_attempts = 40 in sit.json) writes the report even when not stable.
+        let last = handle(input(39), &fake, &Answers(500))
+            .await
+            .expect("round");
+        assert_eq!(last.attempt, 40);
+        assert!(last.report.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_service_on_an_old_revision_is_not_steady() {
+        let mut fake = healthy();
+        fake.service.primary_task_definition = Some("arn:td:1".into());
+        let out = handle(input(0), &fake, &Answers(200)).await.expect("round");
+        assert!(!out.stable);
+        assert!(out
+            .checks
+            .iter()
+            .any(|c| c.name == "service_steady" && !c.ok && c.detail.contains("arn:td:1")));
+    }
+}
