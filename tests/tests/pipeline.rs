@@ -270,9 +270,18 @@ async fn a_failed_update_of_a_live_tenant_keeps_the_previous_version_serving() {
     let tenant = unique_tenant("up");
     put(json!({"tenant": tenant, "environment": "dev", "image": "wordpress:6.4-apache", "requested_by": "jane@kimmyai.io"})).await;
     let first = finished_execution(&format!("{tenant}-dev-"), Duration::from_secs(240)).await;
-    assert_eq!(first.status(), &ExecutionStatus::Succeeded, "{}", history(first.execution_arn()).await);
-    let output: serde_json::Value = serde_json::from_str(first.output().unwrap_or("{}")).expect("output");
-    let live_revision = output["ecs"]["output"]["task_definition_arn"].as_str().expect("revision").to_string();
+    assert_eq!(
+        first.status(),
+        &ExecutionStatus::Succeeded,
+        "{}",
+        history(first.execution_arn()).await
+    );
+    let output: serde_json::Value =
+        serde_json::from_str(first.output().unwrap_or("{}")).expect("output");
+    let live_revision = output["ecs"]["output"]["task_definition_arn"]
+        .as_str()
+        .expect("revision")
+        .to_string();
 
     // The update's new version never becomes healthy (the stand-in answers 500).
     let host = format!("{tenant}.wpdev.kimmyai.io");
@@ -280,17 +289,34 @@ async fn a_failed_update_of_a_live_tenant_keeps_the_previous_version_serving() {
     put(json!({"tenant": tenant, "environment": "dev", "image": "wordpress:6.5-apache", "requested_by": "jane@kimmyai.io"})).await;
     let runs = finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
     stepdeploy_tests::standin_fail(&host, false);
-    let failed = runs.iter().find(|r| r.status() == &ExecutionStatus::Failed).expect("the update failed");
+    let failed = runs
+        .iter()
+        .find(|r| r.status() == &ExecutionStatus::Failed)
+        .expect("the update failed");
     assert_eq!(failed.error(), Some("VerificationFailed"));
 
     // The service is still there, back on the previous revision, and serving.
     let dev = stepdeploy_tests::in_environment("dev").await;
     let env = stepdeploy_tests::environment("dev");
-    let services = aws_sdk_ecs::Client::new(&dev).describe_services().cluster(&env.cluster).services(format!("dev-{tenant}-service")).send().await.expect("services");
+    let services = aws_sdk_ecs::Client::new(&dev)
+        .describe_services()
+        .cluster(&env.cluster)
+        .services(format!("dev-{tenant}-service"))
+        .send()
+        .await
+        .expect("services");
     let service = services.services().first().expect("service kept");
     assert_eq!(service.status(), Some("ACTIVE"));
-    assert_eq!(service.task_definition(), Some(live_revision.as_str()), "previous revision restored");
+    assert_eq!(
+        service.task_definition(),
+        Some(live_revision.as_str()),
+        "previous revision restored"
+    );
     assert_eq!(stepdeploy_tests::wait_site_status(&host, "/", "200"), "200");
-    let secret = aws_sdk_secretsmanager::Client::new(&dev).describe_secret().secret_id(format!("dev-{tenant}-db-credentials")).send().await;
+    let secret = aws_sdk_secretsmanager::Client::new(&dev)
+        .describe_secret()
+        .secret_id(format!("dev-{tenant}-db-credentials"))
+        .send()
+        .await;
     assert!(secret.is_ok(), "the live tenant's secret is kept");
 }

@@ -7,18 +7,16 @@
 //! Thin entry point: tracing and the orchestrator's AWS config once per cold
 //! start; each invocation is handled by [`handler::handle`].
 
-mod handler;
-
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     stepdeploy_shared::init_tracing();
-    let connector = handler::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
+    let connector = rollback::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let connector = &connector;
         async move {
-            handler::handle(event.payload, connector)
+            rollback::handle(event.payload, connector)
                 .await
                 .map_err(Diagnostic::from)
         }

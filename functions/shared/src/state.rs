@@ -194,6 +194,18 @@ pub struct RegistryRecord {
 }
 
 impl DynamoStateStore {
+    /// Removes a torn-down tenant from the registry.
+    pub async fn forget_tenant(&self, tenant: &str) -> Result<(), AwsCallError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:DeleteItem (registry)", e))?;
+        Ok(())
+    }
+
     /// Records a tenant's deployment in the registry (keeps its priority).
     pub async fn update_registry(
         &self,

@@ -1,4 +1,5 @@
-//! Undoing a run, entry by entry.
+//! Undoing a run, entry by entry: the rollback Lambda's logic, also used by
+//! teardown (which undoes every resource a tenant has, found by name).
 
 use aws_config::SdkConfig;
 use serde::{Deserialize, Serialize};
@@ -82,13 +83,20 @@ impl From<RollbackError> for lambda_runtime::Diagnostic {
 /// Clients in one environment's account.
 #[derive(Clone)]
 pub struct EnvClients {
-    ecs: aws_sdk_ecs::Client,
-    efs: aws_sdk_efs::Client,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
-    iam: aws_sdk_iam::Client,
-    route53: aws_sdk_route53::Client,
-    secrets: aws_sdk_secretsmanager::Client,
-    state: DynamoStateStore,
+    /// ECS.
+    pub ecs: aws_sdk_ecs::Client,
+    /// EFS.
+    pub efs: aws_sdk_efs::Client,
+    /// ELBv2.
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
+    /// Route53.
+    pub route53: aws_sdk_route53::Client,
+    /// Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// The state table.
+    pub state: DynamoStateStore,
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
@@ -100,7 +108,8 @@ impl AwsConnector {
         Self(EnvCache::new(base, "stepdeploy-rollback"))
     }
 
-    async fn connect(&self, env: &EnvironmentConfig) -> EnvClients {
+    /// Clients in `env`'s account.
+    pub async fn connect(&self, env: &EnvironmentConfig) -> EnvClients {
         self.0
             .get(env, |c| EnvClients {
                 ecs: aws_sdk_ecs::Client::new(c),
@@ -119,9 +128,12 @@ impl AwsConnector {
 }
 
 /// Outcome of undoing one entry.
-enum Undone {
+pub enum Undone {
+    /// Deleted.
     Removed,
+    /// Put back as it was before the run.
     Restored,
+    /// Nothing to do.
     AlreadyGone,
 }
 
@@ -172,7 +184,7 @@ pub async fn handle(
 }
 
 /// Undoes one ledger entry; errors are reasons (the entry's kind and id are added by the caller).
-async fn undo(
+pub async fn undo(
     plan: &DeploymentPlan,
     c: &EnvClients,
     entry: &LedgerEntry,

@@ -1,0 +1,397 @@
+//! Teardown's steps: find a tenant's resources by name and remove them.
+
+use aws_config::SdkConfig;
+use rollback::{undo, AwsConnector, EnvClients, Undone};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use stepdeploy_shared::aws::{s3_client, EnvCache};
+use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::config::{ConfigError, EnvironmentSet};
+use stepdeploy_shared::error_names;
+use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::plan::PhaseSwitches;
+use stepdeploy_shared::request::Request;
+use stepdeploy_shared::state::{LedgerEntry, LockOutcome, StateStore};
+use stepdeploy_shared::validate::FieldError;
+use stepdeploy_shared::{DeploymentPlan, ResourceNames};
+
+/// A step of the teardown state machine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Validate and lock.
+    Prepare {
+        /// The EventBridge event.
+        event: serde_json::Value,
+        /// `$$.Execution.Id`.
+        execution: String,
+        /// `$$.Execution.StartTime`.
+        started_at: String,
+    },
+    /// Remove everything.
+    Remove {
+        /// `prepare`'s plan.
+        plan: DeploymentPlan,
+    },
+    /// Release the lock after a failure.
+    Unlock {
+        /// `prepare`'s plan.
+        plan: DeploymentPlan,
+    },
+}
+
+/// What `remove` did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Removed {
+    /// Resources removed (`kind id`).
+    pub removed: Vec<String>,
+    /// The config document, if there was one.
+    pub config_document: Option<String>,
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TeardownError {
+    /// Bad event or payload.
+    #[error("invalid request: {0}")]
+    Validation(#[from] FieldError),
+    /// Environment configs could not be loaded.
+    #[error("environment configuration is invalid: {0}")]
+    Config(#[source] Arc<ConfigError>),
+    /// Another run holds the tenant.
+    #[error(
+        "{tenant} in {environment} is being changed by {owner}; try again when it has finished"
+    )]
+    Locked {
+        /// Tenant.
+        tenant: String,
+        /// Environment.
+        environment: String,
+        /// Lock holder.
+        owner: String,
+    },
+    /// A resource could not be removed.
+    #[error("could not remove {what}: {reason}")]
+    Remove {
+        /// `kind id`.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+}
+
+impl ErrorName for TeardownError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => error_names::VALIDATION_FAILED,
+            Self::Config(_) => error_names::CONFIG_INVALID,
+            Self::Locked { .. } => error_names::DEPLOYMENT_LOCKED,
+            Self::Remove { .. } => error_names::ROLLBACK_FAILED,
+            Self::Aws(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<TeardownError> for lambda_runtime::Diagnostic {
+    fn from(err: TeardownError) -> Self {
+        diagnostic(&err)
+    }
+}
+
+/// Clients, once per environment.
+pub struct Ports {
+    connector: AwsConnector,
+    s3: EnvCache<aws_sdk_s3::Client>,
+}
+
+impl Ports {
+    /// On top of the orchestrator's own config.
+    pub fn new(base: SdkConfig) -> Self {
+        Self {
+            s3: EnvCache::new(base.clone(), "stepdeploy-teardown"),
+            connector: AwsConnector::new(base),
+        }
+    }
+}
+
+fn entry(kind: &str, id: impl Into<String>) -> LedgerEntry {
+    LedgerEntry {
+        kind: kind.into(),
+        id: id.into(),
+        created: true,
+        phase: "teardown".into(),
+        previous: None,
+    }
+}
+
+/// Every resource the tenant has, found by name, in the order they must go.
+async fn inventory(
+    plan: &DeploymentPlan,
+    c: &EnvClients,
+) -> Result<Vec<LedgerEntry>, TeardownError> {
+    let env = &plan.env;
+    let names = &plan.names;
+    let mut found = Vec::new();
+    let records = c
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&env.hosted_zone_id)
+        .start_record_name(format!("{}.", names.host))
+        .start_record_type(aws_sdk_route53::types::RrType::A)
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::new("route53:ListResourceRecordSets", e))?;
+    if records.resource_record_sets().iter().any(|r| {
+        r.name()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&names.host)
+    }) {
+        found.push(entry(
+            "dns_record",
+            format!("{}/{}", env.hosted_zone_id, names.host),
+        ));
+    }
+    let role = env
+        .task_execution_role_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    match c
+        .iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(&names.secrets_policy)
+        .send()
+        .await
+    {
+        Ok(_) => found.push(entry(
+            "secrets_policy",
+            format!("{role}/{}", names.secrets_policy),
+        )),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) => {}
+        Err(e) => return Err(AwsCallError::new("iam:GetRolePolicy", e).into()),
+    }
+    // DROP … IF EXISTS: always safe to ask.
+    found.push(entry("mysql_user", names.db_user.clone()));
+    found.push(entry("mysql_database", names.database.clone()));
+    match c
+        .secrets
+        .describe_secret()
+        .secret_id(&names.db_secret)
+        .send()
+        .await
+    {
+        Ok(d) if d.deleted_date().is_none() => found.push(entry(
+            "db_secret",
+            d.arn().unwrap_or(&names.db_secret).to_string(),
+        )),
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(AwsCallError::new("secretsmanager:DescribeSecret", e).into()),
+    }
+    let services = c
+        .ecs
+        .describe_services()
+        .cluster(&env.cluster)
+        .services(&names.service)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::new("ecs:DescribeServices", e))?;
+    if services
+        .services()
+        .iter()
+        .any(|s| s.status() == Some("ACTIVE"))
+    {
+        found.push(entry("service", names.service.clone()));
+    }
+    let rules = stepdeploy_shared::listener::ElbRules(c.elb.clone());
+    use stepdeploy_shared::listener::ListenerRules;
+    for rule in rules.rules(&env.alb_listener_arn).await? {
+        if rule.hosts.iter().any(|h| h == &names.host) {
+            found.push(entry("listener_rule", rule.arn));
+        }
+    }
+    match c
+        .elb
+        .describe_target_groups()
+        .names(&names.target_group)
+        .send()
+        .await
+    {
+        Ok(out) => found.extend(
+            out.target_groups()
+                .iter()
+                .filter_map(|t| t.target_group_arn())
+                .map(|arn| entry("target_group", arn)),
+        ),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_target_group_not_found_exception()) => {}
+        Err(e) => return Err(AwsCallError::new("elbv2:DescribeTargetGroups", e).into()),
+    }
+    let revisions = c
+        .ecs
+        .list_task_definitions()
+        .family_prefix(&names.task_family)
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::new("ecs:ListTaskDefinitions", e))?;
+    // family_prefix also matches longer families (sit-acme matches sit-acmecorp): keep exact ones.
+    let exact = format!("task-definition/{}:", names.task_family);
+    found.extend(
+        revisions
+            .task_definition_arns()
+            .iter()
+            .filter(|arn| arn.contains(&exact))
+            .map(|arn| entry("task_definition", arn.clone())),
+    );
+    let points = c
+        .efs
+        .describe_access_points()
+        .file_system_id(&env.efs_id)
+        .send()
+        .await
+        .map_err(|e| AwsCallError::new("efs:DescribeAccessPoints", e))?;
+    found.extend(
+        points
+            .access_points()
+            .iter()
+            .filter(|ap| {
+                ap.root_directory().and_then(|r| r.path()) == Some(names.efs_path.as_str())
+            })
+            .filter_map(|ap| ap.access_point_id())
+            .map(|id| entry("efs_access_point", id)),
+    );
+    if let Some(priority) = c.state.tenant_priority(plan.tenant.as_str()).await? {
+        found.push(entry("priority_claim", priority.to_string()));
+    }
+    Ok(found)
+}
+
+/// Runs one step.
+pub async fn handle(
+    input: serde_json::Value,
+    environments: &Result<EnvironmentSet, Arc<ConfigError>>,
+    ports: &Ports,
+) -> Result<serde_json::Value, TeardownError> {
+    let step: Step = serde_json::from_value(input)
+        .map_err(|e| FieldError::new("(state machine input)", e.to_string()))?;
+    match step {
+        Step::Prepare {
+            event,
+            execution,
+            started_at,
+        } => {
+            let environments = environments
+                .as_ref()
+                .map_err(|e| TeardownError::Config(Arc::clone(e)))?;
+            let Request::Teardown(request) = Request::from_event(&event, environments)? else {
+                return Err(FieldError::new(
+                    "detail-type",
+                    "the teardown state machine only takes \"Tenant Teardown Requested\"",
+                )
+                .into());
+            };
+            let env = environments
+                .get(request.environment.as_str())
+                .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
+            let clients = ports.connector.connect(env).await;
+            clients.state.ensure_table().await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            if let LockOutcome::HeldBy(holder) = clients
+                .state
+                .acquire_lock(
+                    request.tenant.as_str(),
+                    &execution,
+                    &request.requested_by,
+                    now,
+                    now + 3_600,
+                )
+                .await?
+            {
+                return Err(TeardownError::Locked {
+                    tenant: request.tenant.to_string(),
+                    environment: env.name.to_string(),
+                    owner: holder.owner,
+                });
+            }
+            let priority = clients
+                .state
+                .tenant_priority(request.tenant.as_str())
+                .await?
+                .unwrap_or(0);
+            let plan = DeploymentPlan {
+                names: ResourceNames::new(&request.environment, &request.tenant, &env.domain),
+                tenant: request.tenant,
+                environment: request.environment,
+                execution,
+                requested_by: request.requested_by,
+                image: env.defaults.image.clone(),
+                alb_priority: priority,
+                auto_promote: false,
+                phases: PhaseSwitches {
+                    approval: false,
+                    verify: false,
+                    dns: false,
+                    promote_to: None,
+                },
+                env: env.clone(),
+                started_at,
+            };
+            Ok(serde_json::to_value(plan).unwrap_or_default())
+        }
+        Step::Remove { plan } => {
+            let clients = ports.connector.connect(&plan.env).await;
+            let mut out = Removed::default();
+            for item in inventory(&plan, &clients).await? {
+                let what = format!("{} {}", item.kind, item.id);
+                match undo(&plan, &clients, &item).await.map_err(|reason| {
+                    TeardownError::Remove {
+                        what: what.clone(),
+                        reason,
+                    }
+                })? {
+                    Undone::Removed | Undone::Restored => out.removed.push(what),
+                    Undone::AlreadyGone => {}
+                }
+            }
+            let s3 = ports.s3.get(&plan.env, s3_client).await;
+            s3.delete_object()
+                .bucket(&plan.env.config_bucket)
+                .key(&plan.names.config_key)
+                .send()
+                .await
+                .map_err(|e| AwsCallError::new("s3:DeleteObject (config document)", e))?;
+            out.config_document = Some(format!(
+                "s3://{}/{}",
+                plan.env.config_bucket, plan.names.config_key
+            ));
+            clients.state.forget_tenant(plan.tenant.as_str()).await?;
+            clients
+                .state
+                .release_lock(plan.tenant.as_str(), &plan.execution)
+                .await?;
+            Ok(serde_json::to_value(out).unwrap_or_default())
+        }
+        Step::Unlock { plan } => {
+            let clients = ports.connector.connect(&plan.env).await;
+            let released = clients
+                .state
+                .release_lock(plan.tenant.as_str(), &plan.execution)
+                .await?;
+            Ok(serde_json::json!({ "lock_released": released }))
+        }
+    }
+}
