@@ -320,3 +320,33 @@ async fn a_failed_update_of_a_live_tenant_keeps_the_previous_version_serving() {
         .await;
     assert!(secret.is_ok(), "the live tenant's secret is kept");
 }
+
+#[tokio::test]
+async fn the_same_event_sent_twice_starts_one_execution() {
+    let tenant = unique_tenant("du");
+    let detail = json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io", "request_id": format!("ci-{tenant}")});
+    put(detail.clone()).await;
+    let first = finished_execution(&format!("{tenant}-dev-"), Duration::from_secs(240)).await;
+    assert_eq!(
+        first.status(),
+        &ExecutionStatus::Succeeded,
+        "{}",
+        history(first.execution_arn()).await
+    );
+    put(detail).await;
+    // Give the trigger time to act on the re-sent event, then count.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let list = sfn
+        .list_executions()
+        .state_machine_arn(DEPLOY_STATE_MACHINE)
+        .send()
+        .await
+        .expect("list");
+    let runs = list
+        .executions()
+        .iter()
+        .filter(|e| e.name().starts_with(&format!("{tenant}-dev-")))
+        .count();
+    assert_eq!(runs, 1);
+}

@@ -34,6 +34,8 @@ struct DeployDetail {
     #[serde(default)]
     auto_promote: Option<bool>,
     requested_by: String,
+    #[serde(default)]
+    request_id: Option<String>,
 }
 
 /// `detail` of a teardown request.
@@ -43,6 +45,8 @@ struct TeardownDetail {
     tenant: String,
     environment: String,
     requested_by: String,
+    #[serde(default)]
+    request_id: Option<String>,
 }
 
 /// A validated deployment request.
@@ -61,6 +65,8 @@ pub struct DeployRequest {
     pub auto_promote: bool,
     /// Who asked (e-mail or user name); may not approve their own run.
     pub requested_by: String,
+    /// The sender's idempotency key: re-sending an event with the same one starts no second run.
+    pub request_id: Option<String>,
 }
 
 /// A validated teardown request.
@@ -73,6 +79,8 @@ pub struct TeardownRequest {
     pub environment: EnvironmentName,
     /// Who asked.
     pub requested_by: String,
+    /// The sender's idempotency key.
+    pub request_id: Option<String>,
 }
 
 /// What an event asks for.
@@ -173,6 +181,25 @@ fn join(parent: &str, path: &str) -> String {
     }
 }
 
+/// `request_id`: 1 to 36 of `[A-Za-z0-9_-]` (a UUID fits), as it becomes part of the execution name.
+fn check_request_id(value: Option<&str>) -> Result<(), FieldError> {
+    match value {
+        Some(id)
+            if id.is_empty()
+                || id.len() > 36
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Err(FieldError::new(
+                "detail.request_id",
+                format!("{id:?} must be 1 to 36 letters, digits, - or _ (a UUID fits)"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn validate_common(
     tenant: &str,
     environment: &str,
@@ -226,6 +253,7 @@ fn validate_deploy(
             ));
         }
     }
+    check_request_id(detail.request_id.as_deref())?;
     Ok(DeployRequest {
         tenant,
         environment,
@@ -233,6 +261,7 @@ fn validate_deploy(
         alb_priority: detail.alb_priority,
         auto_promote: detail.auto_promote.unwrap_or(false),
         requested_by: detail.requested_by,
+        request_id: detail.request_id,
     })
 }
 
@@ -246,10 +275,12 @@ fn validate_teardown(
         &detail.requested_by,
         environments,
     )?;
+    check_request_id(detail.request_id.as_deref())?;
     Ok(TeardownRequest {
         tenant,
         environment,
         requested_by: detail.requested_by,
+        request_id: detail.request_id,
     })
 }
 
@@ -400,6 +431,20 @@ mod tests {
             assert_eq!(e.field, field, "{detail}: {e}");
             assert!(e.reason.contains(why), "{detail}: {}", e.reason);
         }
+    }
+
+    #[test]
+    fn request_ids_are_checked() {
+        let ok = deploy(json!({"tenant": "goldencrust", "environment": "sit", "requested_by": "jane", "request_id": "2f1c7a52-5d8e-4a51-9d0e-0c8d1b1e8f01"})).expect("valid");
+        let Request::Deploy(d) = ok else {
+            panic!("deploy expected")
+        };
+        assert_eq!(
+            d.request_id.as_deref(),
+            Some("2f1c7a52-5d8e-4a51-9d0e-0c8d1b1e8f01")
+        );
+        let e = deploy(json!({"tenant": "goldencrust", "environment": "sit", "requested_by": "jane", "request_id": "no spaces"})).expect_err("bad id");
+        assert_eq!(e.field, "detail.request_id");
     }
 
     #[test]

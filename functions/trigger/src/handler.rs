@@ -132,7 +132,11 @@ fn slug(raw: &str, max: usize) -> String {
     }
 }
 
-/// `{tenant}-{env}-{event id}`, at most 80 characters of `[a-z0-9-]`.
+/// `{tenant}-{env}-{request id or event id}`, at most 80 characters of `[a-z0-9-]`.
+///
+/// The event id dedupes EventBridge's redeliveries; a sender that may re-send
+/// an event (a retrying CI job) sets `detail.request_id`, which takes its
+/// place, so the re-sent event also finds the first run.
 ///
 /// Built from the raw event, before validation: an invalid request still
 /// gets a run (which fails at bootstrap with `ValidationFailed`, visible in
@@ -141,7 +145,13 @@ pub fn execution_name(event: &serde_json::Value) -> String {
     let detail = &event["detail"];
     let tenant = slug(detail["tenant"].as_str().unwrap_or("invalid"), 20);
     let env = slug(detail["environment"].as_str().unwrap_or("unknown"), 8);
-    let id = slug(event["id"].as_str().unwrap_or("no-id"), 64);
+    let id = slug(
+        detail["request_id"]
+            .as_str()
+            .or_else(|| event["id"].as_str())
+            .unwrap_or("no-id"),
+        64,
+    );
     let mut name = format!("{tenant}-{env}-{id}");
     name.truncate(EXECUTION_NAME);
     name
@@ -225,6 +235,9 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
         assert_eq!(execution_name(&json!({})), "invalid-unknown-no-id");
+        let e =
+            event(json!({"tenant": "goldencrust", "environment": "sit", "request_id": "Build-42"}));
+        assert_eq!(execution_name(&e), "goldencrust-sit-build-42");
     }
 
     #[tokio::test]
