@@ -103,10 +103,11 @@ ENVIRONMENTS = [
     EnvSpec("sit", "222222222222", "eu-west-1", "10.20.0.0/16", 3308, "prod"),
     EnvSpec("prod", "333333333333", "af-south-1", "10.30.0.0/16", 3309, None),
 ]
+# Short locally, so the approval-timeout scenario runs in a test (real prod: 24 h).
 PROD_APPROVAL = {
     "approvers": ["lead@example.com", "ops@example.com", "cto@example.com"],
     "approvals_required": 2,
-    "timeout_seconds": 3600,
+    "timeout_seconds": 90,
 }
 
 

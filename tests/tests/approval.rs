@@ -220,3 +220,32 @@ async fn a_rejection_ends_the_run_and_the_requester_cannot_approve() {
         .expect("services");
     assert!(services.services().is_empty(), "{:?}", services.services());
 }
+
+#[tokio::test]
+async fn nobody_approving_times_out_and_creates_nothing() {
+    let tenant = unique_tenant("to");
+    put(json!({"tenant": tenant, "environment": "prod", "requested_by": "jane@kimmyai.io"})).await;
+    let mails = links(&tenant, 3).await;
+    // The local prod gate waits 90 s (real prod: 24 h).
+    let done = stepdeploy_tests::find_execution(
+        &format!("{tenant}-prod-"),
+        true,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(done.status(), &ExecutionStatus::Failed);
+    assert_eq!(done.error(), Some("ApprovalTimedOut"));
+    // A link used after the gate closed changes nothing.
+    let (status, _) = post(&mails[1].1, "");
+    assert!(["409", "410"].contains(&status.as_str()), "{status}");
+    let prod = stepdeploy_tests::in_environment("prod").await;
+    let env = stepdeploy_tests::environment("prod");
+    let services = aws_sdk_ecs::Client::new(&prod)
+        .describe_services()
+        .cluster(&env.cluster)
+        .services(format!("prod-{tenant}-service"))
+        .send()
+        .await
+        .expect("services");
+    assert!(services.services().is_empty());
+}

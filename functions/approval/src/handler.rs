@@ -140,6 +140,12 @@ pub async fn request(
     )
 }
 
+/// Closes a request whose gate timed out, so late links are refused.
+pub async fn expire(execution: &str, gate: &impl Gate) -> Result<serde_json::Value, ApprovalError> {
+    let closed = gate.close(execution, "expired").await?;
+    Ok(serde_json::json!({ "expired": closed }))
+}
+
 /// Why a valid-looking link cannot be used now.
 fn refuse(status: u16, why: &str) -> serde_json::Value {
     page(

@@ -4,7 +4,8 @@
 //! each approver signed approve/reject links; invoked through its Function
 //! URL it shows a confirmation page (GET) and records decisions (POST),
 //! resuming the run when enough distinct approvers agreed or failing it with
-//! `ApprovalRejected` at the first rejection.
+//! `ApprovalRejected` at the first rejection. After a timeout the state
+//! machine calls it once more (`expire`) so late links are refused.
 
 mod handler;
 mod link;
@@ -30,6 +31,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let payload = event.payload;
             if payload.get("requestContext").is_some() {
                 return Ok(handler::http(&payload, gate, now()).await);
+            }
+            if payload["action"] == "expire" {
+                let execution = payload["execution"].as_str().unwrap_or_default();
+                return handler::expire(execution, gate)
+                    .await
+                    .map_err(Diagnostic::from);
             }
             let input: handler::GateRequest = serde_json::from_value(payload).map_err(|e| {
                 Diagnostic::from(handler::ApprovalError::Validation(format!(
