@@ -73,6 +73,27 @@ async fn links(tenant: &str, approvers: usize) -> Vec<(String, String, String)> 
     found
 }
 
+/// `link` re-signed, with the local stack's real HMAC key, for `approver`.
+async fn outsider_link(link: &str, approver: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let sm = aws_sdk_secretsmanager::Client::new(&orchestrator().await);
+    let key = sm.get_secret_value().secret_id("stepdeploy/approval-hmac-key").send().await.expect("hmac key");
+    let (base, query) = link.split_once('?').expect("query");
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{name}=")))
+            .map(|v| v.replace("%3A", ":").replace("%2F", "/").replace("%40", "@"))
+            .expect("param")
+    };
+    let (execution, decision, expires) = (param("e"), param("d"), param("x"));
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.secret_string().expect("key").as_bytes()).expect("key");
+    mac.update(format!("v1\n{execution}\n{approver}\n{decision}\n{expires}").as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let encoded = |v: &str| v.replace(':', "%3A").replace('/', "%2F").replace('@', "%40");
+    format!("{base}?e={}&a={}&d={decision}&x={expires}&s={signature}", encoded(&execution), encoded(approver))
+}
+
 /// (status, body) of a GET of `url`.
 fn get(url: &str) -> (String, String) {
     let out = Command::new("curl")
@@ -149,6 +170,12 @@ async fn prod_needs_two_distinct_approvals_and_links_are_safe() {
     };
     let bad_signature = format!("{}{flipped}", &lead_approve[..lead_approve.len() - 1]);
     assert_eq!(get(&bad_signature).0, "403");
+
+    // A correctly signed link for someone not on the allow-list is refused.
+    let outsider = outsider_link(lead_approve, "mallory@example.com").await;
+    let (status, body) = post(&outsider, "");
+    assert_eq!(status, "403", "{body}");
+    assert!(body.contains("not on this environment"), "{body}");
 
     let (status, body) = post(lead_approve, "looks+good");
     assert_eq!(status, "200", "{body}");
