@@ -77,21 +77,41 @@ async fn links(tenant: &str, approvers: usize) -> Vec<(String, String, String)> 
 async fn outsider_link(link: &str, approver: &str) -> String {
     use hmac::{Hmac, KeyInit, Mac};
     let sm = aws_sdk_secretsmanager::Client::new(&orchestrator().await);
-    let key = sm.get_secret_value().secret_id("stepdeploy/approval-hmac-key").send().await.expect("hmac key");
+    let key = sm
+        .get_secret_value()
+        .secret_id("stepdeploy/approval-hmac-key")
+        .send()
+        .await
+        .expect("hmac key");
     let (base, query) = link.split_once('?').expect("query");
     let param = |name: &str| {
         query
             .split('&')
             .find_map(|p| p.strip_prefix(&format!("{name}=")))
-            .map(|v| v.replace("%3A", ":").replace("%2F", "/").replace("%40", "@"))
+            .map(|v| {
+                v.replace("%3A", ":")
+                    .replace("%2F", "/")
+                    .replace("%40", "@")
+            })
             .expect("param")
     };
     let (execution, decision, expires) = (param("e"), param("d"), param("x"));
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.secret_string().expect("key").as_bytes()).expect("key");
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(
+        key.secret_string().expect("key").as_bytes(),
+    )
+    .expect("key");
     mac.update(format!("v1\n{execution}\n{approver}\n{decision}\n{expires}").as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
-    let encoded = |v: &str| v.replace(':', "%3A").replace('/', "%2F").replace('@', "%40");
-    format!("{base}?e={}&a={}&d={decision}&x={expires}&s={signature}", encoded(&execution), encoded(approver))
+    let encoded = |v: &str| {
+        v.replace(':', "%3A")
+            .replace('/', "%2F")
+            .replace('@', "%40")
+    };
+    format!(
+        "{base}?e={}&a={}&d={decision}&x={expires}&s={signature}",
+        encoded(&execution),
+        encoded(approver)
+    )
 }
 
 /// (status, body) of a GET of `url`.
