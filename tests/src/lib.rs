@@ -383,3 +383,20 @@ pub async fn history(arn: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// How many of the tenant's MySQL database and user exist on `env`'s MariaDB (as root, through its socket): `["0", "0"]` when both are gone.
+pub fn tenant_mysql_objects(env: &str, tenant: &str) -> Vec<String> {
+    let query = format!(
+        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='{tenant}_db'; SELECT COUNT(*) FROM mysql.user WHERE User='{tenant}_user'"
+    );
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "-u", "root", "--socket"])
+        .arg(repo().join(format!("local/.state/mariadb/{env}/mysqld.sock")))
+        .args(["-N", "-e", &query])
+        .output()
+        .expect("mariadb client");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}

@@ -136,16 +136,8 @@ async fn dev_deployment_from_the_bus_succeeds_and_a_failed_verify_rolls_back_to_
             .is_err(),
         "target group removed"
     );
-    let out = std::process::Command::new("mariadb")
-        .args(["--no-defaults", "-u", "root", "--socket"])
-        .arg(stepdeploy_tests::repo().join("local/.state/mariadb/dev/mysqld.sock"))
-        .args(["-N", "-e", &format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='{broken}_db'; SELECT COUNT(*) FROM mysql.user WHERE User='{broken}_user'")])
-        .output()
-        .expect("mariadb");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .collect::<Vec<_>>(),
+        stepdeploy_tests::tenant_mysql_objects("dev", &broken),
         ["0", "0"],
         "database and user dropped"
     );

@@ -133,16 +133,8 @@ async fn teardown_removes_everything_the_tenant_had() {
             .is_err(),
         "config document removed"
     );
-    let out = std::process::Command::new("mariadb")
-        .args(["--no-defaults", "-u", "root", "--socket"])
-        .arg(stepdeploy_tests::repo().join("local/.state/mariadb/sit/mysqld.sock"))
-        .args(["-N", "-e", &format!("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='{tenant}_db'; SELECT COUNT(*) FROM mysql.user WHERE User='{tenant}_user'")])
-        .output()
-        .expect("mariadb");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .collect::<Vec<_>>(),
+        stepdeploy_tests::tenant_mysql_objects("sit", &tenant),
         ["0", "0"]
     );
     assert_eq!(
