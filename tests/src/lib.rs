@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 use stepdeploy_shared::config::EnvironmentConfig;
 
 /// moto's endpoint.
@@ -399,4 +400,99 @@ pub fn tenant_mysql_objects(env: &str, tenant: &str) -> Vec<String> {
         .split_whitespace()
         .map(str::to_string)
         .collect()
+}
+
+/// (approver, approve link, reject link) mailed for `tenant` (read from the approvals inbox, SNS → SQS), sorted by approver.
+pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, String, String)> {
+    let sqs = aws_sdk_sqs::Client::new(&orchestrator().await);
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("stepdeploy-approvals-inbox")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut found = Vec::new();
+    while found.len() < approvers {
+        assert!(
+            Instant::now() < deadline,
+            "only {} approval mails for {tenant}",
+            found.len()
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for message in out.messages() {
+            let envelope: serde_json::Value =
+                serde_json::from_str(message.body().unwrap_or("{}")).expect("sns envelope");
+            let text = envelope["Message"].as_str().unwrap_or_default();
+            if !text.contains(&format!("deploy {tenant} to")) {
+                continue; // another test's mail: leave it for that test
+            }
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+            let approver = envelope["MessageAttributes"]["approver"]["Value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let line = |prefix: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(prefix))
+                    .map(|l| l.trim().to_string())
+                    .expect("link line")
+            };
+            assert!(
+                !text.contains("task_token") && !text.contains("AAAA"),
+                "no task token in mails"
+            );
+            found.push((approver, line("Approve:"), line("Reject:")));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// (status, body) of a GET of `url`.
+pub fn get(url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (status.to_string(), body.to_string())
+}
+
+/// (status, body) of the POST the confirmation page makes.
+pub fn post(url: &str, reason: &str) -> (String, String) {
+    let (base, query) = url.split_once('?').expect("query");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/x-www-form-urlencoded",
+            "--data",
+            &format!("{query}&reason={reason}"),
+            base,
+        ])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (status.to_string(), body.to_string())
 }

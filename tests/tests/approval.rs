@@ -4,73 +4,11 @@
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::json;
-use std::process::Command;
-use std::time::{Duration, Instant};
-use stepdeploy_tests::{orchestrator, unique_tenant};
+use std::time::Duration;
+use stepdeploy_tests::{approval_links as links, get, orchestrator, post, unique_tenant};
 
 async fn put(detail: serde_json::Value) {
     stepdeploy_tests::put_deploy_event(detail).await;
-}
-
-/// Approve/reject links mailed for `tenant`, by approver.
-async fn links(tenant: &str, approvers: usize) -> Vec<(String, String, String)> {
-    let sqs = aws_sdk_sqs::Client::new(&orchestrator().await);
-    let queue = sqs
-        .get_queue_url()
-        .queue_name("stepdeploy-approvals-inbox")
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut found = Vec::new();
-    while found.len() < approvers {
-        assert!(
-            Instant::now() < deadline,
-            "only {} approval mails for {tenant}",
-            found.len()
-        );
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        for message in out.messages() {
-            let envelope: serde_json::Value =
-                serde_json::from_str(message.body().unwrap_or("{}")).expect("sns envelope");
-            let text = envelope["Message"].as_str().unwrap_or_default();
-            if !text.contains(&format!("deploy {tenant} to")) {
-                continue; // another test's mail: leave it for that test
-            }
-            sqs.delete_message()
-                .queue_url(&queue)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
-            let approver = envelope["MessageAttributes"]["approver"]["Value"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let line = |prefix: &str| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(prefix))
-                    .map(|l| l.trim().to_string())
-                    .expect("link line")
-            };
-            assert!(
-                !text.contains("task_token") && !text.contains("AAAA"),
-                "no task token in mails"
-            );
-            found.push((approver, line("Approve:"), line("Reject:")));
-        }
-    }
-    found.sort();
-    found
 }
 
 /// `link` re-signed, with the local stack's real HMAC key, for `approver`.
@@ -112,40 +50,6 @@ async fn outsider_link(link: &str, approver: &str) -> String {
         encoded(&execution),
         encoded(approver)
     )
-}
-
-/// (status, body) of a GET of `url`.
-fn get(url: &str) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or((&text, ""));
-    (status.to_string(), body.to_string())
-}
-
-/// (status, body) of the POST the confirmation page makes.
-fn post(url: &str, reason: &str) -> (String, String) {
-    let (base, query) = url.split_once('?').expect("query");
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/x-www-form-urlencoded",
-            "--data",
-            &format!("{query}&reason={reason}"),
-            base,
-        ])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or((&text, ""));
-    (status.to_string(), body.to_string())
 }
 
 async fn execution(

@@ -15,7 +15,33 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 /// read by the standard loader; see [`s3_client`] for the one service that
 /// also needs path-style addressing when an endpoint is set.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    sdk_config_with(&SdkOverrides::default()).await
+}
+
+/// What an operator may set on the command line over the standard chain.
+#[derive(Debug, Clone, Default)]
+pub struct SdkOverrides {
+    /// Endpoint for every service (the local stack); `AWS_ENDPOINT_URL` when absent.
+    pub endpoint_url: Option<String>,
+    /// Named profile; `AWS_PROFILE` when absent.
+    pub profile: Option<String>,
+    /// Region; the chain's (`AWS_REGION`, profile) when absent.
+    pub region: Option<String>,
+}
+
+/// [`sdk_config`] with the operator's overrides applied (the CLI's `--endpoint-url`, `--profile`, `--region`).
+pub async fn sdk_config_with(overrides: &SdkOverrides) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(url) = &overrides.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(profile) = &overrides.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &overrides.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    loader.load().await
 }
 
 /// A config that acts in `env`'s account and region through its deploy role.

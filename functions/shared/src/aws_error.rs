@@ -18,6 +18,9 @@ pub struct AwsCallError {
     pub kind: AwsFailureKind,
     /// AWS's error code, when the service answered.
     pub code: Option<String>,
+    /// `true` when no answer came back (connection refused, DNS, timeout):
+    /// the endpoint is down or unreachable rather than refusing the call.
+    pub unreachable: bool,
     /// The error with its whole source chain, rendered once for the message.
     detail: String,
     #[source]
@@ -36,11 +39,16 @@ impl AwsCallError {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsFailureKind::Other,
             _ => AwsFailureKind::from_code(code.as_deref()),
         };
+        let unreachable = matches!(
+            &err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+        );
         let detail = DisplayErrorContext(&err).to_string();
         Self {
             operation,
             kind,
             code,
+            unreachable,
             detail,
             source: Box::new(err),
         }
@@ -56,6 +64,7 @@ impl AwsCallError {
             operation,
             kind: AwsFailureKind::Other,
             code: None,
+            unreachable: false,
             detail,
             source: Box::new(err),
         }

@@ -56,6 +56,45 @@ impl ResourceNames {
     }
 }
 
+/// Keeps `[a-z0-9]` and turns anything else into `-`, for names built from untrusted text.
+fn slug(raw: &str, max: usize) -> String {
+    let s: String = raw
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(max)
+        .collect();
+    if s.is_empty() {
+        "unknown".into()
+    } else {
+        s
+    }
+}
+
+/// The Step Functions execution name for a request: `{tenant}-{env}-{id}`,
+/// at most 80 characters of `[a-z0-9-]`, where `id` is the request's
+/// `request_id` or the event's id. The trigger names runs with it and the
+/// CLI finds them with it, so one rule serves both.
+pub fn execution_name(tenant: &str, environment: &str, id: &str) -> String {
+    let mut name = format!(
+        "{}-{}-{}",
+        slug(tenant, crate::validate::TENANT_MAX_LEN),
+        slug(environment, crate::validate::ENVIRONMENT_MAX_LEN),
+        slug(id, 64)
+    );
+    name.truncate(limits::EXECUTION_NAME);
+    name
+}
+
+/// The tenant and environment an execution name starts with, if it is one of ours.
+pub fn parse_execution_name(name: &str) -> Option<(&str, &str)> {
+    let mut parts = name.splitn(3, '-');
+    let tenant = parts.next().filter(|t| !t.is_empty())?;
+    let env = parts.next().filter(|e| !e.is_empty())?;
+    parts.next()?;
+    Some((tenant, env))
+}
+
 /// Service limits the derived names must respect.
 pub mod limits {
     /// ELBv2 target group name.

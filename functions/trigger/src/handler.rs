@@ -5,7 +5,7 @@ use std::future::Future;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
-use stepdeploy_shared::names::limits::EXECUTION_NAME;
+use stepdeploy_shared::names;
 use stepdeploy_shared::request::{DEPLOY_REQUESTED, TEARDOWN_REQUESTED};
 
 /// Environment variable naming the deploy state machine.
@@ -117,22 +117,7 @@ impl Executions for SfnExecutions {
     }
 }
 
-/// Keeps `[a-z0-9]` and turns anything else into `-`, for names built from untrusted text.
-fn slug(raw: &str, max: usize) -> String {
-    let s: String = raw
-        .chars()
-        .map(|c| c.to_ascii_lowercase())
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(max)
-        .collect();
-    if s.is_empty() {
-        "unknown".into()
-    } else {
-        s
-    }
-}
-
-/// `{tenant}-{env}-{request id or event id}`, at most 80 characters of `[a-z0-9-]`.
+/// `{tenant}-{env}-{request id or event id}` (see [`names::execution_name`]).
 ///
 /// The event id dedupes EventBridge's redeliveries; a sender that may re-send
 /// an event (a retrying CI job) sets `detail.request_id`, which takes its
@@ -143,18 +128,14 @@ fn slug(raw: &str, max: usize) -> String {
 /// the console) under a recognisable name.
 pub fn execution_name(event: &serde_json::Value) -> String {
     let detail = &event["detail"];
-    let tenant = slug(detail["tenant"].as_str().unwrap_or("invalid"), 20);
-    let env = slug(detail["environment"].as_str().unwrap_or("unknown"), 8);
-    let id = slug(
+    names::execution_name(
+        detail["tenant"].as_str().unwrap_or("invalid"),
+        detail["environment"].as_str().unwrap_or("unknown"),
         detail["request_id"]
             .as_str()
             .or_else(|| event["id"].as_str())
             .unwrap_or("no-id"),
-        64,
-    );
-    let mut name = format!("{tenant}-{env}-{id}");
-    name.truncate(EXECUTION_NAME);
-    name
+    )
 }
 
 /// Starts the state machine for one event.

@@ -1,0 +1,200 @@
+//! The command line, as clap parses it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Operate stepdeploy: deploy tenants, follow runs, see what runs where.
+///
+/// Talks to the orchestrator account (EventBridge, Step Functions, the
+/// approvals table) and, for `status`, to each environment's account through
+/// its deploy role, exactly as the Lambdas do. Point it at the local stack
+/// with `source local/env.sh` (or `--endpoint-url http://127.0.0.1:5000`).
+#[derive(Debug, Parser)]
+#[command(name = "stepdeploy", version, propagate_version = true)]
+pub struct Cli {
+    /// AWS and output settings shared by every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Endpoint for every AWS service (the local stack: http://127.0.0.1:5000).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS profile to use.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// The orchestrator's region.
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Name of the orchestrator stack: the bus, `{stack}-deploy-tenant`, `{stack}-teardown-tenant`, `{stack}-approvals`.
+    #[arg(
+        long,
+        global = true,
+        env = "STEPDEPLOY_STACK",
+        default_value = "stepdeploy"
+    )]
+    pub stack: String,
+    /// Directory of environment configs (`<env>.json`).
+    #[arg(long, global = true, env = "STEPDEPLOY_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people: lines and tables.
+    Text,
+    /// For scripts: one JSON document.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Request a deployment: puts the event, prints the execution it started.
+    Deploy(Deploy),
+    /// Follow a run live: one line per phase, approvals while waiting.
+    Watch(Watch),
+    /// Tenants × environments: image, last run, outcome, URL.
+    Status(Status),
+    /// Past runs of a tenant in an environment.
+    History(History),
+    /// Remove a tenant from an environment (asks for confirmation).
+    Teardown(Teardown),
+    /// Environment configs.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Sample events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+/// Who asked and how to follow, shared by deploy and teardown.
+#[derive(Debug, Args)]
+pub struct Request {
+    /// Who asks (e-mail or user name); defaults to $USER. The requester may not approve their own run.
+    #[arg(long, env = "STEPDEPLOY_REQUESTED_BY")]
+    pub requested_by: Option<String>,
+    /// Idempotency key: sending the same one again finds the first run (default: a new UUID).
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Follow the run until it ends (exit code 3 if it does not succeed).
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `stepdeploy deploy`.
+#[derive(Debug, Args)]
+pub struct Deploy {
+    /// Tenant to deploy.
+    pub tenant: String,
+    /// Environment to deploy to.
+    #[arg(long = "env", short = 'e')]
+    pub environment: String,
+    /// Image to run (default: the environment's).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// ALB listener rule priority (default: the tenant's, or the lowest free).
+    #[arg(long)]
+    pub priority: Option<u32>,
+    /// On success, request the next environment's deployment.
+    #[arg(long)]
+    pub auto_promote: bool,
+    /// Requester, idempotency key, --wait.
+    #[command(flatten)]
+    pub request: Request,
+}
+
+/// `stepdeploy watch`.
+#[derive(Debug, Args)]
+pub struct Watch {
+    /// An execution (ARN or name), or a tenant (with --env: its newest run).
+    pub target: String,
+    /// Environment, when TARGET is a tenant.
+    #[arg(long = "env", short = 'e')]
+    pub environment: Option<String>,
+}
+
+/// `stepdeploy status`.
+#[derive(Debug, Args)]
+pub struct Status {
+    /// Only this tenant.
+    pub tenant: Option<String>,
+    /// Only this environment.
+    #[arg(long = "env", short = 'e')]
+    pub environment: Option<String>,
+}
+
+/// `stepdeploy history`.
+#[derive(Debug, Args)]
+pub struct History {
+    /// Tenant.
+    pub tenant: String,
+    /// Environment.
+    #[arg(long = "env", short = 'e')]
+    pub environment: String,
+    /// How many runs, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// `stepdeploy teardown`.
+#[derive(Debug, Args)]
+pub struct Teardown {
+    /// Tenant to remove.
+    pub tenant: String,
+    /// Environment to remove it from.
+    #[arg(long = "env", short = 'e')]
+    pub environment: String,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Requester, idempotency key, --wait.
+    #[command(flatten)]
+    pub request: Request,
+}
+
+/// `stepdeploy config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check environment configs; every error names the file and the field.
+    Validate {
+        /// Files to check (default: every `*.json` in the config directory, checked as a set).
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `stepdeploy events …`.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print a valid sample event, ready for `aws events put-events --entries file://-`.
+    Example {
+        /// Which event.
+        #[arg(value_enum)]
+        kind: EventKind,
+        /// Tenant in the sample.
+        #[arg(long, default_value = "goldencrust")]
+        tenant: String,
+        /// Environment in the sample.
+        #[arg(long = "env", short = 'e', default_value = "dev")]
+        environment: String,
+    },
+}
+
+/// Events stepdeploy reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventKind {
+    /// `Tenant Deployment Requested`.
+    Deploy,
+    /// `Tenant Teardown Requested`.
+    Teardown,
+}

@@ -1,0 +1,371 @@
+//! The `stepdeploy` binary driven as an operator drives it, against the
+//! local stack: every command, its text and JSON output, and its one-line
+//! errors for bad input, an unknown tenant, a wrong environment and a stack
+//! that is down.
+
+use serde_json::Value;
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use stepdeploy_shared::config::EnvironmentSet;
+use stepdeploy_shared::Request;
+use stepdeploy_tests::{approval_links, ensure_stack, post, repo, unique_tenant, ENDPOINT};
+
+/// The CLI with the local stack's settings, as `source local/env.sh` gives them.
+fn cli(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stepdeploy"));
+    c.args(args)
+        .env("AWS_ENDPOINT_URL", ENDPOINT)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "eu-west-1")
+        .env(
+            "STEPDEPLOY_CONFIG_DIR",
+            repo().join("local/.state/environments"),
+        )
+        .env_remove("AWS_PROFILE")
+        .env_remove("STEPDEPLOY_STACK")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    cli(args).output().expect("run stepdeploy")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and expects success; the JSON it printed.
+fn json(args: &[&str]) -> Value {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "stepdeploy {args:?}: {}\n{}",
+        stderr(&o),
+        stdout(&o)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON from {args:?}: {e}"))
+}
+
+/// Runs and expects failure with `code` and exactly one line on stderr containing `says`.
+fn fails(args: &[&str], code: i32, says: &str) {
+    let o = run(args);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stepdeploy {args:?}: {err}{}",
+        stdout(&o)
+    );
+    assert_eq!(err.lines().count(), 1, "one line for {args:?}: {err}");
+    assert!(err.starts_with("stepdeploy: "), "{err}");
+    assert!(
+        err.contains(says),
+        "stepdeploy {args:?}: {err:?} lacks {says:?}"
+    );
+    assert!(
+        !err.contains("Error {") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_validate_names_file_and_field() {
+    let good = run(&[
+        "config",
+        "validate",
+        "--config-dir",
+        &repo().join("infra/environments").display().to_string(),
+    ]);
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert_eq!(
+        stdout(&good).matches("\nok ").count() + 1,
+        3,
+        "{}",
+        stdout(&good)
+    );
+
+    let dir = std::env::temp_dir().join(format!("stepdeploy-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let text = std::fs::read_to_string(repo().join("infra/environments/dev.json")).expect("dev");
+    let mut doc: Value = serde_json::from_str(&text).expect("json");
+    doc["rds"]
+        .as_object_mut()
+        .expect("rds")
+        .remove("master_secret_arn");
+    let broken = dir.join("dev.json");
+    std::fs::write(&broken, doc.to_string()).expect("write");
+    let o = run(&["config", "validate", &broken.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("dev.json: rds.master_secret_arn: is missing"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        stderr(&o).trim(),
+        "stepdeploy: 1 of 1 environment config(s) invalid"
+    );
+}
+
+#[test]
+fn events_example_is_a_valid_request_the_bus_accepts() {
+    let envs = EnvironmentSet::load_dir(&repo().join("infra/environments")).expect("configs");
+    for kind in ["deploy", "teardown"] {
+        let entries = json(&["events", "example", kind, "--env", "sit"]);
+        let entry = &entries[0];
+        assert_eq!(entry["EventBusName"], "stepdeploy");
+        let detail: Value =
+            serde_json::from_str(entry["Detail"].as_str().expect("detail")).expect("detail json");
+        let event = stepdeploy_tests::event(entry["DetailType"].as_str().expect("type"), detail);
+        let request = Request::from_event(&event, &envs).expect("a valid request");
+        assert_eq!(
+            (request.tenant().as_str(), request.environment().as_str()),
+            ("goldencrust", "sit")
+        );
+    }
+    fails(
+        &["events", "example", "deploy", "--tenant", "Gold-Crust"],
+        2,
+        "tenant:",
+    );
+}
+
+#[test]
+fn bad_input_and_a_stack_that_is_down_get_one_clear_line() {
+    ensure_stack();
+    fails(
+        &[
+            "deploy",
+            "Gold-Crust",
+            "--env",
+            "dev",
+            "--requested-by",
+            "jane@x.io",
+        ],
+        2,
+        "tenant: \"Gold-Crust\"",
+    );
+    fails(
+        &[
+            "deploy",
+            "goldencrust",
+            "--env",
+            "qa",
+            "--requested-by",
+            "jane@x.io",
+        ],
+        2,
+        "--env: unknown environment \"qa\" (known: dev, prod, sit)",
+    );
+    fails(
+        &[
+            "deploy",
+            "goldencrust",
+            "--env",
+            "dev",
+            "--priority",
+            "5",
+            "--requested-by",
+            "jane@x.io",
+        ],
+        2,
+        "detail.alb_priority: 5 is outside dev's range",
+    );
+    let tenant = unique_tenant("nobody");
+    fails(
+        &["status", &tenant],
+        1,
+        &format!("tenant {tenant} has no deployment in dev, prod, sit"),
+    );
+    fails(
+        &["history", &tenant, "--env", "sit"],
+        1,
+        &format!("no runs of tenant {tenant} in sit"),
+    );
+    fails(&["watch", &tenant], 2, "say which environment with --env");
+    fails(
+        &["watch", "nosuch-dev-123"],
+        1,
+        "no execution named nosuch-dev-123",
+    );
+    fails(&["status", "--env", "qa"], 2, "unknown environment \"qa\"");
+    fails(
+        &["teardown", &tenant, "--env", "dev"],
+        2,
+        "needs confirmation",
+    );
+    fails(
+        &["--endpoint-url", "http://127.0.0.1:9", "status"],
+        1,
+        "cannot reach AWS at http://127.0.0.1:9 for states:ListStateMachines: no answer; is the local stack up? (local/up)",
+    );
+    fails(
+        &["--stack", "other", "status"],
+        1,
+        "state machine other-deploy-tenant not found",
+    );
+}
+
+#[test]
+fn deploy_status_history_and_teardown_in_dev() {
+    ensure_stack();
+    let tenant = unique_tenant("cli");
+    let done = json(&[
+        "deploy",
+        &tenant,
+        "--env",
+        "dev",
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--wait",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(done["status"], "SUCCEEDED", "{done:#}");
+    assert_eq!(done["kind"], "deploy");
+    let phases: Vec<(&str, &str)> = done["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or(""),
+                p["status"].as_str().unwrap_or(""),
+            )
+        })
+        .filter(|(name, _)| *name != "Verify")
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("Bootstrap", "succeeded"),
+            ("Ecs", "succeeded"),
+            ("Database", "succeeded"),
+            ("NotifySuccess", "succeeded")
+        ],
+        "{done:#}"
+    );
+    assert!(done["console_url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("https://eu-west-1.console.aws.amazon.com/states/home")));
+
+    let rows = json(&["status", &tenant, "--output", "json"]);
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows:#}");
+    let row = &rows[0];
+    assert_eq!(row["environment"], "dev");
+    assert_eq!(row["outcome"], "SUCCEEDED");
+    assert_eq!(row["image"], "wordpress:6.4-apache");
+    assert_eq!(row["url"], format!("https://{tenant}.wpdev.kimmyai.io/"));
+    assert_eq!(row["last_run"], done["execution"]);
+    let text = stdout(&run(&["status", "--env", "dev"]));
+    assert!(
+        text.starts_with("TENANT") && text.contains(&tenant),
+        "{text}"
+    );
+
+    let history = json(&["history", &tenant, "--env", "dev", "--output", "json"]);
+    assert_eq!(history[0]["requested_by"], "jane@kimmyai.io");
+    assert_eq!(history[0]["status"], "SUCCEEDED");
+    assert!(history[0]["seconds"].as_f64().is_some_and(|s| s > 0.0));
+
+    // Watching a finished run reports it again; by tenant it finds the newest run.
+    let watched = json(&["watch", &tenant, "--env", "dev", "--output", "json"]);
+    assert_eq!(watched["execution"], done["execution"]);
+
+    let gone = json(&[
+        "teardown",
+        &tenant,
+        "--env",
+        "dev",
+        "--yes",
+        "--wait",
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        (&gone["status"], &gone["kind"]),
+        (&Value::from("SUCCEEDED"), &Value::from("teardown"))
+    );
+    let rows = json(&["status", &tenant, "--env", "dev", "--output", "json"]);
+    assert_eq!(rows[0]["outcome"], "TEARDOWN SUCCEEDED", "{rows:#}");
+    assert_eq!(
+        rows[0]["url"],
+        Value::Null,
+        "no URL once torn down: {rows:#}"
+    );
+}
+
+#[test]
+fn prod_deploy_is_watched_through_two_approvals() {
+    ensure_stack();
+    let tenant = unique_tenant("cliprod");
+    let started = json(&[
+        "deploy",
+        &tenant,
+        "--env",
+        "prod",
+        "--requested-by",
+        "ops@example.com",
+        "--output",
+        "json",
+    ]);
+    let execution = started["execution"]
+        .as_str()
+        .expect("execution")
+        .to_string();
+    assert!(
+        execution.starts_with(&format!("{tenant}-prod-")),
+        "{started:#}"
+    );
+
+    // An operator watches in another terminal (plain lines: stdout is a pipe).
+    let mut watcher = cli(&["watch", &execution])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mails = rt.block_on(approval_links(&tenant, 3));
+    // Let the watcher see the gate with no approvals before anyone decides.
+    std::thread::sleep(Duration::from_secs(3));
+    for (approver, approve, _) in &mails {
+        if approver != "ops@example.com" {
+            assert_eq!(post(approve, "ok").0, "200", "{approver}");
+        }
+    }
+    let status = watcher.wait().expect("watch ends");
+    let mut out = String::new();
+    watcher
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    assert!(status.success(), "watch exit {status:?}: {out}");
+    assert!(
+        out.contains("ApprovalGate   waiting  0 of 2 approvals"),
+        "{out}"
+    );
+    assert!(out.contains("  ApprovalGate   ok"), "{out}");
+    assert!(
+        out.contains(&format!("execution {execution}: SUCCEEDED")),
+        "{out}"
+    );
+
+    let history = json(&["history", &tenant, "--env", "prod", "--output", "json"]);
+    assert_eq!(
+        history[0]["approved_by"],
+        serde_json::json!(["cto@example.com", "lead@example.com"]),
+        "{history:#}"
+    );
+    assert_eq!(history[0]["requested_by"], "ops@example.com");
+}
