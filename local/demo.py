@@ -1,12 +1,13 @@
-"""The main job, end to end on the local stack, as a user runs it.
+"""The main job, end to end on the local stack, as a user runs it, with the
+`stepdeploy` CLI (target/debug/stepdeploy, built by local/up):
 
-1. puts `Tenant Deployment Requested` for a tenant in dev on the bus and
-   follows the execution phase by phase until it succeeds;
-2. puts the same tenant's prod request, reads the approval mails from the
-   approvals inbox (SNS -> SQS stands in for e-mail), opens two approvers'
-   links (GET shows the confirmation page) and confirms them (POST), and
-   follows the prod execution to the end;
-3. prints where to look: the config documents, the site through the stand-in.
+1. `stepdeploy deploy <tenant> --env dev --wait`: puts `Tenant Deployment
+   Requested` on the bus and follows the execution phase by phase;
+2. `stepdeploy deploy <tenant> --env prod`, then `stepdeploy watch` on that
+   run while two approvers open their links from the approvals inbox (SNS ->
+   SQS stands in for e-mail; GET shows the confirmation page) and confirm
+   them (POST); the watch shows the gate's "n of 2 approvals" and every phase;
+3. `stepdeploy status <tenant>`: the tenant in both environments.
 
     local/demo [tenant]          (runs local/up first)
 """
@@ -14,69 +15,36 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import boto3
 
 ENDPOINT = "http://127.0.0.1:5000"
-SM = "arn:aws:states:eu-west-1:123456789012:stateMachine:stepdeploy-deploy-tenant"
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(ROOT / "target" / "debug" / "stepdeploy")
+REQUESTER = "jane@kimmyai.io"
 session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
-sfn = session.client("stepfunctions", endpoint_url=ENDPOINT)
-events = session.client("events", endpoint_url=ENDPOINT)
 sqs = session.client("sqs", endpoint_url=ENDPOINT)
+# What `source local/env.sh` sets, for the CLI.
+CLI_ENV = {**os.environ, "AWS_ENDPOINT_URL": ENDPOINT, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "eu-west-1",
+           "STEPDEPLOY_CONFIG_DIR": str(ROOT / "local" / ".state" / "environments"),
+           "STEPDEPLOY_REQUESTED_BY": REQUESTER}
 
 
 def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
-def put(tenant: str, env: str) -> None:
-    detail = {"tenant": tenant, "environment": env, "requested_by": "jane@kimmyai.io"}
-    events.put_events(Entries=[{"EventBusName": "stepdeploy", "Source": "stepdeploy",
-                                "DetailType": "Tenant Deployment Requested", "Detail": json.dumps(detail)}])
-    say(f"put Tenant Deployment Requested {json.dumps(detail)}")
-
-
-def find(prefix: str, timeout: float = 60) -> str:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for e in sfn.list_executions(stateMachineArn=SM)["executions"]:
-            if e["name"].startswith(prefix):
-                return e["executionArn"]
-        time.sleep(0.5)
-    raise SystemExit(f"no execution {prefix}* started (see local/.state/logs/)")
-
-
-def follow(arn: str, timeout: float = 600) -> dict:
-    """Prints each state as it is entered and left; returns the execution when done."""
-    seen: set[int] = set()
-    started: dict[str, float] = {}
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for ev in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
-            if ev["id"] in seen:
-                continue
-            seen.add(ev["id"])
-            kind, ts = ev["type"], ev["timestamp"].timestamp()
-            if kind.endswith("StateEntered"):
-                name = ev["stateEnteredEventDetails"]["name"]
-                started[name] = ts
-            elif kind.endswith("StateExited"):
-                name = ev["stateExitedEventDetails"]["name"]
-                took = ts - started.get(name, ts)
-                say(f"  {name:<16} done in {took:5.1f} s")
-            elif kind == "TaskFailed":
-                d = ev["taskFailedEventDetails"]
-                say(f"  task failed: {d.get('error')}: {d.get('cause', '')[:200]}")
-        execution = sfn.describe_execution(executionArn=arn)
-        if execution["status"] != "RUNNING":
-            say(f"execution {execution['name']}: {execution['status']}")
-            return execution
-        time.sleep(0.5)
-    raise SystemExit("the execution did not finish in time")
+def stepdeploy(*args: str) -> list[str]:
+    say("$ stepdeploy " + " ".join(args))
+    return [CLI, *args]
 
 
 def approval_links(tenant: str, count: int = 3) -> dict[str, tuple[str, str]]:
@@ -108,27 +76,30 @@ def http(url: str, data: str | None = None) -> tuple[int, str]:
 
 def main() -> int:
     tenant = sys.argv[1] if len(sys.argv) > 1 else f"demo{int(time.time()) % 10**6}"
-    say(f"tenant {tenant}: dev first")
-    put(tenant, "dev")
-    dev = follow(find(f"{tenant}-dev-"))
-    if dev["status"] != "SUCCEEDED":
-        return 1
-    say(f"tenant {tenant}: now prod (needs two approvals)")
-    put(tenant, "prod")
-    arn = find(f"{tenant}-prod-")
+    say(f"tenant {tenant}: dev first (no approval; verify checks the site)")
+    rc = subprocess.call(stepdeploy("deploy", tenant, "--env", "dev", "--wait"), env=CLI_ENV)
+    if rc != 0:
+        return rc
+    say(f"tenant {tenant}: now prod (two distinct approvers must approve)")
+    started = subprocess.run(stepdeploy("deploy", tenant, "--env", "prod", "--output", "json"),
+                             env=CLI_ENV, check=True, capture_output=True, text=True)
+    execution = json.loads(started.stdout)["execution"]
+    watcher = subprocess.Popen(stepdeploy("watch", execution), env=CLI_ENV)
     links = approval_links(tenant)
-    say(f"approval mails for: {', '.join(sorted(links))}")
+    time.sleep(2)  # let the watch show the gate waiting before anyone decides
+    print(f"[demo] approval mails for: {', '.join(sorted(links))}", flush=True)
     for approver in sorted(links)[1:]:
         approve = links[approver][0]
         status, _ = http(approve)
-        say(f"  {approver} opens the link: GET {status} (a confirmation page; nothing decided yet)")
+        print(f"[demo]   {approver} opens the link: GET {status} (a confirmation page; nothing decided yet)", flush=True)
         status, body = http(approve.split("?", 1)[0], approve.split("?", 1)[1] + "&reason=looks+good")
         verdict = "continues" if "continues" in body else "recorded"
-        say(f"  {approver} confirms: POST {status} ({verdict})")
-    prod = follow(arn)
+        print(f"[demo]   {approver} confirms: POST {status} ({verdict})", flush=True)
+    rc = watcher.wait()
+    subprocess.call(stepdeploy("status", tenant), env=CLI_ENV)
     say(f"site through the local stand-in: curl -H 'Host: {tenant}.wpprod.kimmyai.io' http://127.0.0.1:8088/")
-    say(f"config documents: aws s3 ls s3://stepdeploy-config-dev-111111111111/dev/ (after assuming the dev deploy role)")
-    return 0 if prod["status"] == "SUCCEEDED" else 1
+    say(f"more: source local/env.sh && stepdeploy history {tenant} --env prod")
+    return rc
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 # Source this to talk to the local stack with the stock AWS CLI and the Rust SDK:
 #   source local/env.sh && aws stepfunctions list-state-machines
-# It points every AWS client at moto (orchestrator account 123456789012) with dummy credentials.
+# It points every AWS client (and the stepdeploy CLI) at moto (orchestrator
+# account 123456789012) with dummy credentials, and puts local/.venv/bin and
+# the CLI on PATH.
 _stepdeploy_local="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" && pwd)"
 export AWS_ENDPOINT_URL="${STEPDEPLOY_AWS_ENDPOINT:-http://127.0.0.1:5000}"
 export AWS_ACCESS_KEY_ID=testing
@@ -11,4 +13,8 @@ export AWS_DEFAULT_REGION=eu-west-1
 export AWS_PAGER=""
 export STEPDEPLOY_CONFIG_DIR="$_stepdeploy_local/.state/environments"
 case ":$PATH:" in *":$_stepdeploy_local/.venv/bin:"*) ;; *) export PATH="$_stepdeploy_local/.venv/bin:$PATH" ;; esac
+# The stepdeploy CLI as local/up builds it (target/debug/stepdeploy).
+_stepdeploy_bin="$(cd "$_stepdeploy_local/.." && pwd)/target/debug"
+case ":$PATH:" in *":$_stepdeploy_bin:"*) ;; *) export PATH="$_stepdeploy_bin:$PATH" ;; esac
+unset _stepdeploy_bin
 unset _stepdeploy_local
