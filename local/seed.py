@@ -822,6 +822,8 @@ def deploy_role_policy(env: EnvSpec) -> dict[str, Any]:
             f"arn:aws:iam::{acct}:role/{env.name}-ecs-task-execution",
             f"arn:aws:iam::{acct}:role/{env.name}-ecs-task",
         ], Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+        allow(["iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+              f"arn:aws:iam::{acct}:role/{env.name}-ecs-task-execution"),
         allow(["tag:GetResources"], "*"),
     )
 

@@ -176,7 +176,7 @@ pub enum ConfigCommand {
 /// `stepdeploy events …`.
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
-    /// Print a valid sample event, ready for `aws events put-events --entries file://-`.
+    /// Print a valid sample event, ready for `aws events put-events --entries file:///dev/stdin`.
     Example {
         /// Which event.
         #[arg(value_enum)]

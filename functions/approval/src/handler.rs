@@ -115,9 +115,10 @@ pub async fn request(
             decision,
             expires: expires_at,
         };
-        let subject = format!(
-            "Approve {} to {}? ({})",
-            plan.tenant, plan.environment, plan.image
+        let subject = mail_subject(
+            plan.tenant.as_str(),
+            plan.environment.as_str(),
+            &plan.image.to_string(),
         );
         let body = format!(
             "{requester} asks to deploy {tenant} to {env}.\n\nImage: {image}\nApprovals needed: {n} of {total} (distinct approvers; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once and expires in {hours} h. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
@@ -359,5 +360,39 @@ async fn decide(
                 &format!("<p>{count} of {} approvals so far.</p>", request.required),
             ))
         }
+    }
+}
+
+/// SNS subjects must be under 100 characters; an image with a digest is
+/// longer than that, so the image is shortened (the body has it whole).
+pub fn mail_subject(tenant: &str, env: &str, image: &str) -> String {
+    const MAX: usize = 99;
+    let full = format!("Approve {tenant} to {env}? ({image})");
+    if full.chars().count() <= MAX {
+        return full;
+    }
+    let head = format!("Approve {tenant} to {env}? (");
+    let room = MAX.saturating_sub(head.chars().count() + 4);
+    let short: String = image.chars().take(room).collect();
+    format!("{head}{short}...)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_subjects_fit_sns() {
+        assert_eq!(
+            mail_subject("goldencrust", "prod", "wordpress:6.4-apache"),
+            "Approve goldencrust to prod? (wordpress:6.4-apache)"
+        );
+        let ecr = format!(
+            "123456789012.dkr.ecr.af-south-1.amazonaws.com/wordpress@sha256:{}",
+            "a".repeat(64)
+        );
+        let subject = mail_subject("abcdefghijklmnopqrst", "prodprod", &ecr);
+        assert_eq!(subject.chars().count(), 99, "{subject}");
+        assert!(subject.ends_with("...)"), "{subject}");
     }
 }
