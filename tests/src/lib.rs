@@ -496,3 +496,85 @@ pub fn post(url: &str, reason: &str) -> (String, String) {
     let (body, status) = text.rsplit_once('\n').unwrap_or((&text, ""));
     (status.to_string(), body.to_string())
 }
+
+/// Every deploy execution whose name starts with `prefix` (all pages of the list), described, once at least `count` of them have finished; the running ones are left out.
+pub async fn finished_executions(
+    prefix: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let deadline = Instant::now() + within;
+    loop {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let page = sfn
+                .list_executions()
+                .state_machine_arn(DEPLOY_STATE_MACHINE)
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("list executions");
+            arns.extend(
+                page.executions()
+                    .iter()
+                    .filter(|e| e.name().starts_with(prefix))
+                    .map(|e| e.execution_arn().to_string()),
+            );
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut done = Vec::new();
+        for arn in &arns {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(arn)
+                .send()
+                .await
+                .expect("describe");
+            if described.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
+                done.push(described);
+            }
+        }
+        if done.len() >= count {
+            return done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} executions {prefix}* ({} started) finished within {within:?}",
+            done.len(),
+            arns.len()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The names of the states an execution entered, in order.
+pub async fn states_entered(arn: &str) -> Vec<String> {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let page = sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("history");
+        names.extend(
+            page.events()
+                .iter()
+                .filter_map(|e| e.state_entered_event_details())
+                .map(|d| d.name().to_string()),
+        );
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return names;
+        }
+    }
+}
