@@ -3,7 +3,7 @@
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use stepdeploy_tests::{history, orchestrator, unique_tenant, DEPLOY_STATE_MACHINE};
 
 async fn put(detail: serde_json::Value) {
@@ -160,48 +160,6 @@ async fn dev_deployment_from_the_bus_succeeds_and_a_failed_verify_rolls_back_to_
     assert!(lock.item.is_none(), "lock released");
 }
 
-/// Every finished execution whose name starts with `prefix`, once `count` of them have finished.
-async fn finished_executions(
-    prefix: &str,
-    count: usize,
-    within: Duration,
-) -> Vec<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
-    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
-    let deadline = Instant::now() + within;
-    loop {
-        let list = sfn
-            .list_executions()
-            .state_machine_arn(DEPLOY_STATE_MACHINE)
-            .send()
-            .await
-            .expect("list executions");
-        let mut done = Vec::new();
-        for found in list
-            .executions()
-            .iter()
-            .filter(|e| e.name().starts_with(prefix))
-        {
-            let described = sfn
-                .describe_execution()
-                .execution_arn(found.execution_arn())
-                .send()
-                .await
-                .expect("describe");
-            if described.status() != &ExecutionStatus::Running {
-                done.push(described);
-            }
-        }
-        if done.len() >= count {
-            return done;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {count} executions {prefix}* finished within {within:?}",
-            done.len()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
 
 #[tokio::test]
 async fn auto_promote_from_dev_runs_sit_with_verify_and_dns() {
@@ -237,7 +195,7 @@ async fn two_requests_for_one_tenant_at_once_run_one_and_lock_out_the_other() {
     let tenant = unique_tenant("cc");
     let detail = json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io"});
     tokio::join!(put(detail.clone()), put(detail));
-    let runs = finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
+    let runs = stepdeploy_tests::finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
     let mut outcomes: Vec<(String, Option<String>)> = runs
         .iter()
         .map(|r| {
@@ -279,7 +237,7 @@ async fn a_failed_update_of_a_live_tenant_keeps_the_previous_version_serving() {
     let host = format!("{tenant}.wpdev.kimmyai.io");
     stepdeploy_tests::standin_fail(&host, true);
     put(json!({"tenant": tenant, "environment": "dev", "image": "wordpress:6.5-apache", "requested_by": "jane@kimmyai.io"})).await;
-    let runs = finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
+    let runs = stepdeploy_tests::finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
     stepdeploy_tests::standin_fail(&host, false);
     let failed = runs
         .iter()
