@@ -7,7 +7,9 @@
 //! priority range outside ALB's limits) are rejected with the file, the field
 //! and the reason.
 
-use crate::validate::{check_identity, EnvironmentName, FieldError, ImageRef};
+use crate::validate::{
+    check_identity, field_path, one_line, EnvironmentName, FieldError, ImageRef,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -236,6 +238,17 @@ pub enum ConfigError {
     NotConfigured,
 }
 
+/// The fields of [`EnvironmentConfig`] that are structs.
+const SECTIONS: &[&str] = &[
+    "alb_priority_range",
+    "rds",
+    "cloudfront",
+    "defaults",
+    "approval",
+    "verify",
+    "dns",
+];
+
 impl EnvironmentConfig {
     /// Parses and checks one environment file's contents; `file` is only used in messages.
     pub fn from_json(file: &Path, text: &str) -> Result<Self, ConfigError> {
@@ -244,21 +257,45 @@ impl EnvironmentConfig {
             field,
             reason,
         };
+        // serde also reads a struct from an array, field by field, so a list in
+        // the wrong order would load with its values swapped: sections are objects.
+        // (Text that is not JSON is left to the typed parse, which says where.)
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+            for (field, section) in std::iter::once(("(document)", &value)).chain(
+                SECTIONS
+                    .iter()
+                    .filter_map(|name| Some((*name, value.get(*name)?))),
+            ) {
+                if section.is_array() {
+                    return Err(invalid(
+                        field.into(),
+                        "is an array; write it as an object with named fields".into(),
+                    ));
+                }
+            }
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
+        let config: Self = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+            let path = field_path(e.path());
             let inner = e.into_inner();
             // serde reports a missing field at its parent; name it fully.
             let message = inner.to_string();
+            // serde quotes unknown keys raw: keep the reason on one line.
+            let reason = || one_line(&strip_position(&message), 1000);
             let (field, reason) = match missing_field(&message) {
-                Some(name) if path == "." => (name.to_string(), "is missing".to_string()),
+                Some(name) if path.is_empty() => (name.to_string(), "is missing".to_string()),
                 Some(name) => (format!("{path}.{name}"), "is missing".to_string()),
-                None if path == "." || path == "?" => {
-                    ("(document)".to_string(), strip_position(&message))
-                }
-                None => (path, strip_position(&message)),
+                None if path.is_empty() || path == "?" => ("(document)".to_string(), reason()),
+                None => (path, reason()),
             };
             invalid(field, reason)
+        })?;
+        // Nothing may follow the document.
+        de.end().map_err(|e| {
+            invalid(
+                "(document)".into(),
+                one_line(&strip_position(&e.to_string()), 1000),
+            )
         })?;
         if let Some(stem) = file.file_stem().and_then(|s| s.to_str()) {
             if stem != config.name.as_str() {
@@ -524,7 +561,7 @@ fn check_arn(
             field,
             format!(
                 "{arn:?} is in account {} but the environment's account_id is {account}",
-                parts[4]
+                parts[4].escape_debug()
             ),
         ));
     }
@@ -853,5 +890,60 @@ mod tests {
                 .contains("dev.json: promote_to: names \"qa\", which has no config file in"),
             "{e}"
         );
+    }
+
+    // Found by tests/props.rs.
+    #[test]
+    fn nothing_may_follow_the_document() {
+        let text = format!("{} trailing", dev_json());
+        let e = EnvironmentConfig::from_json(Path::new("x/dev.json"), &text).expect_err("trailing");
+        assert_eq!(e.to_string(), "x/dev.json: (document): trailing characters");
+    }
+
+    // Found by tests/props.rs: serde reads a struct from an array, so these loaded.
+    #[test]
+    fn sections_are_objects() {
+        let mut v = dev_json();
+        let cf = v["cloudfront"].clone();
+        // In the wrong order, the two strings would load swapped.
+        v["cloudfront"] = serde_json::json!([cf["hosted_zone_id"], cf["domain_name"]]);
+        assert_eq!(
+            rejection(&v),
+            "infra/environments/dev.json: cloudfront: is an array; write it as an object with named fields"
+        );
+        let v = dev_json();
+        let fields = v.as_object().expect("object");
+        let as_list: Vec<serde_json::Value> = fields.values().cloned().collect();
+        assert_eq!(
+            rejection(&serde_json::Value::Array(as_list)),
+            "infra/environments/dev.json: (document): is an array; write it as an object with named fields"
+        );
+        // SECTIONS names every field that is itself an object.
+        for file in ["dev.json", "sit.json", "prod.json"] {
+            let text = std::fs::read_to_string(repo_file(file)).expect("config");
+            let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+            for (name, value) in v.as_object().expect("object") {
+                assert_eq!(
+                    value.is_object(),
+                    SECTIONS.contains(&name.as_str()) && !value.is_null(),
+                    "{file}: {name}"
+                );
+            }
+        }
+    }
+
+    // Found by tests/props.rs.
+    #[test]
+    fn rejections_stay_on_one_line() {
+        let mut v = dev_json();
+        v["\t"] = serde_json::json!(1);
+        let msg = rejection(&v);
+        assert!(
+            msg.starts_with("infra/environments/dev.json: \"\\t\": unknown field `\\t`"),
+            "{msg}"
+        );
+        let mut v = dev_json();
+        v["deploy_role_arn"] = serde_json::json!("arn:aws:iam::1111\n11111111:role/x");
+        assert!(!rejection(&v).contains('\n'));
     }
 }

@@ -6,7 +6,9 @@
 //! Either step fails with a [`FieldError`] naming the field.
 
 use crate::config::EnvironmentSet;
-use crate::validate::{check_identity, EnvironmentName, FieldError, ImageRef, TenantName};
+use crate::validate::{
+    check_identity, field_path, one_line, shown, EnvironmentName, FieldError, ImageRef, TenantName,
+};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 
@@ -123,30 +125,58 @@ impl Request {
         event: &serde_json::Value,
         environments: &EnvironmentSet,
     ) -> Result<Self, FieldError> {
+        // serde would also read a struct from an array, field by field.
+        if !event.is_object() {
+            return Err(FieldError::new(
+                "event",
+                format!(
+                    "invalid type: {}, expected a JSON object (an EventBridge event)",
+                    json_kind(event)
+                ),
+            ));
+        }
         let event: EventBridgeEvent<serde_json::Value> = from_value(event.clone(), "")?;
         if event.source != EVENT_SOURCE {
             return Err(FieldError::new(
                 "source",
                 format!(
-                    "is {:?}; stepdeploy only reads events from source {EVENT_SOURCE:?}",
-                    event.source
+                    "is {}; stepdeploy only reads events from source {EVENT_SOURCE:?}",
+                    shown(&event.source)
                 ),
             ));
         }
         match event.detail_type.as_str() {
             DEPLOY_REQUESTED => {
-                let detail: DeployDetail = from_value(event.detail, "detail")?;
+                let detail: DeployDetail = from_value(object(event.detail)?, "detail")?;
                 Ok(Self::Deploy(validate_deploy(detail, environments)?))
             }
             TEARDOWN_REQUESTED => {
-                let detail: TeardownDetail = from_value(event.detail, "detail")?;
+                let detail: TeardownDetail = from_value(object(event.detail)?, "detail")?;
                 Ok(Self::Teardown(validate_teardown(detail, environments)?))
             }
             other => Err(FieldError::new(
                 "detail-type",
-                format!("is {other:?}; expected {DEPLOY_REQUESTED:?} or {TEARDOWN_REQUESTED:?}"),
+                format!(
+                    "is {}; expected {DEPLOY_REQUESTED:?} or {TEARDOWN_REQUESTED:?}",
+                    shown(other)
+                ),
             )),
         }
+    }
+}
+
+/// `detail` as an object: serde would also read a struct from an array, field by field.
+fn object(detail: serde_json::Value) -> Result<serde_json::Value, FieldError> {
+    if detail.is_object() {
+        Ok(detail)
+    } else {
+        Err(FieldError::new(
+            "detail",
+            format!(
+                "invalid type: {}, expected a JSON object with the request's fields",
+                json_kind(&detail)
+            ),
+        ))
     }
 }
 
@@ -155,14 +185,15 @@ fn from_value<T: serde::de::DeserializeOwned>(
     parent: &str,
 ) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+        let path = field_path(e.path());
         let message = e.into_inner().to_string();
         let (field, reason) = match message
             .strip_prefix("missing field `")
             .and_then(|r| r.split('`').next())
         {
             Some(name) => (join(&join(parent, &path), name), "is missing".to_string()),
-            None => (join(parent, &path), message),
+            // serde quotes unknown keys raw; keep the reason on one short line.
+            None => (join(parent, &path), one_line(&message, 300)),
         };
         let field = if field.is_empty() {
             "event".to_string()
@@ -177,7 +208,20 @@ fn join(parent: &str, path: &str) -> String {
     match (parent, path) {
         (p, ".") | (p, "") => p.to_string(),
         ("", c) => c.to_string(),
+        (p, c) if c.starts_with('[') => format!("{p}{c}"),
         (p, c) => format!("{p}.{c}"),
+    }
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
     }
 }
 
@@ -193,7 +237,10 @@ fn check_request_id(value: Option<&str>) -> Result<(), FieldError> {
         {
             Err(FieldError::new(
                 "detail.request_id",
-                format!("{id:?} must be 1 to 36 letters, digits, - or _ (a UUID fits)"),
+                format!(
+                    "{} must be 1 to 36 letters, digits, - or _ (a UUID fits)",
+                    shown(id)
+                ),
             ))
         }
         _ => Ok(()),
@@ -462,5 +509,58 @@ mod tests {
         assert_eq!(err.field, "detail-type");
         let err = Request::from_event(&json!({"detail": {}}), &environments()).expect_err("shape");
         assert_eq!(err.to_string(), "detail-type: is missing");
+    }
+
+    // Found by tests/props.rs.
+    #[test]
+    fn arrays_are_not_events_or_details() {
+        // serde reads a struct from an array too: this teardown was accepted.
+        let e = Request::from_event(
+            &event(
+                TEARDOWN_REQUESTED,
+                json!(["goldencrust", "dev", "jane", null]),
+            ),
+            &environments(),
+        )
+        .expect_err("an array is not a detail");
+        assert_eq!(
+            e.to_string(),
+            "detail: invalid type: array, expected a JSON object with the request's fields"
+        );
+        let e = Request::from_event(
+            &json!(["0", "id", TEARDOWN_REQUESTED, "stepdeploy"]),
+            &environments(),
+        )
+        .expect_err("an array is not an event");
+        assert_eq!(
+            e.to_string(),
+            "event: invalid type: array, expected a JSON object (an EventBridge event)"
+        );
+    }
+
+    // Found by tests/props.rs.
+    #[test]
+    fn rejections_stay_on_one_short_line() {
+        let base = json!({"tenant": "goldencrust", "environment": "sit", "requested_by": "jane"});
+        let mut d = base.clone();
+        d["ten\nant"] = json!(1);
+        let e = deploy(d).expect_err("unknown field");
+        assert_eq!(e.field, "detail.\"ten\\nant\"");
+        assert!(!e.to_string().contains('\n'), "{e}");
+        let mut d = base.clone();
+        d["tenant"] = json!("X".repeat(100_000));
+        let e = deploy(d).expect_err("long tenant");
+        assert!(
+            e.to_string().len() < 400,
+            "{} characters",
+            e.to_string().len()
+        );
+        assert!(e.reason.contains("(100000 characters)"), "{e}");
+        let mut e = event(&"x".repeat(10_000), base);
+        let err = Request::from_event(&e, &environments()).expect_err("type");
+        assert!(err.to_string().len() < 400);
+        e["source"] = json!("\u{1b}[31m".repeat(1000));
+        let err = Request::from_event(&e, &environments()).expect_err("source");
+        assert!(err.to_string().len() < 400 && !err.to_string().contains('\u{1b}'));
     }
 }

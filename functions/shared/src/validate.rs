@@ -34,6 +34,80 @@ impl FieldError {
     }
 }
 
+/// A value from outside as messages quote it: escaped like `{:?}` (so it stays
+/// on one line) and cut short, so a 100 KB tenant name makes a short error.
+pub fn shown(value: &str) -> String {
+    const MAX: usize = 48;
+    let mut width = 0;
+    for (i, c) in value.char_indices() {
+        width += c.escape_debug().count();
+        if width > MAX {
+            return format!("{:?}… ({} characters)", &value[..i], value.chars().count());
+        }
+    }
+    format!("{value:?}")
+}
+
+/// A message that may quote outside text raw (serde's `unknown field` does):
+/// control characters escaped, and at most `max` characters, keeping its end.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let escaped: Vec<char> = text
+        .chars()
+        .flat_map(|c| {
+            let escape = c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+            let mut buf = Vec::new();
+            if escape {
+                buf.extend(c.escape_default());
+            } else {
+                buf.push(c);
+            }
+            buf
+        })
+        .collect();
+    if escaped.len() <= max {
+        return escaped.into_iter().collect();
+    }
+    let tail = max / 4;
+    let head = max.saturating_sub(tail + 1);
+    escaped[..head]
+        .iter()
+        .chain(std::iter::once(&'…'))
+        .chain(&escaped[escaped.len() - tail..])
+        .collect()
+}
+
+/// A serde path as errors name fields: `detail.tenant`, `private_subnets[0]`;
+/// a key that is not a plain name is quoted (`detail."a b"`). Empty: the document itself.
+pub(crate) fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        let part = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } if is_plain(key) => key.clone(),
+            Segment::Map { key } => shown(key),
+            Segment::Enum { variant } => shown(variant),
+            Segment::Unknown => "?".to_string(),
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&part);
+    }
+    out
+}
+
+fn is_plain(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Longest tenant name: keeps `{env}-{tenant}-tg` within ELBv2's 32 characters
 /// and `{tenant}_user` within MySQL's 32.
 pub const TENANT_MAX_LEN: usize = 20;
@@ -53,20 +127,23 @@ fn check_slug(field: &str, value: &str, min: usize, max: usize) -> Result<(), Fi
     if !first.is_ascii_lowercase() {
         return Err(FieldError::new(
             field,
-            format!("{value:?} must start with a lowercase letter; it {rule}"),
+            format!(
+                "{} must start with a lowercase letter; it {rule}",
+                shown(value)
+            ),
         ));
     }
     if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit())) {
         return Err(FieldError::new(
             field,
-            format!("{value:?} contains {bad:?}; it {rule}"),
+            format!("{} contains {bad:?}; it {rule}", shown(value)),
         ));
     }
     let len = value.chars().count();
     if len < min || len > max {
         return Err(FieldError::new(
             field,
-            format!("{value:?} is {len} characters long; it {rule}"),
+            format!("{} is {len} characters long; it {rule}", shown(value)),
         ));
     }
     Ok(())
@@ -144,7 +221,7 @@ impl ImageRef {
         let err = |why: &str| {
             Err(FieldError::new(
                 "image",
-                format!("{value:?} is not an image reference ({why}); expected [registry/]name[:tag][@sha256:digest], e.g. wordpress:6.4-apache"),
+                format!("{} is not an image reference ({why}); expected [registry/]name[:tag][@sha256:digest], e.g. wordpress:6.4-apache", shown(value)),
             ))
         };
         if value.is_empty() || value.len() > 255 {
@@ -240,7 +317,7 @@ pub fn check_identity(field: &str, value: &str) -> Result<(), FieldError> {
     if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(FieldError::new(
             field,
-            format!("{value:?} contains whitespace or control characters"),
+            format!("{} contains whitespace or control characters", shown(value)),
         ));
     }
     Ok(())
