@@ -21,9 +21,52 @@ logs a line at startup.  They patch moto internals, so they are tied to moto
   as on AWS), so Retry/Catch on e.g. "ValidationFailed" work.
 * EventBridge rules deliver to Step Functions (StartExecution) and Lambda
   (async invoke) targets, honouring Input / InputPath / InputTransformer.
+  A failed asynchronous invocation is retried twice, as Lambda does (after
+  1 and 2 s here, about 1 and 2 min on AWS).
 * ECS services settle at once: one PRIMARY deployment, rollout COMPLETED,
   runningCount = desiredCount (the local stand-in for a healthy Fargate
   service).
+
+Not patches of moto but a WSGI middleware in front of it (CallCounter), for
+stepdeploy's own calls only (User-Agent aws-sdk-rust: not the seed's, the
+stand-in's, the tests' AWS CLI or moto's internal Step Functions calls):
+
+* API-call counter: GET /__stepdeploy__/calls (counts by service:action),
+  DELETE resets (bench/api_calls.py).
+* Fault injection, controlled at run time through /__stepdeploy__/faults:
+
+    PUT     replace every rule with the body's rules (one group)
+    POST    add the body's rules as one more group (tests on a shared stack
+            each add their own, scoped with match.contains)
+    GET     the rules, what each matched and injected, with a log of the
+            calls it matched (?id=<group or rule id> for one)
+    DELETE  clear everything (?id=<group or rule id>: only that)
+
+  Body: {"seed": 7, "id": "my-group", "rules": [rule, ...]} (or a list of
+  rules, or one rule).  A rule:
+
+    {"mode": "throttle" | "unavailable" | "latency" | "drop" | "error",
+     "rate": 0.1            -- share of matching calls (seeded RNG), or
+     "nth": 3, "count": 1   -- the 3rd matching call (and count-1 after it),
+     "ms": 200              -- latency only,
+     "status": 503          -- unavailable only: 503 ServiceUnavailable or 500,
+     "match": {"action": "ecs:CreateService" (or a list; names as the counter),
+               "contains": "acme"   (substring of path, query or body),
+               "mutating": true     (bench/api_calls.py's read/write split),
+               "caller": "stepdeploy-ecs" (substring of the role session)}}
+
+  throttle answers the service's own throttling error in its protocol's
+  shape (JSON protocols {"__type": "ThrottlingException"} 400; query
+  protocols - ELBv2, IAM, STS, SNS - <ErrorResponse><Error><Code>Throttling
+  400; S3 SlowDown 503; Route53 Throttling 400), so the SDK retries it as
+  throttling; unavailable answers 503 ServiceUnavailable (or 500
+  InternalError); latency sleeps, then forwards; drop forwards the call to
+  moto (the change is applied) and answers 500 InternalError instead of the
+  real response; error answers AccessDenied (400 JSON, 403 elsewhere), which
+  no SDK retries.  The rules of one group share one seeded RNG and one draw
+  per matching call, so their rates add up (10% throttle + 5% unavailable +
+  5% drop = 20% of the calls); nth rules fire first.  One fault per call:
+  the first group that fires wins.
 """
 
 from __future__ import annotations
@@ -125,17 +168,27 @@ def invoke_emulator(fn: Any, payload: bytes) -> tuple[bytes, bool]:
     return body, errored
 
 
+# Lambda retries a failed asynchronous invocation twice (AWS: after about
+# one and two minutes; here after one and two seconds).
+ASYNC_RETRY_DELAYS_S = (1.0, 2.0)
+
+
 def invoke_emulator_async(fn: Any, payload: bytes, what: str) -> None:
-    """Invoke in a background thread; errors are logged, never raised."""
+    """Invoke in a background thread, retrying a function error twice as
+    Lambda does for asynchronous invocations; errors are logged, never raised."""
 
     def run() -> None:
-        try:
-            body, errored = invoke_emulator(fn, payload)
-            if errored:
-                log(f"{what}: async invoke of {fn.function_name} failed: "
-                    f"{body.decode('utf-8', 'replace')[:500]}")
-        except Exception as e:  # pragma: no cover - defensive
-            log(f"{what}: async invoke of {fn.function_name} crashed: {e!r}")
+        for attempt, delay in enumerate((0.0, *ASYNC_RETRY_DELAYS_S), start=1):
+            time.sleep(delay)
+            try:
+                body, errored = invoke_emulator(fn, payload)
+            except Exception as e:  # pragma: no cover - defensive
+                log(f"{what}: async invoke of {fn.function_name} crashed: {e!r}")
+                return
+            if not errored:
+                return
+            log(f"{what}: async invoke of {fn.function_name} failed (attempt {attempt}): "
+                f"{body.decode('utf-8', 'replace')[:500]}")
 
     threading.Thread(target=run, name=f"async-{fn.function_name}", daemon=True).start()
 
@@ -661,6 +714,31 @@ def patch_send_task_failure_cause() -> str:
     return "StepFunctionResponse.send_task_failure: keeps the cause"
 
 
+def patch_response_request_id() -> str:
+    """Rewrite <RequestId> only in XML bodies, and only up to the next tag.
+
+    BaseResponse._enrich_response (moto/core/responses.py) ran a greedy
+    `(?<=<RequestId>).*(?=</RequestId>)` over every response body, so a JSON
+    body quoting XML error responses (an execution history whose task
+    failure causes carry the raw answer of ELBv2, IAM or Route53) lost
+    everything between the first <RequestId> and the last </RequestId>:
+    GetExecutionHistory returned the events up to the first failed task only.
+    """
+    from moto.core.responses import BaseResponse
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    def _enrich_response(headers: dict[str, Any], body: Any) -> tuple[dict[str, Any], Any]:
+        if "status" in headers:
+            headers["status"] = str(headers["status"])
+        request_id = gen_amzn_requestid_long(headers)
+        if isinstance(body, str) and body.lstrip().startswith("<"):
+            body = re.sub(r"(?<=<RequestId>)[^<]*(?=</RequestId>)", request_id, body)
+        return headers, body
+
+    BaseResponse._enrich_response = staticmethod(_enrich_response)
+    return "BaseResponse._enrich_response: <RequestId> rewritten in XML bodies only, tag-bounded"
+
+
 PATCHES: list[Callable[[], str]] = [
     patch_stepfunctions_execute,
     patch_execution_names,
@@ -670,6 +748,7 @@ PATCHES: list[Callable[[], str]] = [
     patch_ecs_services,
     patch_s3_bucket_versioning_response,
     patch_send_task_failure_cause,
+    patch_response_request_id,
 ]
 
 
@@ -691,47 +770,446 @@ def apply_patches(lambda_endpoint: str) -> None:
 READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "Head", "Filter", "Receive", "BatchGet")
 
 
+def classify_call(environ: dict[str, Any], body: bytes) -> tuple[str, str, str]:
+    """(service, action, protocol) of an AWS API request.
+
+    The service comes from the SigV4 credential scope, the action from
+    X-Amz-Target (JSON protocols), Action= (query protocols) or the method
+    and path (REST protocols).  The protocol (json, query, rest-json, s3,
+    route53) says which error shape the service's SDK parses.
+    """
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
+    service = match.group(1) if match else "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return service, target.rsplit(".", 1)[-1], "json"
+    params = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" not in params and environ.get("CONTENT_TYPE", "").startswith(
+            "application/x-www-form-urlencoded"):
+        params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    if "Action" in params:
+        return service, params["Action"][0], "query"
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = [p for p in environ.get("PATH_INFO", "").split("/") if p]
+    query = environ.get("QUERY_STRING", "")
+    if service == "s3":
+        what = "object" if len(path) > 1 else "bucket"
+        sub = query.split("=")[0].split("&")[0]
+        return service, f"{method} {what}{'?' + sub if sub else ''}", "s3"
+    # Other REST APIs: the last non-id path segment names the resource.
+    words = [p for p in path if not re.search(r"\d{4}-\d{2}-\d{2}|^fs-|^fsap-|^[A-Z0-9]{12,}$|arn", p)]
+    protocol = "route53" if service == "route53" else "rest-json"
+    return service, f"{method} {words[-1] if words else '/'}", protocol
+
+
+def is_read(action: str) -> bool:
+    """The read/write split of bench/api_calls.py: Describe*/Get*/List*/… and GET/HEAD are reads."""
+    return action.startswith(READ_PREFIXES) or action.startswith(("GET ", "HEAD "))
+
+
+def _json_answer(start_response: Callable, status: str, document: Any) -> list[bytes]:
+    body = json.dumps(document, indent=1).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
+
+
+# ---- fault injection -----------------------------------------------------
+
+FAULT_MODES = ("throttle", "unavailable", "latency", "drop", "error")
+_MATCH_KEYS = {"action", "contains", "mutating", "caller"}
+_REASONS = {400: "Bad Request", 403: "Forbidden", 429: "Too Many Requests",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+# (status, code) per protocol: throttle, unavailable (503 / 500), drop, error.
+_ERROR_CODES: dict[str, dict[str, tuple[int, str]]] = {
+    "json": {"throttle": (400, "ThrottlingException"),
+             "unavailable": (503, "ServiceUnavailableException"),
+             "internal": (500, "InternalFailure"),
+             "error": (400, "AccessDeniedException")},
+    "rest-json": {"throttle": (400, "ThrottlingException"),
+                  "unavailable": (503, "ServiceUnavailableException"),
+                  "internal": (500, "InternalFailure"),
+                  "error": (403, "AccessDeniedException")},
+    "query": {"throttle": (400, "Throttling"),
+              "unavailable": (503, "ServiceUnavailable"),
+              "internal": (500, "InternalError"),
+              "error": (403, "AccessDenied")},
+    "route53": {"throttle": (400, "Throttling"),
+                "unavailable": (503, "ServiceUnavailable"),
+                "internal": (500, "InternalError"),
+                "error": (403, "AccessDenied")},
+    "s3": {"throttle": (503, "SlowDown"),
+           "unavailable": (503, "ServiceUnavailable"),
+           "internal": (500, "InternalError"),
+           "error": (403, "AccessDenied")},
+}
+
+
+def error_response(protocol: str, kind: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An AWS error in the protocol's own shape, so the SDK parses its code.
+
+    `kind`: throttle, unavailable, internal (500) or error (AccessDenied).
+    """
+    status, code = _ERROR_CODES.get(protocol, _ERROR_CODES["rest-json"])[kind]
+    request_id = str(uuid.uuid4())
+    headers = [("x-amzn-RequestId", request_id), ("x-stepdeploy-fault", kind)]
+    if protocol in ("json", "rest-json"):
+        body = json.dumps({"__type": code, "message": message, "Message": message}).encode()
+        headers += [("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-ErrorType", code)]
+    elif protocol == "s3":
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{code}</Code><Message>{message}</Message>"
+                f"<RequestId>{request_id}</RequestId><HostId>stepdeploy</HostId></Error>").encode()
+        headers += [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
+    else:  # query protocols and Route53: <ErrorResponse><Error>…
+        namespace = (' xmlns="https://route53.amazonaws.com/doc/2013-04-01/"'
+                     if protocol == "route53" else "")
+        party = "Sender" if status < 500 else "Receiver"
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<ErrorResponse{namespace}><Error><Type>{party}</Type><Code>{code}</Code>"
+                f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
+                "</ErrorResponse>").encode()
+        headers += [("Content-Type", "text/xml")]
+    headers.append(("Content-Length", str(len(body))))
+    return status, headers, body
+
+
+class FaultRule:
+    """One rule: what to inject (mode) on which calls (match) how often (rate or nth)."""
+
+    def __init__(self, spec: dict[str, Any], rule_id: str, group: "FaultGroup") -> None:
+        if not isinstance(spec, dict):
+            raise ValueError(f"a rule is a JSON object, got {spec!r}")
+        unknown = set(spec) - {"id", "mode", "rate", "nth", "count", "ms", "status", "match"}
+        if unknown:
+            raise ValueError(f"unknown rule field(s) {sorted(unknown)}")
+        self.mode = spec.get("mode")
+        if self.mode not in FAULT_MODES:
+            raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}, got {self.mode!r}")
+        self.id, self.group = rule_id, group
+        self.rate = spec.get("rate")
+        self.nth = spec.get("nth")
+        if self.rate is not None and self.nth is not None:
+            raise ValueError("give rate or nth, not both")
+        if self.rate is None and self.nth is None:
+            if self.mode != "latency":
+                raise ValueError(f"{self.mode}: give rate (0..1) or nth (1, 2, …)")
+            self.rate = 1.0
+        if self.rate is not None and (isinstance(self.rate, bool)
+                                      or not isinstance(self.rate, (int, float))
+                                      or not 0 <= self.rate <= 1):
+            raise ValueError(f"rate must be a number in 0..1, got {self.rate!r}")
+        if self.nth is not None and (isinstance(self.nth, bool) or not isinstance(self.nth, int)
+                                     or self.nth < 1):
+            raise ValueError(f"nth must be an integer >= 1, got {self.nth!r}")
+        self.count = spec.get("count", 1)
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
+        self.ms = spec.get("ms", 200)
+        if isinstance(self.ms, bool) or not isinstance(self.ms, (int, float)) or not 0 <= self.ms <= 60_000:
+            raise ValueError(f"ms must be 0..60000, got {self.ms!r}")
+        self.status = spec.get("status", 503)
+        if self.status not in (500, 503):
+            raise ValueError(f"status (unavailable) must be 500 or 503, got {self.status!r}")
+        match = spec.get("match") or {}
+        if not isinstance(match, dict) or set(match) - _MATCH_KEYS:
+            raise ValueError(f"match takes {sorted(_MATCH_KEYS)}, got {match!r}")
+        actions = match.get("action")
+        self.actions = [actions] if isinstance(actions, str) else actions
+        if self.actions is not None and not (isinstance(self.actions, list) and all(
+                isinstance(a, str) and ":" in a for a in self.actions)):
+            raise ValueError(f"match.action: 'service:Action' or a list of them, got {actions!r}")
+        self.contains = match.get("contains")
+        if self.contains is not None and not (isinstance(self.contains, str) and self.contains):
+            raise ValueError(f"match.contains must be a non-empty string, got {self.contains!r}")
+        self.mutating = match.get("mutating")
+        if self.mutating is not None and not isinstance(self.mutating, bool):
+            raise ValueError(f"match.mutating must be true or false, got {self.mutating!r}")
+        self.caller = match.get("caller")
+        if self.caller is not None and not (isinstance(self.caller, str) and self.caller):
+            raise ValueError(f"match.caller must be a non-empty string, got {self.caller!r}")
+        self.match = match
+        self.matched = 0
+        self.injected = 0
+        self.log: list[dict[str, Any]] = []
+
+    def matches(self, call: "Call") -> bool:
+        if self.actions is not None and call.key not in self.actions:
+            return False
+        if self.mutating is not None and self.mutating == call.read:
+            return False
+        if self.contains is not None and self.contains not in call.text():
+            return False
+        if self.caller is not None and self.caller not in call.caller():
+            return False
+        return True
+
+    def fires_nth(self) -> bool:
+        return self.nth is not None and self.nth <= self.matched < self.nth + self.count
+
+    def describe(self) -> dict[str, Any]:
+        rule: dict[str, Any] = {"id": self.id, "group": self.group.id, "mode": self.mode}
+        if self.nth is not None:
+            rule.update(nth=self.nth, count=self.count)
+        else:
+            rule["rate"] = self.rate
+        if self.mode == "latency":
+            rule["ms"] = self.ms
+        if self.mode == "unavailable":
+            rule["status"] = self.status
+        rule.update(match=self.match, matched=self.matched, injected=self.injected,
+                    log=self.log)
+        return rule
+
+
+class FaultGroup:
+    """Rules sent together: one seeded RNG, one draw per matching call."""
+
+    def __init__(self, group_id: str, seed: int) -> None:
+        self.id, self.seed = group_id, seed
+        import random
+
+        self.rng = random.Random(seed)
+        self.rules: list[FaultRule] = []
+
+
+class Call:
+    """One stepdeploy call as the injector sees it (text and caller computed on demand)."""
+
+    def __init__(self, environ: dict[str, Any], body: bytes, service: str, action: str,
+                 protocol: str, callers: "FaultInjector") -> None:
+        self.environ, self.body = environ, body
+        self.service, self.action, self.protocol = service, action, protocol
+        self.key = f"{service}:{action}"
+        self.read = is_read(action)
+        self._callers = callers
+        self._text: str | None = None
+        self._caller: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            raw = (f"{self.environ.get('PATH_INFO', '')}?{self.environ.get('QUERY_STRING', '')}\n"
+                   + self.body.decode("utf-8", "replace"))
+            self._text = raw + "\n" + urllib.parse.unquote_plus(raw)
+        return self._text
+
+    def caller(self) -> str:
+        if self._caller is None:
+            self._caller = self._callers.caller_of(self.environ)
+        return self._caller
+
+
+class FaultInjector:
+    """Fault injection for stepdeploy's own calls, controlled at run time.
+
+    See the module docstring ("Fault injection") for the interface.
+    """
+
+    LOG_LIMIT = 2000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.groups: list[FaultGroup] = []
+        self.totals: dict[str, int] = {}
+        self._next = 0
+        self._callers: dict[str, str] = {}
+
+    # -- control ----------------------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        self._next += 1
+        return f"{prefix}{self._next}"
+
+    def _parse(self, document: Any) -> FaultGroup:
+        if isinstance(document, list):
+            document = {"rules": document}
+        elif isinstance(document, dict) and "mode" in document:
+            document = {"rules": [document]}
+        if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+            raise ValueError('send {"rules": [...], "seed": N, "id": "…"}, a list of rules or one rule')
+        unknown = set(document) - {"rules", "seed", "id"}
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}")
+        seed = document.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        group_id = document.get("id") or self._new_id("g")
+        if not isinstance(group_id, str):
+            raise ValueError(f"id must be a string, got {group_id!r}")
+        group = FaultGroup(group_id, seed)
+        for i, spec in enumerate(document["rules"]):
+            rule_id = (spec.get("id") if isinstance(spec, dict) else None) or f"{group_id}.{i + 1}"
+            try:
+                group.rules.append(FaultRule(spec, str(rule_id), group))
+            except ValueError as e:
+                raise ValueError(f"rules[{i}]: {e}") from None
+        return group
+
+    def state(self, only: str | None = None) -> dict[str, Any]:
+        with self.lock:
+            rules = [r.describe() for g in self.groups for r in g.rules
+                     if only is None or only in (r.id, g.id)]
+            totals = dict(self.totals)
+            if only is not None:
+                totals = {}
+                for rule in rules:
+                    totals[rule["mode"]] = totals.get(rule["mode"], 0) + rule["injected"]
+            return {"rules": copy.deepcopy(rules), "injected": totals,
+                    "groups": [{"id": g.id, "seed": g.seed} for g in self.groups
+                               if only is None or only == g.id
+                               or any(r.id == only for r in g.rules)]}
+
+    def control(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        only = query.get("id", [None])[0]
+        if method == "GET":
+            return _json_answer(start_response, "200 OK", self.state(only))
+        if method == "DELETE":
+            with self.lock:
+                if only is None:
+                    self.groups.clear()
+                    self.totals.clear()
+                else:
+                    for group in self.groups:
+                        group.rules = [r for r in group.rules if r.id != only]
+                    self.groups = [g for g in self.groups if g.id != only and g.rules]
+            return _json_answer(start_response, "200 OK", self.state())
+        if method in ("PUT", "POST"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            try:
+                group = self._parse(json.loads(raw or b"null"))
+            except ValueError as e:
+                return _json_answer(start_response, "400 Bad Request", {"error": str(e)})
+            with self.lock:
+                taken = {g.id for g in self.groups} | {r.id for g in self.groups for r in g.rules}
+                if method == "POST" and ({group.id} | {r.id for r in group.rules}) & taken:
+                    return _json_answer(start_response, "409 Conflict",
+                                        {"error": f"id {group.id} (or one of its rules) is in use"})
+                if method == "PUT":
+                    self.groups = [group]
+                    self.totals.clear()
+                else:
+                    self.groups.append(group)
+            log(f"faults: {method} group {group.id} (seed {group.seed}): "
+                f"{[r.describe()['mode'] for r in group.rules]}")
+            return _json_answer(start_response, "200 OK",
+                                {"group": group.id, "rules": [r.id for r in group.rules]})
+        return _json_answer(start_response, "405 Method Not Allowed",
+                            {"error": "GET, PUT, POST or DELETE"})
+
+    # -- injection --------------------------------------------------------
+
+    def caller_of(self, environ: dict[str, Any]) -> str:
+        """The role session name behind the request's access key (e.g.
+        stepdeploy-ecs), else the access key id."""
+        match = re.search(r"Credential=([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        key = match.group(1) if match else ""
+        if key in self._callers:
+            return self._callers[key]
+        from moto.sts.models import sts_backends
+
+        for _account, by_partition in list(sts_backends.items()):
+            for backend in list(by_partition.values()):
+                role = backend.get_assumed_role_from_access_key(key)
+                if role is not None:
+                    self._callers[key] = role.session_name
+                    return role.session_name
+        return key
+
+    def decide(self, call: Call) -> FaultRule | None:
+        """The rule that fires for this call, if any (its counters updated)."""
+        if not self.groups:
+            return None
+        chosen: FaultRule | None = None
+        with self.lock:
+            for group in self.groups:
+                matching = [r for r in group.rules if r.matches(call)]
+                if not matching:
+                    continue
+                for rule in matching:
+                    rule.matched += 1
+                fired = next((r for r in matching if r.fires_nth()), None)
+                rated = [r for r in matching if r.rate is not None]
+                if fired is None and rated:
+                    draw, bound = group.rng.random(), 0.0
+                    for rule in rated:
+                        bound += rule.rate
+                        if draw < bound:
+                            fired = rule
+                            break
+                if fired is not None and chosen is None:
+                    chosen = fired
+                    fired.injected += 1
+                    self.totals[fired.mode] = self.totals.get(fired.mode, 0) + 1
+                for rule in matching:
+                    if len(rule.log) < self.LOG_LIMIT:
+                        rule.log.append({
+                            "n": rule.matched, "call": call.key, "mutating": not call.read,
+                            "caller": call.caller(),
+                            "fault": rule.mode if rule is chosen else None,
+                            "at": round(time.time(), 3)})
+        return chosen
+
+    def inject(self, rule: FaultRule, call: Call, app: Callable,
+               environ: dict[str, Any], start_response: Callable) -> Any:
+        message = f"stepdeploy fault injector: {rule.mode} (rule {rule.id})"
+        if rule.mode == "latency":
+            time.sleep(rule.ms / 1000)
+            return app(environ, start_response)
+        if rule.mode == "drop":
+            # Let moto apply the call, then lose its answer.
+            seen: list[str] = []
+
+            def capture(status: str, headers: Any, exc_info: Any = None) -> Callable:
+                seen.append(status)
+                return lambda _data: None
+
+            result = app(environ, capture)
+            try:
+                for _ in result:
+                    pass
+            finally:
+                close = getattr(result, "close", None)
+                if close:
+                    close()
+            log(f"faults: drop {call.key} (moto answered {seen[0] if seen else '?'})")
+            kind = "internal"
+        elif rule.mode == "unavailable":
+            kind = "unavailable" if rule.status == 503 else "internal"
+        else:
+            kind = rule.mode
+        status, headers, body = error_response(call.protocol, kind, message)
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return [b""]
+        return [body]
+
+
 class CallCounter:
-    """WSGI middleware counting the AWS API calls stepdeploy's Rust functions
-    make (User-Agent aws-sdk-rust), by service and action, for the API-call
-    benchmark: GET /__stepdeploy__/calls reads the counts (JSON),
-    DELETE resets them.  The service comes from the SigV4 credential scope,
-    the action from X-Amz-Target (JSON protocols), Action= (query protocols)
-    or the method and path (REST protocols)."""
+    """WSGI middleware for stepdeploy's own AWS API calls (User-Agent
+    aws-sdk-rust): counts them by service and action for the API-call
+    benchmark (GET /__stepdeploy__/calls reads the counts as JSON, DELETE
+    resets them) and injects the faults configured at
+    /__stepdeploy__/faults (see the module docstring)."""
 
     def __init__(self, app: Callable) -> None:
         self.app = app
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {}
+        self.faults = FaultInjector()
 
     @staticmethod
     def _classify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
-        service = match.group(1) if match else "unknown"
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target:
-            return service, target.rsplit(".", 1)[-1]
-        params = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        if "Action" not in params and environ.get("CONTENT_TYPE", "").startswith(
-                "application/x-www-form-urlencoded"):
-            params = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-        if "Action" in params:
-            return service, params["Action"][0]
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = [p for p in environ.get("PATH_INFO", "").split("/") if p]
-        query = environ.get("QUERY_STRING", "")
-        if service == "s3":
-            what = "object" if len(path) > 1 else "bucket"
-            sub = query.split("=")[0].split("&")[0]
-            return service, f"{method} {what}{'?' + sub if sub else ''}"
-        # Other REST APIs: the last non-id path segment names the resource.
-        words = [p for p in path if not re.search(r"\d{4}-\d{2}-\d{2}|^fs-|^fsap-|^[A-Z0-9]{12,}$|arn", p)]
-        return service, f"{method} {words[-1] if words else '/'}"
+        service, action, _ = classify_call(environ, body)
+        return service, action
 
     @staticmethod
     def is_read(action: str) -> bool:
-        return action.startswith(READ_PREFIXES) or action.startswith(("GET ", "HEAD "))
+        return is_read(action)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -744,6 +1222,8 @@ class CallCounter:
             start_response("200 OK", [("Content-Type", "application/json"),
                                       ("Content-Length", str(len(body)))])
             return [body]
+        if path.startswith("/__stepdeploy__/faults"):
+            return self.faults.control(environ, start_response)
         agent = environ.get("HTTP_USER_AGENT", "") + environ.get("HTTP_X_AMZ_USER_AGENT", "")
         # Only stepdeploy's own calls (the Rust SDK): not the stand-in's, the seed's or moto's internal ones.
         if not path.startswith("/moto-api") and "aws-sdk-rust" in agent:
@@ -751,12 +1231,15 @@ class CallCounter:
             body = environ["wsgi.input"].read(length) if length else b""
             import io
             environ["wsgi.input"] = io.BytesIO(body)
-            service, action = self._classify(environ, body)
+            service, action, protocol = classify_call(environ, body)
             key = f"{service}:{action}"
             with self.lock:
                 self.counts[key] = self.counts.get(key, 0) + 1
+            call = Call(environ, body, service, action, protocol, self.faults)
+            rule = self.faults.decide(call)
+            if rule is not None:
+                return self.faults.inject(rule, call, self.app, environ, start_response)
         return self.app(environ, start_response)
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,6 +109,11 @@ class FakeEmulator:
                 self._seen_keys.add(key)
         if binary == "fail" or first_time:
             return 500, {"errorType": "ValidationFailed", "errorMessage": "tenant: bad"}
+        if binary == "xmlfail":  # an error quoting AWS XML error responses, as the SDK's do
+            xml = ('<ErrorResponse><Error><Code>AccessDenied</Code></Error>'
+                   '<RequestId>{}</RequestId></ErrorResponse>')
+            return 500, {"errorType": "AwsAccessDenied",
+                         "errorMessage": f"first {xml.format('r-1')}, then {xml.format('r-2')}"}
         if binary in ("echo", "flaky"):
             result = dict(event) if isinstance(event, dict) else {"event": event}
             result["echoed"] = True
@@ -175,7 +180,7 @@ class Stack:
             print(f"--- last {len(tail)} lines of {name} ({logfile}) ---")
             print("\n".join(tail))
 
-    def client(self, service: str, account: str = ORCH, region: str = REGION):
+    def client(self, service: str, account: str = ORCH, region: str = REGION, **extra: Any):
         creds: dict[str, Any] = {"aws_access_key_id": "testing",
                                  "aws_secret_access_key": "testing"}
         if account != ORCH:
@@ -187,7 +192,26 @@ class Stack:
                      "aws_secret_access_key": c["SecretAccessKey"],
                      "aws_session_token": c["SessionToken"]}
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
-                            **creds)
+                            **creds, **extra)
+
+    def rust_client(self, service: str, account: str = ORCH):
+        """A client the launcher takes for stepdeploy's (User-Agent aws-sdk-rust), no retries."""
+        from botocore.config import Config
+
+        return self.client(service, account, config=Config(
+            user_agent_extra="aws-sdk-rust/selftest",
+            retries={"total_max_attempts": 1, "mode": "standard"}))
+
+    def faults(self, method: str, body: Any = None, query: str = "") -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"{self.endpoint}/__stepdeploy__/faults{query}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
 
 
 def http_get(url: str, host: str | None = None, method: str = "GET") -> tuple[int, str, Any]:
@@ -234,7 +258,7 @@ class Flows:
         self.role = iam.create_role(RoleName="stepdeploy-selftest",
                                     AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
         self.fn = {b: self.create_function(self.lam, f"stepdeploy-{b}", b, self.role)
-                   for b in ("echo", "fail", "flaky")}
+                   for b in ("echo", "fail", "flaky", "xmlfail")}
 
     @staticmethod
     def create_function(client: Any, name: str, binary: str, role: str) -> str:
@@ -296,6 +320,17 @@ class Flows:
         wait_for(lambda: self.emu.calls_matching(
             "echo", lambda e: e.get("async") == "event-1"), what="async invoke")
 
+    def test_lambda_event_invocation_is_retried_after_a_function_error(self) -> None:
+        r = self.lam.invoke(FunctionName="stepdeploy-flaky", InvocationType="Event",
+                            Payload=b'{"key": "async-retry"}')
+        assert r["StatusCode"] == 202, r
+        wait_for(lambda: (lambda c: c if len(c) >= 2 else None)(
+            self.emu.calls_matching("flaky", lambda e: e.get("key") == "async-retry")),
+            what="the retried async invoke")
+        time.sleep(2.5)
+        assert len(self.emu.calls_matching(
+            "flaky", lambda e: e.get("key") == "async-retry")) == 2, "no retry after a success"
+
     def test_emulator_unreachable_is_function_error(self) -> None:
         sys.path.insert(0, str(HERE))
         sys.dont_write_bytecode = True  # no local/__pycache__ in the work tree
@@ -345,6 +380,21 @@ class Flows:
                   if e["type"] == "TaskFailed"]
         assert failed and failed[0]["error"] == "ValidationFailed", history
         assert any(e["type"] == "ExecutionFailed" for e in history), history
+
+    def test_sfn_history_keeps_events_after_an_error_quoting_xml(self) -> None:
+        sm = self.state_machine("xmlcause", {"StartAt": "Call", "States": {
+            "Call": self.invoke_task("stepdeploy-xmlfail", Next="Done", Catch=[{
+                "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "After"}]),
+            "After": {"Type": "Pass", "Next": "Done"},
+            "Done": {"Type": "Succeed"}}})
+        d = self.run(sm, {})
+        assert d["status"] == "SUCCEEDED", d
+        events = self.sfn.get_execution_history(executionArn=d["executionArn"])["events"]
+        types = [e["type"] for e in events]
+        assert types[-1] == "ExecutionSucceeded" and "PassStateEntered" in types, types
+        cause = next(e["taskFailedEventDetails"]["cause"] for e in events
+                     if e["type"] == "TaskFailed")
+        assert "<RequestId>r-1</RequestId>" in cause and "r-2" in cause, cause
 
     def test_sfn_retry(self) -> None:
         sm = self.state_machine("retry", {"StartAt": "Call", "States": {
@@ -612,6 +662,150 @@ class Flows:
         ecs.update_service(cluster="tenants", service="acme", desiredCount=0)
         wait_for(lambda: self.site(TENANT_HOST)[0] == 404, timeout=10,
                  what="tenant no longer served at desiredCount 0")
+
+    # ---- fault injection (/__stepdeploy__/faults) --------------------------
+
+    def _error_of(self, call: Callable[[], Any]) -> tuple[int, str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            call()
+        except ClientError as e:
+            return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]
+        return 200, ""
+
+    def test_faults_control(self) -> None:
+        stack = self.stack
+        assert stack.faults("DELETE")[0] == 200
+        for bad in ({"mode": "explode", "rate": 1}, {"mode": "throttle"},
+                    {"mode": "error", "rate": 2}, {"mode": "drop", "nth": 0},
+                    {"mode": "error", "rate": 1, "match": {"tenant": "x"}},
+                    {"mode": "error", "rate": 0.5, "nth": 1}, "nonsense"):
+            status, answer = stack.faults("PUT", bad)
+            assert status == 400 and answer["error"], (bad, status, answer)
+        status, answer = stack.faults("POST", {"id": "a", "seed": 3, "rules": [
+            {"mode": "latency", "ms": 1}, {"id": "a-err", "mode": "error", "nth": 2}]})
+        assert status == 200 and answer == {"group": "a", "rules": ["a.1", "a-err"]}, answer
+        assert stack.faults("POST", {"id": "a", "rules": []})[0] == 409
+        assert stack.faults("POST", {"mode": "throttle", "rate": 0.1})[0] == 200
+        status, state = stack.faults("GET")
+        assert [r["id"] for r in state["rules"]][:2] == ["a.1", "a-err"], state
+        assert [r["mode"] for r in state["rules"]] == ["latency", "error", "throttle"], state
+        assert state["rules"][1]["nth"] == 2 and state["rules"][1]["count"] == 1, state
+        assert stack.faults("GET", query="?id=a")[1]["groups"] == [{"id": "a", "seed": 3}]
+        stack.faults("DELETE", query="?id=a-err")
+        assert [r["id"] for r in stack.faults("GET", query="?id=a")[1]["rules"]] == ["a.1"]
+        stack.faults("DELETE", query="?id=a")
+        assert [r["mode"] for r in stack.faults("GET")[1]["rules"]] == ["throttle"]
+        stack.faults("DELETE")
+        assert stack.faults("GET")[1] == {"rules": [], "injected": {}, "groups": []}
+
+    def test_faults_throttle_in_each_protocols_shape(self) -> None:
+        # The union of the SDKs' throttling codes (the Rust SDK's list is the same).
+        from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
+
+        stack = self.stack
+        calls = [  # (service, action as the counter names it, call, status, code)
+            ("dynamodb", "dynamodb:ListTables", lambda c: c.list_tables(), 400,
+             "ThrottlingException"),
+            ("ecs", "ecs:ListClusters", lambda c: c.list_clusters(), 400, "ThrottlingException"),
+            ("elbv2", "elasticloadbalancing:DescribeLoadBalancers",
+             lambda c: c.describe_load_balancers(), 400, "Throttling"),
+            ("iam", "iam:ListRoles", lambda c: c.list_roles(), 400, "Throttling"),
+            ("sts", "sts:GetCallerIdentity", lambda c: c.get_caller_identity(), 400,
+             "Throttling"),
+            ("sns", "sns:ListTopics", lambda c: c.list_topics(), 400, "Throttling"),
+            ("s3", "s3:GET bucket?list-type", lambda c: c.list_objects_v2(Bucket="nope"), 503,
+             "SlowDown"),
+            ("route53", "route53:GET hostedzone", lambda c: c.list_hosted_zones(), 400,
+             "Throttling"),
+            ("efs", "elasticfilesystem:GET file-systems", lambda c: c.describe_file_systems(),
+             400, "ThrottlingException"),
+        ]
+        checker = ThrottledRetryableChecker()
+        for service, action, call, status, code in calls:
+            stack.faults("PUT", {"mode": "throttle", "nth": 1, "match": {"action": action}})
+            got = self._error_of(lambda: call(stack.rust_client(service)))
+            assert got == (status, code), (service, got)
+            context = RetryContext(attempt_number=1, parsed_response={"Error": {"Code": got[1]}})
+            assert checker.is_retryable(context), (service, got)
+            assert stack.faults("GET")[1]["injected"] == {"throttle": 1}, service
+            # Fired once: the next call goes through to moto.
+            assert self._error_of(lambda: call(stack.rust_client(service)))[1] != code, service
+        stack.faults("DELETE")
+
+    def test_faults_unavailable_error_and_only_stepdeploy_calls(self) -> None:
+        stack = self.stack
+        ddb, plain = stack.rust_client("dynamodb"), stack.client("dynamodb")
+        stack.faults("PUT", {"rules": [{"mode": "unavailable", "rate": 1,
+                                        "match": {"action": "dynamodb:ListTables"}}]})
+        assert self._error_of(ddb.list_tables) == (503, "ServiceUnavailableException")
+        assert self._error_of(plain.list_tables) == (200, ""), "not a stepdeploy call"
+        stack.faults("PUT", {"mode": "unavailable", "status": 500, "rate": 1})
+        assert self._error_of(ddb.list_tables) == (500, "InternalFailure")
+        assert self._error_of(stack.rust_client("elbv2").describe_load_balancers) == (
+            500, "InternalError")
+        stack.faults("PUT", {"mode": "error", "rate": 1})
+        assert self._error_of(ddb.list_tables) == (400, "AccessDeniedException")
+        assert self._error_of(stack.rust_client("iam").list_roles) == (403, "AccessDenied")
+        assert self._error_of(lambda: stack.rust_client("s3").list_objects_v2(
+            Bucket="nope")) == (403, "AccessDenied")
+        stack.faults("DELETE")
+
+    def test_faults_match_contains_mutating_and_caller(self) -> None:
+        stack = self.stack
+        ddb = stack.rust_client("dynamodb")
+        ddb.create_table(TableName="faults", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        stack.faults("PUT", {"rules": [{"mode": "error", "rate": 1, "match": {
+            "contains": "tenantaaa", "mutating": True}}]})
+        put = lambda pk: lambda: ddb.put_item(TableName="faults", Item={"pk": {"S": pk}})
+        get = lambda pk: lambda: ddb.get_item(TableName="faults", Key={"pk": {"S": pk}})
+        assert self._error_of(put("LOCK#tenantaaa"))[1] == "AccessDeniedException"
+        assert self._error_of(get("LOCK#tenantaaa")) == (200, ""), "a read"
+        assert self._error_of(put("LOCK#tenantbbb")) == (200, ""), "another tenant"
+        [rule] = stack.faults("GET")[1]["rules"]
+        assert rule["matched"] == 1 and rule["injected"] == 1, rule
+        assert rule["log"][0]["call"] == "dynamodb:PutItem" and rule["log"][0]["mutating"], rule
+        # caller: the role session behind the access key.
+        stack.faults("PUT", {"mode": "error", "rate": 1, "match": {"caller": "selftest"}})
+        assumed = stack.rust_client("sns", DEV)
+        assert self._error_of(assumed.list_topics)[1] == "AccessDenied"
+        assert self._error_of(stack.rust_client("sns").list_topics) == (200, "")
+        stack.faults("DELETE")
+
+    def test_faults_drop_applies_the_call_and_nth_count(self) -> None:
+        stack = self.stack
+        stack.faults("PUT", {"mode": "drop", "nth": 1, "match": {"action": "sns:CreateTopic"}})
+        sns = stack.rust_client("sns")
+        assert self._error_of(lambda: sns.create_topic(Name="dropped")) == (500, "InternalError")
+        topics = [t["TopicArn"] for t in stack.client("sns").list_topics()["Topics"]]
+        assert any(t.endswith(":dropped") for t in topics), "applied before the answer was lost"
+        stack.faults("PUT", {"mode": "throttle", "nth": 2, "count": 2,
+                             "match": {"action": "sns:ListTopics"}})
+        outcomes = [self._error_of(sns.list_topics)[1] for _ in range(4)]
+        assert outcomes == ["", "Throttling", "Throttling", ""], outcomes
+        stack.faults("DELETE")
+
+    def test_faults_latency_and_seeded_rate(self) -> None:
+        stack = self.stack
+        sns = stack.rust_client("sns")
+        stack.faults("PUT", {"mode": "latency", "ms": 400, "match": {"action": "sns:ListTopics"}})
+        t0 = time.monotonic()
+        assert self._error_of(sns.list_topics) == (200, "")
+        assert time.monotonic() - t0 >= 0.4
+        runs = []
+        for _ in range(2):
+            stack.faults("PUT", {"seed": 11, "rules": [
+                {"mode": "throttle", "rate": 0.3}, {"mode": "unavailable", "rate": 0.2}]})
+            runs.append([self._error_of(sns.list_topics)[1] for _ in range(40)])
+        assert runs[0] == runs[1], "same seed, same faults"
+        throttled, unavailable = runs[0].count("Throttling"), runs[0].count("ServiceUnavailable")
+        assert 4 <= throttled <= 22 and 2 <= unavailable <= 16, runs[0]
+        state = stack.faults("GET")[1]
+        assert state["injected"] == {"throttle": throttled, "unavailable": unavailable}, state
+        stack.faults("DELETE")
 
 
 def main() -> int:

@@ -102,7 +102,7 @@ pub async fn handle(
 
     let now = clock.now();
     let tenant = request.tenant.as_str();
-    match ports
+    let locked = ports
         .state
         .acquire_lock(
             tenant,
@@ -111,8 +111,19 @@ pub async fn handle(
             now,
             now + lock_ttl(env),
         )
-        .await?
-    {
+        .await;
+    let locked = match locked {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            // The put may have been applied before the error (a lost answer,
+            // then a failed retry): the release is conditional on this run.
+            if let Err(release) = ports.state.release_lock(tenant, &input.execution).await {
+                tracing::error!(error = %release, "could not release the lock after a failed bootstrap; it expires by itself");
+            }
+            return Err(err.into());
+        }
+    };
+    match locked {
         LockOutcome::Acquired => {}
         LockOutcome::HeldBy(holder) => {
             return Err(BootstrapError::Locked {
@@ -169,6 +180,12 @@ pub async fn handle(
             })
         }
         Err(err) => {
+            // Also a claim whose answer was lost, or whose ledger entry could
+            // not be written: found through the registry, released if this
+            // run made it.
+            if let Err(release) = ports.state.release_claim_of(tenant, &input.execution).await {
+                tracing::error!(error = %release, "could not give back the priority claim of a failed bootstrap");
+            }
             if let Err(release) = ports.state.release_lock(tenant, &input.execution).await {
                 tracing::error!(error = %release, "could not release the lock after a failed bootstrap; it expires by itself");
             }
@@ -207,20 +224,27 @@ async fn reserve_priority(
     };
 
     let claim = |priority: u32| async move {
-        let outcome = state.claim_priority(priority, tenant, execution).await?;
+        let entry = LedgerEntry {
+            kind: LEDGER_PRIORITY_CLAIM.into(),
+            id: priority.to_string(),
+            created: true,
+            phase: "bootstrap".into(),
+            previous: None,
+        };
+        let mut outcome = state.claim_priority(priority, tenant, execution).await?;
+        if outcome == ClaimOutcome::ClaimedEarlier {
+            // An earlier attempt of this run claimed it; record it unless that attempt did.
+            outcome = ClaimOutcome::Claimed;
+            if state.ledger(execution).await?.contains(&entry) {
+                return Ok(outcome);
+            }
+        }
+        // No rollback runs after a failed bootstrap: if this write fails,
+        // handle() gives the claim back (release_claim_of); should that fail
+        // too, a retried bootstrap finds the claim made by this run and
+        // records it then (ClaimOutcome::ClaimedEarlier).
         if outcome == ClaimOutcome::Claimed {
-            state
-                .record(
-                    execution,
-                    &LedgerEntry {
-                        kind: LEDGER_PRIORITY_CLAIM.into(),
-                        id: priority.to_string(),
-                        created: true,
-                        phase: "bootstrap".into(),
-                        previous: None,
-                    },
-                )
-                .await?;
+            state.record(execution, &entry).await?;
         }
         Ok::<ClaimOutcome, BootstrapError>(outcome)
     };
@@ -230,7 +254,9 @@ async fn reserve_priority(
             return Err(in_use(priority, holder_of(rule)));
         }
         return match claim(priority).await? {
-            ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs => Ok(priority),
+            ClaimOutcome::Claimed | ClaimOutcome::ClaimedEarlier | ClaimOutcome::AlreadyOurs => {
+                Ok(priority)
+            }
             ClaimOutcome::TakenBy(other) => Err(in_use(priority, format!("tenant {other}"))),
         };
     }
@@ -241,7 +267,10 @@ async fn reserve_priority(
     for priority in [registered, live].into_iter().flatten() {
         let free_or_ours = live_at(priority).is_none_or(ours);
         if env.alb_priority_range.contains(priority) && free_or_ours {
-            if let ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs = claim(priority).await? {
+            if let ClaimOutcome::Claimed
+            | ClaimOutcome::ClaimedEarlier
+            | ClaimOutcome::AlreadyOurs = claim(priority).await?
+            {
                 return Ok(priority);
             }
         }
@@ -253,7 +282,9 @@ async fn reserve_priority(
             continue;
         }
         match claim(priority).await? {
-            ClaimOutcome::Claimed | ClaimOutcome::AlreadyOurs => return Ok(priority),
+            ClaimOutcome::Claimed | ClaimOutcome::ClaimedEarlier | ClaimOutcome::AlreadyOurs => {
+                return Ok(priority)
+            }
             // Claimed by a run whose rule does not exist yet: try the next one.
             ClaimOutcome::TakenBy(_) => continue,
         }

@@ -5,11 +5,18 @@
 //!
 //! The password goes from the CSPRNG to Secrets Manager and MySQL only: it is
 //! never logged, returned or put in the state machine's payload.
+//!
+//! Every change is written to the run's ledger before it is made (the secret
+//! under its name, the database and user by name, the policy with the
+//! document it replaces), so rollback undoes it even if the phase dies right
+//! after the change; the secret's create is adopted, never repeated, when its
+//! answer is lost (see `stepdeploy_shared::retry`).
 
 use crate::error::DatabaseError;
 use crate::ports::{Connector, Database, DbChange, Endpoint, Policies, Secrets, TenantSecret};
 use crate::secret::{CredentialsDocument, Password};
 use serde::{Deserialize, Serialize};
+use stepdeploy_shared::retry::create_or_adopt;
 use stepdeploy_shared::state::{LedgerEntry, StateStore};
 use stepdeploy_shared::DeploymentPlan;
 
@@ -34,9 +41,9 @@ pub struct DatabaseOutput {
     pub changes: Vec<String>,
 }
 
-/// Ledger kinds this phase writes.
+/// Ledger kinds this phase writes, each before the change.
 pub mod kinds {
-    /// The tenant secret, created by this run.
+    /// The tenant secret, created by this run (`id`: its name).
     pub const SECRET: &str = "db_secret";
     /// The MySQL database, created by this run.
     pub const DATABASE: &str = "mysql_database";
@@ -135,14 +142,26 @@ pub async fn handle(
         }
         None => {
             let password = Password::generate().map_err(DatabaseError::Random)?;
-            let arn = ports
-                .secrets
-                .create(&names.db_secret, &document(&password), &tags)
-                .await?;
             ports
                 .state
-                .record(&plan.execution, &record(kinds::SECRET, &arn, true, None))
+                .record(
+                    &plan.execution,
+                    &record(kinds::SECRET, &names.db_secret, true, None),
+                )
                 .await?;
+            let stored = document(&password);
+            let arn = create_or_adopt(
+                || ports.secrets.create(&names.db_secret, &stored, &tags),
+                || async {
+                    Ok(ports
+                        .secrets
+                        .tenant_secret(&names.db_secret)
+                        .await?
+                        .filter(|s| !s.pending_deletion)
+                        .map(|s| s.arn))
+                },
+            )
+            .await?;
             changes.push(format!("created {arn}"));
             (arn, password, true)
         }
@@ -163,9 +182,6 @@ pub async fn handle(
         set_password: state.user_exists && !agrees,
         grant: !state.granted || !state.user_exists || !state.database_exists,
     };
-    if change.create_database || change.create_user || change.set_password || change.grant {
-        db.apply(&at, &master, &change).await.map_err(sql_err)?;
-    }
     if change.create_database {
         ports
             .state
@@ -174,7 +190,6 @@ pub async fn handle(
                 &record(kinds::DATABASE, &names.database, true, None),
             )
             .await?;
-        changes.push(format!("created database {}", names.database));
     }
     if change.create_user {
         ports
@@ -184,6 +199,14 @@ pub async fn handle(
                 &record(kinds::USER, &names.db_user, true, None),
             )
             .await?;
+    }
+    if change.create_database || change.create_user || change.set_password || change.grant {
+        db.apply(&at, &master, &change).await.map_err(sql_err)?;
+    }
+    if change.create_database {
+        changes.push(format!("created database {}", names.database));
+    }
+    if change.create_user {
         changes.push(format!("created user {}", names.db_user));
     }
     if change.set_password {
@@ -200,10 +223,6 @@ pub async fn handle(
     let wanted = policy_document(&secret_arn);
     let current = ports.policies.get(&role, &names.secrets_policy).await?;
     if current.as_ref() != Some(&wanted) {
-        ports
-            .policies
-            .put(&role, &names.secrets_policy, &wanted.to_string())
-            .await?;
         let entry = record(
             kinds::POLICY,
             &format!("{role}/{}", names.secrets_policy),
@@ -211,6 +230,10 @@ pub async fn handle(
             current.map(|c| c.to_string()),
         );
         ports.state.record(&plan.execution, &entry).await?;
+        ports
+            .policies
+            .put(&role, &names.secrets_policy, &wanted.to_string())
+            .await?;
         changes.push(format!("put policy {} on {role}", names.secrets_policy));
     }
 
@@ -240,6 +263,23 @@ mod tests {
         db: DbState,
         user_password: Option<String>,
         calls: Vec<String>,
+        /// A change after which the phase dies (it is applied, then the call fails).
+        crash_after: Option<&'static str>,
+    }
+
+    fn denied() -> AwsCallError {
+        let err: aws_sdk_iam::error::SdkError<
+            aws_sdk_iam::operation::put_role_policy::PutRolePolicyError,
+            (),
+        > = aws_sdk_iam::error::SdkError::service_error(
+            aws_sdk_iam::operation::put_role_policy::PutRolePolicyError::generic(
+                aws_sdk_iam::error::ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .build(),
+            ),
+            (),
+        );
+        AwsCallError::new("fake", err)
     }
 
     #[derive(Default, Clone)]
@@ -251,6 +291,13 @@ mod tests {
 
         fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
             f(&mut self.0.lock().expect("lock"))
+        }
+
+        fn crash(&self, call: &str) -> Result<(), AwsCallError> {
+            match self.with(|w| w.crash_after.take_if(|c| *c == call)) {
+                Some(_) => Err(denied()),
+                None => Ok(()),
+            }
         }
     }
 
@@ -285,6 +332,7 @@ mod tests {
                 w.calls.push("CreateSecret".into());
                 arn
             }))
+            .and_then(|arn| self.crash("CreateSecret").map(|()| arn))
         }
         async fn restore(&self, _arn: &str) -> Result<(), AwsCallError> {
             self.with(|w| {
@@ -320,7 +368,7 @@ mod tests {
                 w.policy = serde_json::from_str(document).ok();
                 w.calls.push("PutRolePolicy".into());
             });
-            Ok(())
+            self.crash("PutRolePolicy")
         }
     }
 
@@ -458,6 +506,45 @@ mod tests {
                 .expect("json")
                 .contains(&password),
             "the output never carries the password"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_change_is_in_the_ledger_before_it_is_made() {
+        for (call, recorded) in [
+            ("CreateSecret", vec!["db_secret"]),
+            (
+                "PutRolePolicy",
+                vec![
+                    "db_secret",
+                    "mysql_database",
+                    "mysql_user",
+                    "secrets_policy",
+                ],
+            ),
+        ] {
+            let fake = Fake::default();
+            fake.with(|w| w.crash_after = Some(call));
+            run(&fake).await.expect_err("crashed");
+            assert_eq!(
+                fake.with(|w| w.calls.last().cloned()).as_deref(),
+                Some(call)
+            );
+            let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.clone()).collect();
+            assert_eq!(kinds, recorded, "after {call}");
+        }
+        let fake = Fake::default();
+        fake.with(|w| w.crash_after = Some("CreateSecret"));
+        run(&fake).await.expect_err("crashed");
+        assert_eq!(
+            fake.entries()[0].id,
+            "sit-goldencrust-db-credentials",
+            "the secret is recorded by its name"
+        );
+        run(&fake).await.expect("a retry adopts the secret");
+        assert_eq!(
+            fake.with(|w| w.calls.iter().filter(|c| *c == "CreateSecret").count()),
+            1
         );
     }
 

@@ -397,7 +397,14 @@ impl Secrets for SecretsManager {
                     .build(),
             );
         }
+        // Sent once: the handler retries it with create_or_adopt, which looks
+        // for the secret before creating it again.
         let out = create
+            .customize()
+            .config_override(
+                aws_sdk_secretsmanager::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| AwsCallError::new("secretsmanager:CreateSecret", e))?;

@@ -1,6 +1,6 @@
 //! dns's logic: UPSERT the alias only when it differs (a re-run changes
-//! nothing), record it in the ledger so rollback can remove or restore it,
-//! then check the site answers over HTTPS.
+//! nothing), recording it in the ledger first so rollback can remove or
+//! restore it, then check the site answers over HTTPS.
 
 use aws_config::SdkConfig;
 use aws_sdk_route53::types::{
@@ -233,14 +233,8 @@ pub async fn handle(
     let current = records.alias_of(&env.hosted_zone_id, host).await?;
     let changed = current.as_deref() != Some(target.as_str());
     if changed {
-        records
-            .upsert_alias(
-                &env.hosted_zone_id,
-                host,
-                &target,
-                &env.cloudfront.hosted_zone_id,
-            )
-            .await?;
+        // Written ahead: rollback deletes or restores the record whether or
+        // not the UPSERT below went through.
         let entry = LedgerEntry {
             kind: LEDGER_DNS_RECORD.into(),
             id: format!("{}/{host}", env.hosted_zone_id),
@@ -249,6 +243,14 @@ pub async fn handle(
             previous: current.filter(|c| !c.is_empty()),
         };
         state.record(&plan.execution, &entry).await?;
+        records
+            .upsert_alias(
+                &env.hosted_zone_id,
+                host,
+                &target,
+                &env.cloudfront.hosted_zone_id,
+            )
+            .await?;
     }
 
     let url = match &env.dns.check_base_url {

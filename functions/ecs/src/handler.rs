@@ -1,12 +1,22 @@
 //! ecs's domain logic: converge the tenant's EFS access point, task
 //! definition, target group, listener rule and service on the plan, creating
-//! or updating, never duplicating. Each change is written to the run's ledger
-//! as soon as it is made, so rollback can undo exactly what this run did.
+//! or updating, never duplicating.
+//!
+//! Each change is written to the run's ledger *before* it is made (a
+//! write-ahead entry): a create under the name rollback finds the resource by
+//! (access point path, task definition family with the revision before,
+//! target group name, rule host, service name), an update with the value to
+//! put back. So a run that dies between a create and anything after it, or
+//! whose create was applied but answered with an error, still rolls back
+//! everything it made. Creates go through
+//! [`create_or_adopt`](stepdeploy_shared::retry::create_or_adopt): a create
+//! whose answer was lost is found by name and adopted, never made twice.
 
 use crate::error::EcsError;
 use crate::ports::{Connector, Platform, ServiceSpec, Tags, HEALTH_CHECK_PATH, MATCHER};
 use crate::spec::TaskSpec;
 use serde::{Deserialize, Serialize};
+use stepdeploy_shared::retry::create_or_adopt;
 use stepdeploy_shared::state::{LedgerEntry, StateStore};
 use stepdeploy_shared::DeploymentPlan;
 
@@ -35,21 +45,23 @@ pub struct EcsOutput {
     pub changes: Vec<String>,
 }
 
-/// Ledger kinds this phase writes (rollback matches on them).
+/// Ledger kinds this phase writes (rollback matches on them), each before
+/// the call that makes the change.
 pub mod kinds {
-    /// An EFS access point this run created.
+    /// An EFS access point this run creates (`id`: its root path).
     pub const ACCESS_POINT: &str = "efs_access_point";
-    /// A task definition revision this run registered (`previous`: the revision before).
+    /// Task definition revisions this run registers (`id`: the family;
+    /// `previous`: the latest revision before, so newer ones are this run's).
     pub const TASK_DEFINITION: &str = "task_definition";
-    /// A target group this run created.
+    /// A target group this run creates (`id`: its name).
     pub const TARGET_GROUP: &str = "target_group";
-    /// A listener rule this run created.
+    /// A listener rule this run creates (`id`: its host).
     pub const LISTENER_RULE: &str = "listener_rule";
-    /// A listener rule this run changed (`previous`: `priority=…;target_group=…`).
+    /// A listener rule this run changes (`previous`: `priority=…;target_group=…`).
     pub const LISTENER_RULE_UPDATE: &str = "listener_rule_update";
-    /// A service this run created.
+    /// A service this run creates (`id`: its name).
     pub const SERVICE: &str = "service";
-    /// A service this run rolled to a new task definition (`previous`: the old one).
+    /// A service this run rolls to a new task definition (`previous`: the old one).
     pub const SERVICE_UPDATE: &str = "service_update";
 }
 
@@ -68,7 +80,8 @@ struct Recorder<'a, S> {
 }
 
 impl<S: StateStore> Recorder<'_, S> {
-    async fn record(
+    /// Writes the ledger entry for a change about to be made.
+    async fn intend(
         &mut self,
         kind: &str,
         id: &str,
@@ -87,12 +100,25 @@ impl<S: StateStore> Recorder<'_, S> {
                 },
             )
             .await?;
+        Ok(())
+    }
+
+    /// Notes a change made, for the output.
+    fn done(&mut self, kind: &str, id: &str, created: bool) {
         self.changes.push(format!(
             "{} {kind} {id}",
             if created { "created" } else { "updated" }
         ));
-        Ok(())
     }
+}
+
+/// EFS's idempotency token for this run's access point: the same for every
+/// attempt of the run (an answered repeat returns the same access point),
+/// another for the next run (a token is not reused after a rollback).
+fn client_token(tenant: &str, execution: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(execution.as_bytes()));
+    format!("{tenant}-{}", &digest[..32])
 }
 
 /// Runs the phase for one state machine input.
@@ -119,27 +145,48 @@ pub async fn handle(
     {
         Some(ap) => ap,
         None => {
-            // The token makes a retried create return the same access point.
-            let token = format!("{}-{}", env.name, plan.tenant);
-            let ap = platform
-                .create_access_point(&env.efs_id, &names.efs_path, &token, &tags)
-                .await?;
             ledger
-                .record(kinds::ACCESS_POINT, &ap.id, true, None)
+                .intend(kinds::ACCESS_POINT, &names.efs_path, true, None)
                 .await?;
+            // The token makes AWS answer a repeated create of this run with
+            // the same access point; another run gets its own.
+            let token = client_token(&plan.tenant.to_string(), &plan.execution);
+            let ap = create_or_adopt(
+                || platform.create_access_point(&env.efs_id, &names.efs_path, &token, &tags),
+                || platform.find_access_point(&env.efs_id, &names.efs_path),
+            )
+            .await?;
+            ledger.done(kinds::ACCESS_POINT, &ap.id, true);
             ap
         }
     };
 
     let spec = TaskSpec::for_plan(&plan, &access_point.id);
+    let fingerprint = spec.fingerprint();
     let current = platform.current_task_definition(&names.task_family).await?;
     let task_definition_arn = match current {
-        Some(td) if td.fingerprint.as_deref() == Some(spec.fingerprint().as_str()) => td.arn,
+        Some(td) if td.fingerprint.as_deref() == Some(fingerprint.as_str()) => td.arn,
         previous => {
-            let arn = platform.register_task_definition(&spec, &tags).await?;
             ledger
-                .record(kinds::TASK_DEFINITION, &arn, true, previous.map(|p| p.arn))
+                .intend(
+                    kinds::TASK_DEFINITION,
+                    &names.task_family,
+                    true,
+                    previous.map(|p| p.arn),
+                )
                 .await?;
+            let arn = create_or_adopt(
+                || platform.register_task_definition(&spec, &tags),
+                || async {
+                    Ok(platform
+                        .current_task_definition(&names.task_family)
+                        .await?
+                        .filter(|td| td.fingerprint.as_deref() == Some(fingerprint.as_str()))
+                        .map(|td| td.arn))
+                },
+            )
+            .await?;
+            ledger.done(kinds::TASK_DEFINITION, &arn, true);
             arn
         }
     };
@@ -157,10 +204,20 @@ pub async fn handle(
             tg.arn
         }
         None => {
-            let arn = platform
-                .create_target_group(&names.target_group, &env.vpc_id, &tags)
+            ledger
+                .intend(kinds::TARGET_GROUP, &names.target_group, true, None)
                 .await?;
-            ledger.record(kinds::TARGET_GROUP, &arn, true, None).await?;
+            let arn = create_or_adopt(
+                || platform.create_target_group(&names.target_group, &env.vpc_id, &tags),
+                || async {
+                    Ok(platform
+                        .find_target_group(&names.target_group)
+                        .await?
+                        .map(|tg| tg.arn))
+                },
+            )
+            .await?;
+            ledger.done(kinds::TARGET_GROUP, &arn, true);
             arn
         }
     };
@@ -171,21 +228,33 @@ pub async fn handle(
         .find(|r| r.hosts.iter().any(|h| h == &names.host));
     let listener_rule_arn = match ours {
         None => {
-            let arn = platform
-                .create_rule(
-                    &env.alb_listener_arn,
-                    plan.alb_priority,
-                    &names.host,
-                    &target_group_arn,
-                    &tags,
-                )
-                .await?
-                .ok_or(EcsError::PriorityInUse {
-                    priority: plan.alb_priority,
-                })?;
             ledger
-                .record(kinds::LISTENER_RULE, &arn, true, None)
+                .intend(kinds::LISTENER_RULE, &names.host, true, None)
                 .await?;
+            let arn = create_or_adopt(
+                || {
+                    platform.create_rule(
+                        &env.alb_listener_arn,
+                        plan.alb_priority,
+                        &names.host,
+                        &target_group_arn,
+                        &tags,
+                    )
+                },
+                || async {
+                    Ok(platform
+                        .rules(&env.alb_listener_arn)
+                        .await?
+                        .into_iter()
+                        .find(|r| r.hosts.iter().any(|h| h == &names.host))
+                        .map(|r| Some(r.arn)))
+                },
+            )
+            .await?
+            .ok_or(EcsError::PriorityInUse {
+                priority: plan.alb_priority,
+            })?;
+            ledger.done(kinds::LISTENER_RULE, &arn, true);
             arn
         }
         Some(rule) => {
@@ -194,31 +263,32 @@ pub async fn handle(
                 rule.priority.map(|p| p.to_string()).unwrap_or_default(),
                 rule.target_groups.join(",")
             );
-            let mut changed = false;
-            if rule.priority != Some(plan.alb_priority) {
-                if !platform
-                    .set_rule_priority(&rule.arn, plan.alb_priority)
-                    .await?
-                {
-                    return Err(EcsError::PriorityInUse {
-                        priority: plan.alb_priority,
-                    });
-                }
-                changed = true;
-            }
-            if rule.target_groups != [target_group_arn.clone()] {
-                platform.forward_rule(&rule.arn, &target_group_arn).await?;
-                changed = true;
-            }
-            if changed {
+            let move_it = rule.priority != Some(plan.alb_priority);
+            let point_it = rule.target_groups != [target_group_arn.clone()];
+            if move_it || point_it {
                 ledger
-                    .record(
+                    .intend(
                         kinds::LISTENER_RULE_UPDATE,
                         &rule.arn,
                         false,
                         Some(previous),
                     )
                     .await?;
+            }
+            if move_it
+                && !platform
+                    .set_rule_priority(&rule.arn, plan.alb_priority)
+                    .await?
+            {
+                return Err(EcsError::PriorityInUse {
+                    priority: plan.alb_priority,
+                });
+            }
+            if point_it {
+                platform.forward_rule(&rule.arn, &target_group_arn).await?;
+            }
+            if move_it || point_it {
+                ledger.done(kinds::LISTENER_RULE_UPDATE, &rule.arn, false);
             }
             rule.arn.clone()
         }
@@ -227,17 +297,18 @@ pub async fn handle(
     let service_arn = match platform.find_service(&env.cluster, &names.service).await? {
         Some(service) if service.status != "INACTIVE" => {
             if service.task_definition != task_definition_arn {
-                platform
-                    .update_service(&env.cluster, &names.service, &task_definition_arn)
-                    .await?;
                 ledger
-                    .record(
+                    .intend(
                         kinds::SERVICE_UPDATE,
                         &service.arn,
                         false,
                         Some(service.task_definition),
                     )
                     .await?;
+                platform
+                    .update_service(&env.cluster, &names.service, &task_definition_arn)
+                    .await?;
+                ledger.done(kinds::SERVICE_UPDATE, &service.arn, false);
             }
             service.arn
         }
@@ -250,8 +321,21 @@ pub async fn handle(
                 subnets: env.private_subnets.clone(),
                 security_group: env.ecs_security_group.clone(),
             };
-            let arn = platform.create_service(&spec, &tags).await?;
-            ledger.record(kinds::SERVICE, &arn, true, None).await?;
+            ledger
+                .intend(kinds::SERVICE, &names.service, true, None)
+                .await?;
+            let arn = create_or_adopt(
+                || platform.create_service(&spec, &tags),
+                || async {
+                    Ok(platform
+                        .find_service(&env.cluster, &names.service)
+                        .await?
+                        .filter(|s| s.status == "ACTIVE")
+                        .map(|s| s.arn))
+                },
+            )
+            .await?;
+            ledger.done(kinds::SERVICE, &arn, true);
             arn
         }
     };
@@ -287,6 +371,32 @@ mod tests {
         rules: Vec<ListenerRule>,
         services: Vec<(String, ServiceState)>,
         mutations: Vec<String>,
+        /// Calls that go wrong after AWS applied them, by name.
+        faults: std::collections::HashMap<&'static str, Fault>,
+    }
+
+    /// How an applied create goes wrong.
+    #[derive(Clone, Copy)]
+    enum Fault {
+        /// Its answer is lost (a 500): the SDK would send it again.
+        Dropped,
+        /// The phase dies right after it (here: an error no one retries).
+        Crash,
+    }
+
+    fn failure(code: &str) -> AwsCallError {
+        let err: aws_sdk_ecs::error::SdkError<
+            aws_sdk_ecs::operation::create_service::CreateServiceError,
+            (),
+        > = aws_sdk_ecs::error::SdkError::service_error(
+            aws_sdk_ecs::operation::create_service::CreateServiceError::generic(
+                aws_sdk_ecs::error::ErrorMetadata::builder()
+                    .code(code)
+                    .build(),
+            ),
+            (),
+        );
+        AwsCallError::new("fake", err)
     }
 
     #[derive(Default, Clone)]
@@ -299,6 +409,15 @@ mod tests {
 
         fn with<T>(&self, f: impl FnOnce(&mut Account) -> T) -> T {
             f(&mut self.0.lock().expect("lock"))
+        }
+
+        /// The answer to an applied create (`value`), unless a fault was set for `call`.
+        fn answer<T>(&self, call: &'static str, value: T) -> Result<T, AwsCallError> {
+            match self.with(|a| a.faults.remove(call)) {
+                None => Ok(value),
+                Some(Fault::Dropped) => Err(failure("InternalFailure")),
+                Some(Fault::Crash) => Err(failure("AccessDeniedException")),
+            }
         }
     }
 
@@ -325,7 +444,7 @@ mod tests {
             assert!(tags
                 .iter()
                 .any(|(k, v)| k == "ManagedBy" && v == "stepdeploy"));
-            Ok(self.with(|a| {
+            let value = self.with(|a| {
                 let ap = AccessPoint {
                     id: format!("fsap-{}", a.access_points.len()),
                     arn: "arn:ap".into(),
@@ -333,7 +452,8 @@ mod tests {
                 a.access_points.push((path.into(), ap.clone()));
                 a.mutations.push("CreateAccessPoint".into());
                 ap
-            }))
+            });
+            self.answer("CreateAccessPoint", value)
         }
         async fn current_task_definition(
             &self,
@@ -352,7 +472,7 @@ mod tests {
             spec: &TaskSpec,
             _tags: &Tags,
         ) -> Result<String, AwsCallError> {
-            Ok(self.with(|a| {
+            let value = self.with(|a| {
                 let arn = format!("arn:td/{}:{}", spec.family, a.task_definitions.len() + 1);
                 a.task_definitions.push((
                     spec.family.clone(),
@@ -363,7 +483,8 @@ mod tests {
                 ));
                 a.mutations.push("RegisterTaskDefinition".into());
                 arn
-            }))
+            });
+            self.answer("RegisterTaskDefinition", value)
         }
         async fn find_target_group(
             &self,
@@ -382,7 +503,7 @@ mod tests {
             _vpc: &str,
             _tags: &Tags,
         ) -> Result<String, AwsCallError> {
-            Ok(self.with(|a| {
+            let value = self.with(|a| {
                 let arn = format!("arn:tg/{name}");
                 a.target_groups.push((
                     name.into(),
@@ -394,7 +515,8 @@ mod tests {
                 ));
                 a.mutations.push("CreateTargetGroup".into());
                 arn
-            }))
+            });
+            self.answer("CreateTargetGroup", value)
         }
         async fn fix_health_check(&self, arn: &str) -> Result<(), AwsCallError> {
             self.with(|a| a.mutations.push(format!("ModifyTargetGroup {arn}")));
@@ -411,7 +533,7 @@ mod tests {
             tg: &str,
             _tags: &Tags,
         ) -> Result<Option<String>, AwsCallError> {
-            Ok(self.with(|a| {
+            let value = self.with(|a| {
                 if a.rules.iter().any(|r| r.priority == Some(priority)) {
                     return None;
                 }
@@ -424,7 +546,8 @@ mod tests {
                 });
                 a.mutations.push("CreateRule".into());
                 Some(arn)
-            }))
+            });
+            self.answer("CreateRule", value)
         }
         async fn set_rule_priority(
             &self,
@@ -466,7 +589,7 @@ mod tests {
             _tags: &Tags,
         ) -> Result<String, AwsCallError> {
             assert!(!spec.subnets.is_empty() && !spec.security_group.is_empty());
-            Ok(self.with(|a| {
+            let value = self.with(|a| {
                 let arn = format!("arn:service/{}", spec.name);
                 a.services.push((
                     spec.name.clone(),
@@ -478,7 +601,8 @@ mod tests {
                 ));
                 a.mutations.push("CreateService".into());
                 arn
-            }))
+            });
+            self.answer("CreateService", value)
         }
         async fn update_service(
             &self,
@@ -554,6 +678,78 @@ mod tests {
             (rule.priority, rule.hosts),
             (Some(140), vec!["goldencrust.wpsit.kimmyai.io".to_string()])
         );
+    }
+
+    const CREATES: [&str; 5] = [
+        "CreateAccessPoint",
+        "RegisterTaskDefinition",
+        "CreateTargetGroup",
+        "CreateRule",
+        "CreateService",
+    ];
+
+    #[tokio::test]
+    async fn creates_whose_answers_are_lost_are_adopted_not_repeated() {
+        let fake = Fake::default();
+        fake.with(|a| {
+            for call in CREATES {
+                a.faults.insert(call, Fault::Dropped);
+            }
+        });
+        let out = run(&fake, &plan("wordpress:6.4-apache", 140))
+            .await
+            .expect("every create adopted");
+        assert_eq!(
+            fake.with(|a| a.mutations.clone()),
+            CREATES,
+            "each made once"
+        );
+        assert_eq!(out.changes.len(), 5);
+        assert_eq!(fake.entries().len(), 5, "one ledger entry each");
+    }
+
+    #[tokio::test]
+    async fn every_create_is_in_the_ledger_before_it_is_made() {
+        let by_name = [
+            ("efs_access_point", "/goldencrust"),
+            ("task_definition", "sit-goldencrust"),
+            ("target_group", "sit-goldencrust-tg"),
+            ("listener_rule", "goldencrust.wpsit.kimmyai.io"),
+            ("service", "sit-goldencrust-service"),
+        ];
+        for (k, call) in CREATES.into_iter().enumerate() {
+            let fake = Fake::default();
+            fake.with(|a| a.faults.insert(call, Fault::Crash));
+            let err = run(&fake, &plan("wordpress:6.4-apache", 140))
+                .await
+                .expect_err("crashed");
+            assert_eq!(err.error_name(), "AwsAccessDenied");
+            assert_eq!(
+                fake.with(|a| a.mutations.len()),
+                k + 1,
+                "{call} was applied"
+            );
+            let entries: Vec<(String, String)> =
+                fake.entries().into_iter().map(|e| (e.kind, e.id)).collect();
+            let expected: Vec<(String, String)> = by_name[..=k]
+                .iter()
+                .map(|(kind, id)| (kind.to_string(), id.to_string()))
+                .collect();
+            assert_eq!(entries, expected, "rollback can find what {call} made");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retried_phase_adopts_what_the_crashed_attempt_made() {
+        let fake = Fake::default();
+        fake.with(|a| a.faults.insert("CreateRule", Fault::Crash));
+        run(&fake, &plan("wordpress:6.4-apache", 140))
+            .await
+            .expect_err("crashed");
+        run(&fake, &plan("wordpress:6.4-apache", 140))
+            .await
+            .expect("the retry converges");
+        assert_eq!(fake.with(|a| a.mutations.clone()), CREATES, "nothing twice");
     }
 
     #[tokio::test]

@@ -185,6 +185,13 @@ impl AwsPlatform {
     }
 }
 
+/// Creates are sent once: the handler retries them with
+/// [`create_or_adopt`](stepdeploy_shared::retry::create_or_adopt), which looks
+/// for the resource before sending a create again.
+fn no_retries() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::disabled()
+}
+
 fn build_err<E: std::error::Error + Send + Sync + 'static>(
     op: &'static str,
 ) -> impl FnOnce(E) -> AwsCallError {
@@ -274,7 +281,12 @@ impl Platform for AwsPlatform {
                     .map_err(build_err(op))?,
             );
         }
-        let out = create.send().await.map_err(|e| AwsCallError::new(op, e))?;
+        let out = create
+            .customize()
+            .config_override(aws_sdk_efs::config::Builder::default().retry_config(no_retries()))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new(op, e))?;
         Ok(AccessPoint {
             id: out.access_point_id().unwrap_or_default().to_string(),
             arn: out.access_point_arn().unwrap_or_default().to_string(),
@@ -399,6 +411,8 @@ impl Platform for AwsPlatform {
             register = register.tags(ecs::Tag::builder().key(key).value(value).build());
         }
         let out = register
+            .customize()
+            .config_override(aws_sdk_ecs::config::Builder::default().retry_config(no_retries()))
             .send()
             .await
             .map_err(|e| AwsCallError::new(op, e))?;
@@ -459,6 +473,11 @@ impl Platform for AwsPlatform {
             create = create.tags(elb::Tag::builder().key(key).value(value).build());
         }
         let out = create
+            .customize()
+            .config_override(
+                aws_sdk_elasticloadbalancingv2::config::Builder::default()
+                    .retry_config(no_retries()),
+            )
             .send()
             .await
             .map_err(|e| AwsCallError::new("elbv2:CreateTargetGroup", e))?;
@@ -513,7 +532,15 @@ impl Platform for AwsPlatform {
         for (key, value) in tags {
             create = create.tags(elb::Tag::builder().key(key).value(value).build());
         }
-        match create.send().await {
+        let sent = create
+            .customize()
+            .config_override(
+                aws_sdk_elasticloadbalancingv2::config::Builder::default()
+                    .retry_config(no_retries()),
+            )
+            .send()
+            .await;
+        match sent {
             Ok(out) => Ok(out
                 .rules()
                 .first()
@@ -624,7 +651,12 @@ impl Platform for AwsPlatform {
         for (key, value) in tags {
             create = create.tags(ecs::Tag::builder().key(key).value(value).build());
         }
-        let out = create.send().await.map_err(|e| AwsCallError::new(op, e))?;
+        let out = create
+            .customize()
+            .config_override(aws_sdk_ecs::config::Builder::default().retry_config(no_retries()))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new(op, e))?;
         Ok(out
             .service()
             .and_then(|s| s.service_arn())

@@ -1,5 +1,13 @@
 //! Undoing a run, entry by entry: the rollback Lambda's logic, also used by
 //! teardown (which undoes every resource a tenant has, found by name).
+//!
+//! The phases write each ledger entry *before* the change it describes
+//! (write-ahead; see `stepdeploy_shared::state`). An entry for a resource
+//! whose AWS id is only known once it exists names it instead: a target
+//! group by name, a listener rule by host, an access point by root path, a
+//! task definition by family (every ACTIVE revision newer than `previous` is
+//! the run's). Rollback looks those up and removes what it finds; an entry
+//! whose change never happened finds nothing and counts as already gone.
 
 use aws_config::SdkConfig;
 use serde::{Deserialize, Serialize};
@@ -155,9 +163,17 @@ pub async fn handle(
         return Ok(RollbackOutput::default());
     };
     let clients = connector.connect(&plan.env).await;
-    let ledger = clients.state.ledger(&plan.execution).await?;
+    let mut ledger = clients.state.ledger(&plan.execution).await?;
+    // A phase retried after a failure may have written an entry twice: undo it once.
+    let mut seen = Vec::new();
+    ledger.reverse();
+    ledger.retain(|e| {
+        let new = !seen.contains(e);
+        seen.push(e.clone());
+        new
+    });
     let mut output = RollbackOutput::default();
-    for entry in ledger.iter().rev() {
+    for entry in &ledger {
         let undone = undo(&plan, &clients, entry)
             .await
             .map_err(|reason| RollbackError::Undo {
@@ -185,6 +201,140 @@ pub async fn handle(
 
 /// Undoes one ledger entry; errors are reasons (the entry's kind and id are added by the caller).
 pub async fn undo(
+    plan: &DeploymentPlan,
+    c: &EnvClients,
+    entry: &LedgerEntry,
+) -> Result<Undone, String> {
+    let Some(found) = find_by_name(plan, c, entry).await? else {
+        return undo_one(plan, c, entry).await;
+    };
+    let mut undone = Undone::AlreadyGone;
+    for resource in &found {
+        if let Undone::Removed | Undone::Restored = undo_one(plan, c, resource).await? {
+            undone = Undone::Removed;
+        }
+    }
+    Ok(undone)
+}
+
+/// For an entry that names its resource (written before the create), the
+/// resources of that name as concrete entries (none if the create never
+/// happened); `None` for an entry that carries the resource's id.
+async fn find_by_name(
+    plan: &DeploymentPlan,
+    c: &EnvClients,
+    entry: &LedgerEntry,
+) -> Result<Option<Vec<LedgerEntry>>, String> {
+    let env = &plan.env;
+    let err = |e: AwsCallError| e.to_string();
+    let concrete = |id: &str| LedgerEntry {
+        id: id.to_string(),
+        ..entry.clone()
+    };
+    let name = entry.id.as_str();
+    let found = match (entry.kind.as_str(), entry.created) {
+        ("efs_access_point", true) if name.starts_with('/') => {
+            let mut found = Vec::new();
+            let mut token = None;
+            loop {
+                let page = c
+                    .efs
+                    .describe_access_points()
+                    .file_system_id(&env.efs_id)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| err(AwsCallError::new("efs:DescribeAccessPoints", e)))?;
+                found.extend(
+                    page.access_points()
+                        .iter()
+                        .filter(|ap| ap.root_directory().and_then(|r| r.path()) == Some(name))
+                        .filter(|ap| {
+                            !matches!(
+                                ap.life_cycle_state(),
+                                Some(
+                                    aws_sdk_efs::types::LifeCycleState::Deleting
+                                        | aws_sdk_efs::types::LifeCycleState::Deleted
+                                )
+                            )
+                        })
+                        .filter_map(|ap| ap.access_point_id())
+                        .map(concrete),
+                );
+                match page.next_token() {
+                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                    _ => break found,
+                }
+            }
+        }
+        ("task_definition", true) if !name.contains(":task-definition/") => {
+            let revision = |arn: &str| {
+                arn.rsplit_once(':')
+                    .and_then(|(_, r)| r.parse::<u32>().ok())
+            };
+            let after = entry.previous.as_deref().and_then(revision).unwrap_or(0);
+            // family_prefix also matches longer families: keep this one's.
+            let exact = format!("task-definition/{name}:");
+            let mut found = Vec::new();
+            let mut token = None;
+            loop {
+                let page = c
+                    .ecs
+                    .list_task_definitions()
+                    .family_prefix(name)
+                    .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| err(AwsCallError::new("ecs:ListTaskDefinitions", e)))?;
+                found.extend(
+                    page.task_definition_arns()
+                        .iter()
+                        .filter(|arn| arn.contains(&exact))
+                        .filter(|arn| revision(arn).is_some_and(|r| r > after))
+                        .map(|arn| concrete(arn)),
+                );
+                match page.next_token() {
+                    Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                    _ => break found,
+                }
+            }
+        }
+        ("target_group", true) if !name.starts_with("arn:") => {
+            match c.elb.describe_target_groups().names(name).send().await {
+                Ok(out) => out
+                    .target_groups()
+                    .iter()
+                    .filter_map(|tg| tg.target_group_arn())
+                    .map(concrete)
+                    .collect(),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_target_group_not_found_exception()) =>
+                {
+                    Vec::new()
+                }
+                Err(e) => return Err(err(AwsCallError::new("elbv2:DescribeTargetGroups", e))),
+            }
+        }
+        ("listener_rule", true) if !name.starts_with("arn:") => {
+            use stepdeploy_shared::listener::{ElbRules, ListenerRules};
+            ElbRules(c.elb.clone())
+                .rules(&env.alb_listener_arn)
+                .await
+                .map_err(err)?
+                .into_iter()
+                .filter(|rule| rule.hosts.iter().any(|h| h == name))
+                .map(|rule| concrete(&rule.arn))
+                .collect()
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(found))
+}
+
+/// Undoes one entry that carries its resource's id (or whose undo works by name).
+async fn undo_one(
     plan: &DeploymentPlan,
     c: &EnvClients,
     entry: &LedgerEntry,
@@ -235,7 +385,8 @@ pub async fn undo(
             }
             Err(e) => Err(err(AwsCallError::new("ecs:DeregisterTaskDefinition", e))),
         },
-        // DeleteTargetGroup succeeds for a group that is already gone.
+        // DeleteTargetGroup succeeds for a group that is already gone (AWS)
+        // or says it is not found (moto; also a repeat after a lost answer).
         ("target_group", true) => match c
             .elb
             .delete_target_group()
@@ -244,6 +395,14 @@ pub async fn undo(
             .await
         {
             Ok(_) => Ok(Undone::Removed),
+            Err(e)
+                if {
+                    use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
+                    e.code() == Some("TargetGroupNotFound")
+                } =>
+            {
+                Ok(Undone::AlreadyGone)
+            }
             Err(e) => Err(err(AwsCallError::new("elbv2:DeleteTargetGroup", e))),
         },
         ("listener_rule", true) => match c.elb.delete_rule().rule_arn(&entry.id).send().await {

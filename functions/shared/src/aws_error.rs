@@ -1,9 +1,11 @@
 //! One error type for a failed AWS call: which operation, how it classifies
-//! (from the error code, never the message), and the SDK error itself as the
-//! source, so nothing is flattened into a string before it is logged.
+//! (from the error code or the HTTP status, never the message), and the SDK
+//! error itself as the source, so nothing is flattened into a string before
+//! it is logged.
 
 use crate::errors::AwsFailureKind;
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -14,7 +16,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub struct AwsCallError {
     /// The API operation, e.g. `elbv2:DescribeRules`.
     pub operation: &'static str,
-    /// Throttled, access denied or other.
+    /// Throttled, unavailable (5xx, no answer), access denied or other.
     pub kind: AwsFailureKind,
     /// AWS's error code, when the service answered.
     pub code: Option<String>,
@@ -35,9 +37,19 @@ impl AwsCallError {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_string);
+        let status = err
+            .raw_response()
+            .and_then(|raw| (raw as &dyn std::any::Any).downcast_ref::<HttpResponse>())
+            .map(|response| response.status().as_u16());
         let kind = match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsFailureKind::Other,
-            _ => AwsFailureKind::from_code(code.as_deref()),
+            // No answer: the call may be retried like a 5xx.
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsFailureKind::Unavailable,
+            _ => match AwsFailureKind::from_code(code.as_deref()) {
+                AwsFailureKind::Other if status.is_some_and(|s| s >= 500) => {
+                    AwsFailureKind::Unavailable
+                }
+                kind => kind,
+            },
         };
         let unreachable = matches!(
             &err,
@@ -73,6 +85,15 @@ impl AwsCallError {
     /// The `error_type` to report.
     pub fn error_name(&self) -> &'static str {
         self.kind.error_name()
+    }
+
+    /// Whether trying again later may succeed (throttled, 5xx, no answer);
+    /// for a call that changes something, the change may have been applied.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            AwsFailureKind::Throttled | AwsFailureKind::Unavailable
+        )
     }
 }
 
@@ -113,5 +134,35 @@ mod tests {
         );
         let e = AwsCallError::new("dynamodb:GetItem", missing);
         assert_eq!(e.error_name(), "AwsServiceError");
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn server_errors_and_no_answer_are_unavailable_and_transient() {
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        // A 502 whose code the SDK does not know: the status decides.
+        let raw = HttpResponse::new(StatusCode::try_from(502).expect("status"), SdkBody::empty());
+        let bad_gateway: SdkError<GetItemError, HttpResponse> = SdkError::service_error(
+            GetItemError::generic(ErrorMetadata::builder().code("Weird").build()),
+            raw,
+        );
+        let e = AwsCallError::new("dynamodb:GetItem", bad_gateway);
+        assert_eq!(e.error_name(), "AwsUnavailable");
+        assert!(e.is_transient());
+        let timeout: SdkError<GetItemError, HttpResponse> =
+            SdkError::timeout_error(std::io::Error::other("timed out"));
+        let e = AwsCallError::new("dynamodb:GetItem", timeout);
+        assert_eq!(e.error_name(), "AwsUnavailable");
+        assert!(e.unreachable && e.is_transient());
+        let denied: SdkError<GetItemError, ()> = SdkError::service_error(
+            GetItemError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .build(),
+            ),
+            (),
+        );
+        assert!(!AwsCallError::new("dynamodb:GetItem", denied).is_transient());
     }
 }

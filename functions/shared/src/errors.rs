@@ -22,6 +22,9 @@ pub mod error_names {
     pub const PRIORITY_EXHAUSTED: &str = "PriorityExhausted";
     /// AWS kept throttling after the SDK's own retries; the state machine retries with backoff.
     pub const AWS_THROTTLED: &str = "AwsThrottled";
+    /// AWS kept answering 5xx (or not at all) after the SDK's own retries; the
+    /// state machine retries with backoff (every phase is safe to run again).
+    pub const AWS_UNAVAILABLE: &str = "AwsUnavailable";
     /// The deploy role is not allowed to make a call (a setup problem, not transient).
     pub const AWS_ACCESS_DENIED: &str = "AwsAccessDenied";
     /// Any other AWS API failure.
@@ -49,6 +52,7 @@ pub mod error_names {
         PRIORITY_IN_USE,
         PRIORITY_EXHAUSTED,
         AWS_THROTTLED,
+        AWS_UNAVAILABLE,
         AWS_ACCESS_DENIED,
         AWS_SERVICE_ERROR,
         DATABASE_ERROR,
@@ -85,6 +89,8 @@ pub fn diagnostic<E: ErrorName + std::fmt::Display>(err: &E) -> Diagnostic {
 pub enum AwsFailureKind {
     /// Throttled: worth retrying later.
     Throttled,
+    /// A server-side failure (5xx) or no answer: worth retrying later.
+    Unavailable,
     /// Access denied: the deploy role lacks a permission.
     AccessDenied,
     /// Anything else.
@@ -110,6 +116,17 @@ impl AwsFailureKind {
             Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
                 Self::AccessDenied
             }
+            Some(
+                "InternalError"
+                | "InternalFailure"
+                | "InternalServerError"
+                | "InternalServerException"
+                | "InternalServiceError"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "RequestTimeout"
+                | "RequestTimeoutException",
+            ) => Self::Unavailable,
             _ => Self::Other,
         }
     }
@@ -118,6 +135,7 @@ impl AwsFailureKind {
     pub fn error_name(self) -> &'static str {
         match self {
             Self::Throttled => error_names::AWS_THROTTLED,
+            Self::Unavailable => error_names::AWS_UNAVAILABLE,
             Self::AccessDenied => error_names::AWS_ACCESS_DENIED,
             Self::Other => error_names::AWS_SERVICE_ERROR,
         }
@@ -154,6 +172,14 @@ mod tests {
             AwsFailureKind::Other
         );
         assert_eq!(AwsFailureKind::from_code(None), AwsFailureKind::Other);
+        assert_eq!(
+            AwsFailureKind::from_code(Some("ServiceUnavailable")),
+            AwsFailureKind::Unavailable
+        );
+        assert_eq!(
+            AwsFailureKind::Unavailable.error_name(),
+            error_names::AWS_UNAVAILABLE
+        );
         assert_eq!(
             AwsFailureKind::Throttled.error_name(),
             error_names::AWS_THROTTLED

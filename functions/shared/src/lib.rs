@@ -15,6 +15,7 @@ pub mod listener;
 pub mod names;
 pub mod plan;
 pub mod request;
+pub mod retry;
 pub mod state;
 pub mod validate;
 

@@ -11,6 +11,15 @@
 //!
 //! Every write that guards exclusivity is conditional, so two runs can never
 //! both believe they hold a lock or a priority.
+//!
+//! The ledger is written ahead: a phase records a resource *before* the call
+//! that creates or changes it, naming it the way rollback can find it
+//! whether or not the call went through (its name, or for an update the
+//! value to restore). A run that crashes between a create and the next step,
+//! or whose create was applied but answered with an error, so leaves nothing
+//! rollback does not know about; rollback treats a recorded resource that is
+//! not there as already gone. The lock guarantees that nothing else creates
+//! a resource of the tenant under that name in the meantime.
 
 use crate::aws_error::AwsCallError;
 use aws_sdk_dynamodb::client::Waiters;
@@ -48,6 +57,9 @@ pub enum LockOutcome {
 pub enum ClaimOutcome {
     /// Newly claimed for this tenant.
     Claimed,
+    /// Claimed for this tenant by this same run in an earlier attempt (whose
+    /// answer, or whose ledger write, may have been lost): the run's to record.
+    ClaimedEarlier,
     /// Already this tenant's.
     AlreadyOurs,
     /// Claimed by another tenant.
@@ -60,7 +72,9 @@ pub enum ClaimOutcome {
 pub struct LedgerEntry {
     /// What it is: `priority_claim`, `efs_access_point`, `task_definition`, …
     pub kind: String,
-    /// ARN or id.
+    /// ARN or id; for an entry written before its create, the name rollback
+    /// finds the resource by (target group name, listener rule host, access
+    /// point path, task definition family, service or secret name).
     pub id: String,
     /// `true` if this run created it, `false` if it existed and was updated.
     pub created: bool,
@@ -102,12 +116,21 @@ pub trait StateStore: Send + Sync {
         tenant: &str,
         owner: &str,
     ) -> impl Future<Output = Result<ClaimOutcome, AwsCallError>> + Send;
-    /// Frees `priority` if `tenant` holds it.
+    /// Frees `priority` if `tenant` holds it (and forgets a registry entry
+    /// that held nothing but this priority: a tenant never deployed).
     fn release_priority(
         &self,
         priority: u32,
         tenant: &str,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Frees the priority the registry gives `tenant` if the run `owner`
+    /// claimed it (whether or not that run saw its claim succeed); the
+    /// priority released, if any.
+    fn release_claim_of(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<Option<u32>, AwsCallError>> + Send;
     /// Appends an entry to `execution`'s ledger.
     fn record(
         &self,
@@ -380,11 +403,18 @@ impl StateStore for DynamoStateStore {
         tenant: &str,
         owner: &str,
     ) -> Result<ClaimOutcome, AwsCallError> {
+        let outcome = |item: &HashMap<String, AttributeValue>, unknown: &str| {
+            match (get_s(item, "tenant"), get_s(item, "claimed_by")) {
+                // This run's own claim, from an attempt whose answer was lost.
+                (Some(holder), Some(by)) if holder == tenant && by == owner => {
+                    ClaimOutcome::ClaimedEarlier
+                }
+                (Some(holder), _) if holder == tenant => ClaimOutcome::AlreadyOurs,
+                (holder, _) => ClaimOutcome::TakenBy(holder.unwrap_or(unknown).to_string()),
+            }
+        };
         if let Some(item) = self.get(format!("PRIORITY#{priority}"), "PRIORITY").await? {
-            return Ok(match get_s(&item, "tenant") {
-                Some(holder) if holder == tenant => ClaimOutcome::AlreadyOurs,
-                holder => ClaimOutcome::TakenBy(holder.unwrap_or("unknown").to_string()),
-            });
+            return Ok(outcome(&item, "unknown"));
         }
         let claim = Put::builder()
             .table_name(&self.table)
@@ -420,10 +450,7 @@ impl StateStore for DynamoStateStore {
                     .get(format!("PRIORITY#{priority}"), "PRIORITY")
                     .await?
                     .unwrap_or_default();
-                Ok(match get_s(&item, "tenant") {
-                    Some(holder) if holder == tenant => ClaimOutcome::AlreadyOurs,
-                    holder => ClaimOutcome::TakenBy(holder.unwrap_or("another run").to_string()),
-                })
+                Ok(outcome(&item, "another run"))
             }
             Err(e) => Err(AwsCallError::new(
                 "dynamodb:TransactWriteItems (priority)",
@@ -456,19 +483,59 @@ impl StateStore for DynamoStateStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             // Already released (or never ours): nothing to do.
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) => {}
+            Err(e) => {
+                return Err(AwsCallError::new(
+                    "dynamodb:TransactWriteItems (release priority)",
+                    e,
+                ))
+            }
+        }
+        // The claim created the registry entry of a tenant never deployed
+        // (no last_execution): without its priority it is empty, remove it.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(alb_priority) AND attribute_not_exists(last_execution)",
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
                 Ok(())
             }
-            Err(e) => Err(AwsCallError::new(
-                "dynamodb:TransactWriteItems (release priority)",
-                e,
-            )),
+            Err(e) => Err(AwsCallError::new("dynamodb:DeleteItem (empty registry)", e)),
         }
+    }
+
+    async fn release_claim_of(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> Result<Option<u32>, AwsCallError> {
+        let Some(priority) = self.tenant_priority(tenant).await? else {
+            return Ok(None);
+        };
+        let claim = self
+            .get(format!("PRIORITY#{priority}"), "PRIORITY")
+            .await?
+            .unwrap_or_default();
+        if get_s(&claim, "tenant") != Some(tenant) || get_s(&claim, "claimed_by") != Some(owner) {
+            return Ok(None);
+        }
+        self.release_priority(priority, tenant).await?;
+        Ok(Some(priority))
     }
 
     async fn record(&self, execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
@@ -543,6 +610,8 @@ pub mod memory {
         pub locks: HashMap<String, LockHolder>,
         /// Priority claims: priority → tenant.
         pub claims: HashMap<u32, String>,
+        /// Which run made each claim: priority → execution.
+        pub claimed_by: HashMap<u32, String>,
         /// Registry priorities by tenant.
         pub registry: HashMap<String, u32>,
         /// Ledger entries with their execution, in write order.
@@ -618,13 +687,20 @@ pub mod memory {
             &self,
             priority: u32,
             tenant: &str,
-            _owner: &str,
+            owner: &str,
         ) -> Result<ClaimOutcome, AwsCallError> {
             Ok(self.with(|t| match t.claims.get(&priority) {
-                Some(holder) if holder == tenant => ClaimOutcome::AlreadyOurs,
+                Some(holder) if holder == tenant => {
+                    if t.claimed_by.get(&priority).is_some_and(|by| by == owner) {
+                        ClaimOutcome::ClaimedEarlier
+                    } else {
+                        ClaimOutcome::AlreadyOurs
+                    }
+                }
                 Some(holder) => ClaimOutcome::TakenBy(holder.clone()),
                 None => {
                     t.claims.insert(priority, tenant.into());
+                    t.claimed_by.insert(priority, owner.into());
                     t.registry.insert(tenant.into(), priority);
                     ClaimOutcome::Claimed
                 }
@@ -638,10 +714,31 @@ pub mod memory {
                     .is_some_and(|holder| holder == tenant)
                 {
                     t.claims.remove(&priority);
+                    t.claimed_by.remove(&priority);
                     t.registry.remove(tenant);
                 }
             });
             Ok(())
+        }
+
+        async fn release_claim_of(
+            &self,
+            tenant: &str,
+            owner: &str,
+        ) -> Result<Option<u32>, AwsCallError> {
+            Ok(self.with(|t| {
+                let priority = *t.registry.get(tenant)?;
+                if t.claims.get(&priority).is_some_and(|h| h == tenant)
+                    && t.claimed_by.get(&priority).is_some_and(|by| by == owner)
+                {
+                    t.claims.remove(&priority);
+                    t.claimed_by.remove(&priority);
+                    t.registry.remove(tenant);
+                    Some(priority)
+                } else {
+                    None
+                }
+            }))
         }
 
         async fn record(&self, execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
