@@ -626,7 +626,14 @@ class Flows:
             LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
             DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
                 "StatusCode": "404", "ContentType": "text/plain"}}])["Listeners"][0]
-        elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=10,
+        # More rules than DescribeRules returns on its first page (50), before the tenant's.
+        for priority in range(1, 61):
+            elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=priority,
+                            Conditions=[{"Field": "host-header", "HostHeaderConfig": {
+                                "Values": [f"other{priority}.wpdev.kimmyai.io"]}}],
+                            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                                "StatusCode": "404"}}])
+        elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=100,
                         Conditions=[{"Field": "host-header", "HostHeaderConfig": {
                             "Values": [TENANT_HOST]}}],
                         Actions=[{"Type": "forward", "TargetGroupArn": tg}])

@@ -118,11 +118,24 @@ class TenantDirectory:
                 listeners = elb.describe_listeners(
                     LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
                 for listener in listeners:
-                    rules = elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+                    rules = self._rules(elb, listener["ListenerArn"])
                     for rule in rules:
                         if _forward_target_groups(rule) & running_target_groups:
                             hosts.extend(_host_header_values(rule))
         return hosts
+
+    @staticmethod
+    def _rules(elb: Any, listener_arn: str) -> list[dict[str, Any]]:
+        """Every rule of the listener (DescribeRules pages: 50 rules a page by default)."""
+        rules: list[dict[str, Any]] = []
+        marker = None
+        while True:
+            page = elb.describe_rules(ListenerArn=listener_arn, PageSize=400,
+                                      **({"Marker": marker} if marker else {}))
+            rules.extend(page["Rules"])
+            marker = page.get("NextMarker")
+            if not marker:
+                return rules
 
     def _refresh(self) -> list[str]:
         hosts: list[str] = []

@@ -1,5 +1,6 @@
 //! Fault injection on the local stack (issue 6, reliability items 1–3): a
-//! phase that fails at any of its mutating calls rolls back to nothing; a
+//! phase (bootstrap, ecs, database, verify and notify in dev, dns in sit)
+//! that fails at any of its mutating calls rolls back to nothing; a
 //! create whose answer is lost (applied, then a 500) is adopted and the run
 //! succeeds with one of everything, or, if the phase dies right after it,
 //! rolled back all the same; throttling and 5xx beyond the SDK's retries are
@@ -727,12 +728,27 @@ fn lost_answer_cases(cal: &Calibration, env: &'static str, phases: &[&'static st
 }
 
 #[tokio::test]
-async fn every_failure_point_of_bootstrap_ecs_and_database_rolls_back_to_nothing() {
+async fn every_failure_point_of_every_phase_in_dev_rolls_back_to_nothing() {
     let started = Instant::now();
     let cal = Calibration::run("dev").await;
-    let cases = crash_cases(&cal, "dev", &["bootstrap", "ecs", "database"]);
+    let mut cases = crash_cases(
+        &cal,
+        "dev",
+        &["bootstrap", "ecs", "database", "verify", "notify"],
+    );
+    // notify's calls in the orchestrator account are made with the Lambda's
+    // own credentials, not a role session (locally the key `testing`): the
+    // success mail fails after the document and the registry record were
+    // written.
+    cases.push(Case {
+        label: "dev notify sns:Publish: error".into(),
+        env: "dev",
+        rules: vec![json!({"mode": "error", "nth": 1,
+                           "match": {"action": "sns:Publish", "caller": "testing"}})],
+        expect: Expect::RolledBack("AwsAccessDenied"),
+    });
     run_all(
-        "every_failure_point_of_bootstrap_ecs_and_database_rolls_back_to_nothing",
+        "every_failure_point_of_every_phase_in_dev_rolls_back_to_nothing",
         cases,
         cal.clean.clone(),
     )

@@ -10,7 +10,7 @@ use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::request::{DEPLOY_FAILED, DEPLOY_SUCCEEDED, EVENT_SOURCE};
-use stepdeploy_shared::state::{DynamoStateStore, RegistryRecord, StateStore};
+use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, RegistryRecord, StateStore};
 use stepdeploy_shared::DeploymentPlan;
 
 /// Where messages and events go (orchestrator account).
@@ -149,6 +149,26 @@ pub trait NotifyPorts: Send + Sync {
         detail_type: &str,
         detail: &serde_json::Value,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// The version of the config document now (`"null"` in a bucket that was
+    /// not versioned when it was written), `None` if there is none.
+    fn document_version(
+        &self,
+        env: &EnvironmentConfig,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    /// The registry's record of the tenant's last deployment, if any.
+    fn registry(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<RegistryRecord>, AwsCallError>> + Send;
+    /// Appends an entry to the run's ledger in the environment's state table.
+    fn record(
+        &self,
+        env: &EnvironmentConfig,
+        execution: &str,
+        entry: &LedgerEntry,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
     /// Writes the config document in the environment's bucket.
     fn put_document(
         &self,
@@ -271,6 +291,44 @@ impl NotifyPorts for AwsNotify {
         Ok(())
     }
 
+    async fn document_version(
+        &self,
+        env: &EnvironmentConfig,
+        key: &str,
+    ) -> Result<Option<String>, AwsCallError> {
+        let (s3, _) = self.env(env).await;
+        match s3
+            .head_object()
+            .bucket(&env.config_bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.version_id().unwrap_or("null").to_string())),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(AwsCallError::new("s3:HeadObject (config document)", e)),
+        }
+    }
+
+    async fn registry(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+    ) -> Result<Option<RegistryRecord>, AwsCallError> {
+        let (_, state) = self.env(env).await;
+        state.registry(tenant).await
+    }
+
+    async fn record(
+        &self,
+        env: &EnvironmentConfig,
+        execution: &str,
+        entry: &LedgerEntry,
+    ) -> Result<(), AwsCallError> {
+        let (_, state) = self.env(env).await;
+        state.record(execution, entry).await
+    }
+
     async fn put_document(
         &self,
         env: &EnvironmentConfig,
@@ -308,6 +366,14 @@ impl NotifyPorts for AwsNotify {
         let (_, state) = self.env(env).await;
         state.release_lock(tenant, owner).await
     }
+}
+
+/// Ledger kinds notify writes (rollback matches on them).
+pub mod kinds {
+    /// The config document (`id`: its key; `previous`: the version it replaced).
+    pub const CONFIG_DOCUMENT: &str = "config_document";
+    /// The registry record (`id`: the tenant; `previous`: the record it replaced, JSON).
+    pub const REGISTRY_RECORD: &str = "registry_record";
 }
 
 /// The run's phases in order, to name the one that failed.
@@ -432,6 +498,26 @@ pub async fn handle(
             let dns = run.dns.as_ref().map(|w| &w.output);
             let now = now_rfc3339();
             let document = config_document(plan, &ecs, &database, dns, &now);
+            // Written ahead, like every phase's changes: should anything after
+            // this fail, rollback deletes the document or puts the previous
+            // version back, and takes the registry record back.
+            let entry = |kind: &str, id: &str, previous: Option<String>| LedgerEntry {
+                kind: kind.into(),
+                id: id.into(),
+                created: previous.is_none(),
+                phase: "notify".into(),
+                previous,
+            };
+            let previous = ports
+                .document_version(&plan.env, &plan.names.config_key)
+                .await?;
+            ports
+                .record(
+                    &plan.env,
+                    &plan.execution,
+                    &entry(kinds::CONFIG_DOCUMENT, &plan.names.config_key, previous),
+                )
+                .await?;
             ports
                 .put_document(
                     &plan.env,
@@ -447,6 +533,17 @@ pub async fn handle(
                 config_key: plan.names.config_key.clone(),
                 requested_by: plan.requested_by.clone(),
             };
+            let previous = ports
+                .registry(&plan.env, plan.tenant.as_str())
+                .await?
+                .map(|r| serde_json::to_string(&r).unwrap_or_default());
+            ports
+                .record(
+                    &plan.env,
+                    &plan.execution,
+                    &entry(kinds::REGISTRY_RECORD, plan.tenant.as_str(), previous),
+                )
+                .await?;
             ports
                 .update_registry(&plan.env, plan.tenant.as_str(), &record)
                 .await?;
@@ -569,6 +666,32 @@ mod tests {
             self.push(format!("event {detail_type} {detail}"));
             Ok(())
         }
+        async fn document_version(
+            &self,
+            _env: &EnvironmentConfig,
+            _key: &str,
+        ) -> Result<Option<String>, AwsCallError> {
+            Ok(None)
+        }
+        async fn registry(
+            &self,
+            _env: &EnvironmentConfig,
+            _tenant: &str,
+        ) -> Result<Option<RegistryRecord>, AwsCallError> {
+            Ok(None)
+        }
+        async fn record(
+            &self,
+            _env: &EnvironmentConfig,
+            _execution: &str,
+            entry: &LedgerEntry,
+        ) -> Result<(), AwsCallError> {
+            self.push(format!(
+                "ledger {} {} {}",
+                entry.kind, entry.id, entry.created
+            ));
+            Ok(())
+        }
         async fn put_document(
             &self,
             _env: &EnvironmentConfig,
@@ -628,12 +751,18 @@ mod tests {
             Some("s3://stepdeploy-config-sit-222222222222/sit/goldencrust.json")
         );
         assert!(out.lock_released);
-        let log = sent.log();
+        let mut log = sent.log();
+        assert_eq!(
+            log.remove(0),
+            "ledger config_document sit/goldencrust.json true",
+            "written before the document"
+        );
         assert!(
             log[0].starts_with("document sit/goldencrust.json")
                 && log[0].contains("\"secret_arn\": \"arn:secret\"")
         );
         assert!(!log[0].contains("password"));
+        assert_eq!(log.remove(1), "ledger registry_record goldencrust true");
         assert_eq!(log[1], "registry goldencrust active");
         assert!(log[2].starts_with("publish stepdeploy: goldencrust deployed to sit | [(\"tenant\", \"goldencrust\"), (\"environment\", \"sit\"), (\"outcome\", \"succeeded\")]"), "{}", log[2]);
         assert!(log[3].starts_with("event Tenant Deployment Succeeded"));

@@ -101,6 +101,8 @@ pub struct EnvClients {
     pub iam: aws_sdk_iam::Client,
     /// Route53.
     pub route53: aws_sdk_route53::Client,
+    /// S3 (the config bucket).
+    pub s3: aws_sdk_s3::Client,
     /// Secrets Manager.
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The state table.
@@ -125,6 +127,7 @@ impl AwsConnector {
                 elb: aws_sdk_elasticloadbalancingv2::Client::new(c),
                 iam: aws_sdk_iam::Client::new(c),
                 route53: aws_sdk_route53::Client::new(c),
+                s3: stepdeploy_shared::aws::s3_client(c),
                 secrets: aws_sdk_secretsmanager::Client::new(c),
                 state: DynamoStateStore::new(
                     aws_sdk_dynamodb::Client::new(c),
@@ -628,6 +631,57 @@ async fn undo_one(
                 Undone::Removed
             })
         }
+        // notify's: the config document (deleted, or its previous version
+        // copied back) and the registry record (taken back, or put back).
+        ("config_document", created) => {
+            let bucket = env.config_bucket.as_str();
+            match (created, entry.previous.as_deref()) {
+                (false, Some(version)) => {
+                    c.s3.copy_object()
+                        .bucket(bucket)
+                        .key(&entry.id)
+                        .copy_source(format!("{bucket}/{}?versionId={version}", entry.id))
+                        .send()
+                        .await
+                        .map_err(|e| err(AwsCallError::new("s3:CopyObject (restore)", e)))?;
+                    Ok(Undone::Restored)
+                }
+                _ => {
+                    c.s3.delete_object()
+                        .bucket(bucket)
+                        .key(&entry.id)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            err(AwsCallError::new("s3:DeleteObject (config document)", e))
+                        })?;
+                    Ok(Undone::Removed)
+                }
+            }
+        }
+        ("registry_record", created) => match (created, entry.previous.as_deref()) {
+            (false, Some(previous)) => {
+                let record: stepdeploy_shared::state::RegistryRecord =
+                    serde_json::from_str(previous)
+                        .map_err(|e| format!("previous registry record: {e}"))?;
+                c.state
+                    .update_registry(&entry.id, &record)
+                    .await
+                    .map_err(err)?;
+                Ok(Undone::Restored)
+            }
+            _ => Ok(
+                if c.state
+                    .unregister(&entry.id, &plan.execution)
+                    .await
+                    .map_err(err)?
+                {
+                    Undone::Removed
+                } else {
+                    Undone::AlreadyGone
+                },
+            ),
+        },
         (kind, created) => Err(format!(
             "no undo for a ledger entry of kind {kind} (created: {created})"
         )),

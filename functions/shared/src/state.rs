@@ -229,6 +229,52 @@ impl DynamoStateStore {
         Ok(())
     }
 
+    /// The registry's record of the tenant's last deployment; `None` for a
+    /// tenant never deployed (no entry, or only the priority of a claim).
+    pub async fn registry(&self, tenant: &str) -> Result<Option<RegistryRecord>, AwsCallError> {
+        let Some(item) = self.get(format!("TENANT#{tenant}"), "REGISTRY").await? else {
+            return Ok(None);
+        };
+        let field = |name: &str| get_s(&item, name).unwrap_or_default().to_string();
+        Ok(get_s(&item, "last_execution").map(|_| RegistryRecord {
+            image: field("image"),
+            status: field("status"),
+            last_execution: field("last_execution"),
+            updated_at: field("updated_at"),
+            config_key: field("config_key"),
+            requested_by: field("requested_by"),
+        }))
+    }
+
+    /// Takes back what [`update_registry`](Self::update_registry) wrote for
+    /// `execution` when the tenant had no record before; the priority stays
+    /// (it goes with its claim). `false` if the record is not that run's.
+    pub async fn unregister(&self, tenant: &str, execution: &str) -> Result<bool, AwsCallError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .update_expression(
+                "REMOVE image, #status, last_execution, updated_at, config_key, requested_by",
+            )
+            .condition_expression("last_execution = :e")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":e", s(execution))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsCallError::new("dynamodb:UpdateItem (unregister)", e)),
+        }
+    }
+
     /// Records a tenant's deployment in the registry (keeps its priority).
     pub async fn update_registry(
         &self,
