@@ -259,13 +259,17 @@ def run_set(label: str, args: argparse.Namespace, rules: list[dict[str, Any]],
             state = faults("GET", f"?id={group}")
             faults("DELETE", f"?id={group}")
         injected = Counter()
+        faulted = []
         for rule in state["rules"]:
             if rule["injected"]:
                 injected[rule["mode"]] += rule["injected"]
+            faulted += [(entry["n"], f"{rule['mode']} {entry['call']}") for entry in rule["log"]
+                        if entry["fault"] == rule["mode"]]
         matched = max((r["matched"] for r in state["rules"]), default=0)
         inventory = account.inventory(tenant)
         problems = check(inventory, run["status"] == "SUCCEEDED", run.get("execution"))
         run.update(tenant=tenant, injected=dict(injected), calls_matched=matched,
+                   faulted_calls=[call for _, call in sorted(faulted)],
                    inventory_ok=not problems, problems=problems,
                    inventory={k: v for k, v in inventory.items() if k not in ("registry", "claims")})
         runs.append(run)
@@ -277,8 +281,10 @@ def run_set(label: str, args: argparse.Namespace, rules: list[dict[str, Any]],
     walls = [r["wall_s"] for r in runs]
     succeeded = [r for r in runs if r["status"] == "SUCCEEDED"]
     injected_total = Counter()
+    dropped = Counter()
     for r in runs:
         injected_total.update(r["injected"])
+        dropped.update(c.split(" ", 1)[1] for c in r["faulted_calls"] if c.startswith("drop "))
     retried_errors = Counter()
     for r in runs:
         retried_errors.update(r.get("task_errors") or {})
@@ -292,6 +298,7 @@ def run_set(label: str, args: argparse.Namespace, rules: list[dict[str, Any]],
             "runs_with_task_retries": sum(bool(r.get("task_retries")) for r in runs),
             "task_errors_retried": dict(retried_errors),
             "faults_injected": dict(injected_total),
+            "lost_answers_by_call": dict(dropped.most_common()),
             "calls_matched": sum(r["calls_matched"] for r in runs),
             "wall_s_median": round(statistics.median(walls), 2) if walls else None,
             "wall_s_min": min(walls, default=None), "wall_s_max": max(walls, default=None),
