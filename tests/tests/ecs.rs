@@ -114,22 +114,33 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
     let second = invoke("ecs", &json!({ "plan": plan })).await.ok();
     assert_eq!(second["changes"], json!([]), "{second}");
     assert_eq!(second["task_definition_arn"], first["task_definition_arn"]);
-    let rules = elb
-        .describe_rules()
-        .listener_arn(&env.alb_listener_arn)
-        .send()
-        .await
-        .expect("rules");
-    let matching = rules
-        .rules()
-        .iter()
-        .filter(|r| {
-            r.conditions().iter().any(|c| {
-                c.host_header_config()
-                    .is_some_and(|h| h.values().iter().any(|v| v == &host))
+    // Every page: the shared listener holds every tenant's rule.
+    let mut matching = 0;
+    let mut marker = None;
+    loop {
+        let page = elb
+            .describe_rules()
+            .listener_arn(&env.alb_listener_arn)
+            .set_marker(marker)
+            .page_size(400)
+            .send()
+            .await
+            .expect("rules");
+        matching += page
+            .rules()
+            .iter()
+            .filter(|r| {
+                r.conditions().iter().any(|c| {
+                    c.host_header_config()
+                        .is_some_and(|h| h.values().iter().any(|v| v == &host))
+                })
             })
-        })
-        .count();
+            .count();
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            break;
+        }
+    }
     assert_eq!(matching, 1);
     let aps = efs
         .describe_access_points()
