@@ -160,7 +160,6 @@ async fn dev_deployment_from_the_bus_succeeds_and_a_failed_verify_rolls_back_to_
     assert!(lock.item.is_none(), "lock released");
 }
 
-
 #[tokio::test]
 async fn auto_promote_from_dev_runs_sit_with_verify_and_dns() {
     let tenant = unique_tenant("pr");
@@ -195,7 +194,12 @@ async fn two_requests_for_one_tenant_at_once_run_one_and_lock_out_the_other() {
     let tenant = unique_tenant("cc");
     let detail = json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io"});
     tokio::join!(put(detail.clone()), put(detail));
-    let runs = stepdeploy_tests::finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
+    let runs = stepdeploy_tests::finished_executions(
+        &format!("{tenant}-dev-"),
+        2,
+        Duration::from_secs(240),
+    )
+    .await;
     let mut outcomes: Vec<(String, Option<String>)> = runs
         .iter()
         .map(|r| {
@@ -237,7 +241,12 @@ async fn a_failed_update_of_a_live_tenant_keeps_the_previous_version_serving() {
     let host = format!("{tenant}.wpdev.kimmyai.io");
     stepdeploy_tests::standin_fail(&host, true);
     put(json!({"tenant": tenant, "environment": "dev", "image": "wordpress:6.5-apache", "requested_by": "jane@kimmyai.io"})).await;
-    let runs = stepdeploy_tests::finished_executions(&format!("{tenant}-dev-"), 2, Duration::from_secs(240)).await;
+    let runs = stepdeploy_tests::finished_executions(
+        &format!("{tenant}-dev-"),
+        2,
+        Duration::from_secs(240),
+    )
+    .await;
     stepdeploy_tests::standin_fail(&host, false);
     let failed = runs
         .iter()
