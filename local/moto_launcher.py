@@ -26,6 +26,11 @@ logs a line at startup.  They patch moto internals, so they are tied to moto
 * ECS services settle at once: one PRIMARY deployment, rollout COMPLETED,
   runningCount = desiredCount (the local stand-in for a healthy Fargate
   service).
+* Response bodies keep their content: moto rewrote everything between the
+  first <RequestId> and the last </RequestId> of any body, so execution
+  histories quoting XML errors lost their later events.
+* DynamoDB writes are serialized: a cancelled TransactWriteItems put back a
+  copy of the whole table, undoing other requests' writes made meanwhile.
 
 Not patches of moto but a WSGI middleware in front of it (CallCounter), for
 stepdeploy's own calls only (User-Agent aws-sdk-rust: not the seed's, the
@@ -739,6 +744,33 @@ def patch_response_request_id() -> str:
     return "BaseResponse._enrich_response: <RequestId> rewritten in XML bodies only, tag-bounded"
 
 
+def patch_dynamodb_write_lock() -> str:
+    """Serialize DynamoDB writes, so a cancelled transaction undoes only itself.
+
+    DynamoDBBackend.transact_write_items (moto/dynamodb/models/__init__.py)
+    deep-copies each table it writes to and, when any of its conditions
+    fails (TransactionCanceledException), puts the copies back: every write
+    other requests made to those tables in the meantime was lost (a lock, a
+    ledger entry, another run's priority claim or registry entry).  Writes
+    (PutItem, UpdateItem, DeleteItem, batches, transactions) now take one
+    re-entrant lock per backend.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def locked(method: Callable) -> Callable:
+        def call(self, *args, **kwargs):
+            lock = self.__dict__.setdefault("_stepdeploy_write_lock", threading.RLock())
+            with lock:
+                return method(self, *args, **kwargs)
+        call.__name__ = method.__name__
+        return call
+
+    names = ("put_item", "update_item", "delete_item", "transact_write_items")
+    for name in names:
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    return f"DynamoDBBackend.{'/'.join(names)}: one write lock per backend"
+
+
 PATCHES: list[Callable[[], str]] = [
     patch_stepfunctions_execute,
     patch_execution_names,
@@ -749,6 +781,7 @@ PATCHES: list[Callable[[], str]] = [
     patch_s3_bucket_versioning_response,
     patch_send_task_failure_cause,
     patch_response_request_id,
+    patch_dynamodb_write_lock,
 ]
 
 

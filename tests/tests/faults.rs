@@ -416,14 +416,13 @@ struct Run {
     took: Duration,
 }
 
-async fn deploy(tenant: &str, env: &str) -> Run {
+async fn deploy(tenant: &str, env: &str, within: Duration) -> Run {
     let started = Instant::now();
     put_deploy_event(
         json!({"tenant": tenant, "environment": env, "requested_by": "faults@kimmyai.io"}),
     )
     .await;
-    let execution =
-        find_execution(&format!("{tenant}-{env}-"), true, Duration::from_secs(240)).await;
+    let execution = find_execution(&format!("{tenant}-{env}-"), true, within).await;
     let took = started.elapsed();
     let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
     let mut run = Run {
@@ -480,7 +479,24 @@ struct Calibration {
 }
 
 impl Calibration {
+    /// A clean run; again if its bootstrap lost a race for a priority to a
+    /// run starting at the same time (a second claim: not the usual sequence).
     async fn run(env: &str) -> Self {
+        for _ in 0..3 {
+            let calibration = Self::run_once(env).await;
+            let claims = calibration
+                .of("bootstrap")
+                .iter()
+                .filter(|c| *c == "dynamodb:TransactWriteItems")
+                .count();
+            if claims == 1 {
+                return calibration;
+            }
+        }
+        panic!("three calibration runs in {env} lost a race for their priority");
+    }
+
+    async fn run_once(env: &str) -> Self {
         let tenant = unique_tenant("fk");
         let rules: Vec<Value> = PHASES
             .iter()
@@ -490,7 +506,8 @@ impl Calibration {
             })
             .collect();
         inject(&tenant, &tenant, &rules);
-        let run = deploy(&tenant, env).await;
+        // The first runs after `local/up` may wait for the Lambda emulator to build.
+        let run = deploy(&tenant, env, Duration::from_secs(600)).await;
         let rules = collect(&tenant);
         assert_eq!(
             run.status,
@@ -560,7 +577,7 @@ async fn run_case(case: Case, clean: BTreeMap<&'static str, usize>) -> Result<St
         ));
     }
     inject(&tenant, &tenant, &case.rules);
-    let run = deploy(&tenant, case.env).await;
+    let run = deploy(&tenant, case.env, Duration::from_secs(240)).await;
     let rules = collect(&tenant);
     let after = inventory(case.env, &tenant).await;
     let what = format!(
