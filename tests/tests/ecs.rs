@@ -3,7 +3,8 @@
 
 use serde_json::json;
 use stepdeploy_tests::{
-    bootstrap_input, in_environment, invoke, site_status, unique_tenant, wait_site_status,
+    bootstrap_input, in_environment, invoke, listener_rules, site_status, unique_tenant,
+    wait_site_status,
 };
 
 #[tokio::test]
@@ -114,34 +115,13 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
     let second = invoke("ecs", &json!({ "plan": plan })).await.ok();
     assert_eq!(second["changes"], json!([]), "{second}");
     assert_eq!(second["task_definition_arn"], first["task_definition_arn"]);
-    // Every page: the shared listener holds every tenant's rule.
-    let mut matching = 0;
-    let mut marker = None;
-    loop {
-        let page = elb
-            .describe_rules()
-            .listener_arn(&env.alb_listener_arn)
-            .set_marker(marker)
-            .page_size(400)
-            .send()
+    assert_eq!(
+        listener_rules(&dev, &env.alb_listener_arn, &host)
             .await
-            .expect("rules");
-        matching += page
-            .rules()
-            .iter()
-            .filter(|r| {
-                r.conditions().iter().any(|c| {
-                    c.host_header_config()
-                        .is_some_and(|h| h.values().iter().any(|v| v == &host))
-                })
-            })
-            .count();
-        marker = page.next_marker().map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
-    assert_eq!(matching, 1);
+            .len(),
+        1,
+        "one listener rule for {host}"
+    );
     let aps = efs
         .describe_access_points()
         .file_system_id(&env.efs_id)

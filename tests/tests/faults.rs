@@ -17,25 +17,17 @@
 //! order, so `k` is "the k-th mutating call of the phase" and the cases
 //! follow the code if a phase gains or loses a call.
 //!
-//! The inventory compared before and after a run: ECS services (ACTIVE) and
-//! task definitions (ACTIVE revisions of the family), target group, listener
-//! rule, EFS access point, the tenant secret (rollback force-deletes it, so
-//! not even a secret pending deletion may be left), the secrets policy on the
-//! task execution role, the Route53 record, the MySQL database and user, the
-//! config document and any other object of the tenant in the config bucket
-//! except verify's reports (kept on purpose: the failed run's evidence, like
-//! its execution history), the registry entry, priority claims and the lock.
+//! The inventory compared before and after a run is
+//! [`stepdeploy_tests::tenant_inventory`]: every kind of resource a run makes.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use stepdeploy_shared::{EnvironmentName, ResourceNames, TenantName};
 use stepdeploy_tests::{
-    environment, find_execution, in_environment, orchestrator, put_deploy_event,
-    tenant_mysql_objects, unique_tenant, ENDPOINT,
+    find_execution, inventory_shape, orchestrator, put_deploy_event, tenant_inventory,
+    unique_tenant, Inventory, ENDPOINT,
 };
 
 /// How many runs one test keeps going at once.
@@ -97,307 +89,6 @@ fn collect(group: &str) -> Vec<Value> {
 }
 
 // ---- the inventory -------------------------------------------------------------
-
-/// Everything of `tenant` in `env`'s account, by kind (ids, names or keys).
-type Inventory = BTreeMap<&'static str, Vec<String>>;
-
-async fn inventory(env_name: &str, tenant: &str) -> Inventory {
-    let env = environment(env_name);
-    let names = ResourceNames::new(
-        &EnvironmentName::parse(env_name).expect("environment"),
-        &TenantName::parse(tenant).expect("tenant"),
-        &env.domain,
-    );
-    let config = in_environment(env_name).await;
-    let mut found = Inventory::new();
-
-    let ecs = aws_sdk_ecs::Client::new(&config);
-    let services = ecs
-        .describe_services()
-        .cluster(&env.cluster)
-        .services(&names.service)
-        .send()
-        .await
-        .expect("describe services");
-    found.insert(
-        "ecs service",
-        services
-            .services()
-            .iter()
-            .filter(|s| s.status() == Some("ACTIVE"))
-            .filter_map(|s| s.service_arn().map(str::to_string))
-            .collect(),
-    );
-    let mut revisions = Vec::new();
-    let mut token = None;
-    let exact = format!("task-definition/{}:", names.task_family);
-    loop {
-        let page = ecs
-            .list_task_definitions()
-            .family_prefix(&names.task_family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .set_next_token(token)
-            .send()
-            .await
-            .expect("task definitions");
-        revisions.extend(
-            page.task_definition_arns()
-                .iter()
-                .filter(|a| a.contains(&exact))
-                .cloned(),
-        );
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    found.insert("task definition (ACTIVE)", revisions);
-
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
-    let groups = match elb
-        .describe_target_groups()
-        .names(&names.target_group)
-        .send()
-        .await
-    {
-        Ok(out) => out
-            .target_groups()
-            .iter()
-            .filter_map(|t| t.target_group_arn().map(str::to_string))
-            .collect(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_target_group_not_found_exception()) =>
-        {
-            Vec::new()
-        }
-        Err(e) => panic!("describe target groups: {e:?}"),
-    };
-    found.insert("target group", groups);
-    let mut rules = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = elb
-            .describe_rules()
-            .listener_arn(&env.alb_listener_arn)
-            .set_marker(marker)
-            .page_size(400)
-            .send()
-            .await
-            .expect("rules");
-        rules.extend(
-            page.rules()
-                .iter()
-                .filter(|r| {
-                    r.conditions().iter().any(|c| {
-                        c.host_header_config()
-                            .is_some_and(|h| h.values().iter().any(|v| v == &names.host))
-                    })
-                })
-                .filter_map(|r| r.rule_arn().map(str::to_string)),
-        );
-        marker = page
-            .next_marker()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
-    found.insert("listener rule", rules);
-
-    let efs = aws_sdk_efs::Client::new(&config);
-    let mut points = Vec::new();
-    let mut token = None;
-    loop {
-        let page = efs
-            .describe_access_points()
-            .file_system_id(&env.efs_id)
-            .set_next_token(token)
-            .send()
-            .await
-            .expect("access points");
-        points.extend(
-            page.access_points()
-                .iter()
-                .filter(|ap| {
-                    ap.root_directory().and_then(|r| r.path()) == Some(names.efs_path.as_str())
-                })
-                .filter_map(|ap| ap.access_point_id().map(str::to_string)),
-        );
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    found.insert("access point", points);
-
-    let secret = match aws_sdk_secretsmanager::Client::new(&config)
-        .describe_secret()
-        .secret_id(&names.db_secret)
-        .send()
-        .await
-    {
-        Ok(s) => vec![format!(
-            "{}{}",
-            s.arn().unwrap_or_default(),
-            if s.deleted_date().is_some() {
-                " (pending deletion)"
-            } else {
-                ""
-            }
-        )],
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Vec::new()
-        }
-        Err(e) => panic!("describe secret: {e:?}"),
-    };
-    found.insert("secret", secret);
-
-    let role = env
-        .task_execution_role_arn
-        .rsplit('/')
-        .next()
-        .expect("role name");
-    let policy = match aws_sdk_iam::Client::new(&config)
-        .get_role_policy()
-        .role_name(role)
-        .policy_name(&names.secrets_policy)
-        .send()
-        .await
-    {
-        Ok(_) => vec![format!("{role}/{}", names.secrets_policy)],
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Vec::new()
-        }
-        Err(e) => panic!("get role policy: {e:?}"),
-    };
-    found.insert("task execution role policy", policy);
-
-    let fqdn = format!("{}.", names.host);
-    let records = aws_sdk_route53::Client::new(&config)
-        .list_resource_record_sets()
-        .hosted_zone_id(&env.hosted_zone_id)
-        .start_record_name(&fqdn)
-        .start_record_type(aws_sdk_route53::types::RrType::A)
-        .max_items(1)
-        .send()
-        .await
-        .expect("records");
-    found.insert(
-        "route53 record",
-        records
-            .resource_record_sets()
-            .iter()
-            .filter(|r| r.name().eq_ignore_ascii_case(&fqdn))
-            .map(|r| r.name().to_string())
-            .collect(),
-    );
-
-    let counts = tenant_mysql_objects(env_name, tenant);
-    let mut mysql = Vec::new();
-    if counts.first().map(String::as_str) != Some("0") {
-        mysql.push(format!("database {} ({counts:?})", names.database));
-    }
-    if counts.get(1).map(String::as_str) != Some("0") {
-        mysql.push(format!("user {} ({counts:?})", names.db_user));
-    }
-    found.insert("mysql", mysql);
-
-    let s3 = stepdeploy_shared::aws::s3_client(&config);
-    let listed = s3
-        .list_objects_v2()
-        .bucket(&env.config_bucket)
-        .prefix(format!("{env_name}/{tenant}"))
-        .send()
-        .await
-        .expect("config bucket");
-    found.insert(
-        "config bucket",
-        listed
-            .contents()
-            .iter()
-            .filter_map(|o| o.key())
-            .filter(|k| *k == names.config_key || k.starts_with(&format!("{env_name}/{tenant}/")))
-            .filter(|k| !k.contains("/reports/"))
-            .map(str::to_string)
-            .collect(),
-    );
-
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let item = |pk: String, sk: &str| {
-        ddb.get_item()
-            .table_name(&env.state_table)
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S(sk.into()))
-            .consistent_read(true)
-            .send()
-    };
-    let registry = item(format!("TENANT#{tenant}"), "REGISTRY")
-        .await
-        .expect("registry")
-        .item;
-    found.insert(
-        "registry entry",
-        registry
-            .map(|i| {
-                let mut fields: Vec<&String> = i.keys().collect();
-                fields.sort();
-                format!("{fields:?}")
-            })
-            .into_iter()
-            .collect(),
-    );
-    let lock = item(format!("LOCK#{tenant}"), "LOCK")
-        .await
-        .expect("lock")
-        .item;
-    found.insert(
-        "lock",
-        lock.map(|i| format!("{:?}", i.get("owner")))
-            .into_iter()
-            .collect(),
-    );
-    let mut claims = Vec::new();
-    let mut start = None;
-    loop {
-        let page = ddb
-            .scan()
-            .table_name(&env.state_table)
-            .filter_expression("sk = :sk AND tenant = :t")
-            .expression_attribute_values(":sk", AttributeValue::S("PRIORITY".into()))
-            .expression_attribute_values(":t", AttributeValue::S(tenant.into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan priority claims");
-        claims.extend(
-            page.items()
-                .iter()
-                .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned()),
-        );
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
-    found.insert("priority claim", claims);
-    found
-}
-
-/// How many of each kind.
-fn shape(inventory: &Inventory) -> BTreeMap<&'static str, usize> {
-    inventory.iter().map(|(k, v)| (*k, v.len())).collect()
-}
 
 fn nothing(inventory: &Inventory) -> bool {
     inventory.values().all(Vec::is_empty)
@@ -526,7 +217,7 @@ impl Calibration {
                     .collect(),
             );
         }
-        let clean = shape(&inventory(env, &tenant).await);
+        let clean = inventory_shape(&tenant_inventory(env, &tenant).await);
         eprintln!("calibration {env} ({tenant}, {:?}): {calls:?}", run.took);
         Self { calls, clean }
     }
@@ -569,7 +260,7 @@ struct Case {
 /// Runs the case for a fresh tenant; `Err` says what went wrong.
 async fn run_case(case: Case, clean: BTreeMap<&'static str, usize>) -> Result<String, String> {
     let tenant = unique_tenant("fx");
-    let before = inventory(case.env, &tenant).await;
+    let before = tenant_inventory(case.env, &tenant).await;
     if !nothing(&before) {
         return Err(format!(
             "{}: {tenant} is not fresh: {before:#?}",
@@ -579,7 +270,7 @@ async fn run_case(case: Case, clean: BTreeMap<&'static str, usize>) -> Result<St
     inject(&tenant, &tenant, &case.rules);
     let run = deploy(&tenant, case.env, Duration::from_secs(240)).await;
     let rules = collect(&tenant);
-    let after = inventory(case.env, &tenant).await;
+    let after = tenant_inventory(case.env, &tenant).await;
     let what = format!(
         "{} ({tenant}): {:?} {:?}, states {:?}, task errors {:?}, rollback {}",
         case.label,
@@ -625,10 +316,10 @@ async fn run_case(case: Case, clean: BTreeMap<&'static str, usize>) -> Result<St
                     ));
                 }
             }
-            if shape(&after) != clean {
+            if inventory_shape(&after) != clean {
                 return Err(format!(
                     "{what}: inventory {:?}, a clean run has {clean:?}: {after:#?}",
-                    shape(&after)
+                    inventory_shape(&after)
                 ));
             }
         }

@@ -7,15 +7,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stepdeploy_tests::{
     approval_links, aws_cli, environment, find_execution, finished_executions, in_environment,
-    orchestrator, post, repo, standin_fail, states_entered, tenant_mysql_objects, unique_tenant,
-    wait_site_status, ORCHESTRATOR_ACCOUNT, REGION,
+    inventory_shape, orchestrator, post, repo, standin_fail, state_item, states_entered,
+    tenant_inventory, tenant_mysql_objects, unique_tenant, wait_site_status, ORCHESTRATOR_ACCOUNT,
+    REGION,
 };
 
 const BUS: &str = "stepdeploy";
@@ -747,35 +748,34 @@ async fn ten_concurrent_events_for_one_tenant_start_one_deployment() {
         assert_eq!(ledger.count(), 0, "a refused run records nothing");
     }
 
-    // Exactly one of each of the tenant's resources.
-    let ecs = aws_sdk_ecs::Client::new(&dev);
-    let service_name = format!("dev-{tenant}-service");
-    let mut services = Vec::new();
-    let mut token = None;
-    loop {
-        let page = ecs
-            .list_services()
-            .cluster(&env.cluster)
-            .set_next_token(token)
-            .send()
-            .await
-            .expect("list services");
-        services.extend(
-            page.service_arns()
-                .iter()
-                .filter(|a| a.ends_with(&format!("/{service_name}")))
-                .cloned(),
-        );
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    assert_eq!(services.len(), 1, "one ECS service: {services:?}");
-    let described = ecs
+    // Exactly one of each of the tenant's resources, and the lock released.
+    let inventory = tenant_inventory("dev", &tenant).await;
+    let one_each = BTreeMap::from([
+        ("access point", 1),
+        ("config bucket", 1),
+        ("ecs service", 1),
+        ("listener rule", 1),
+        ("lock", 0),
+        ("mysql", 2),
+        ("priority claim", 1),
+        ("registry entry", 1),
+        ("route53 record", 0), // dns is off in dev
+        ("secret", 1),
+        ("secret (pending deletion)", 0),
+        ("target group", 1),
+        ("task definition (ACTIVE)", 1),
+        ("task execution role policy", 1),
+    ]);
+    assert_eq!(inventory_shape(&inventory), one_each, "{inventory:#?}");
+    assert_eq!(
+        tenant_mysql_objects("dev", &tenant),
+        ["1", "1"],
+        "database and user"
+    );
+    let described = aws_sdk_ecs::Client::new(&dev)
         .describe_services()
         .cluster(&env.cluster)
-        .services(&service_name)
+        .services(format!("dev-{tenant}-service"))
         .send()
         .await
         .expect("describe services");
@@ -785,119 +785,14 @@ async fn ten_concurrent_events_for_one_tenant_start_one_deployment() {
         service.task_definition(),
         output["ecs"]["output"]["task_definition_arn"].as_str()
     );
-    let revisions = ecs
-        .list_task_definitions()
-        .family_prefix(format!("dev-{tenant}"))
-        .send()
-        .await
-        .expect("task definitions");
-    assert_eq!(
-        revisions.task_definition_arns().len(),
-        1,
-        "one task definition revision: {:?}",
-        revisions.task_definition_arns()
-    );
-
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&dev);
-    let groups = elb
-        .describe_target_groups()
-        .names(format!("dev-{tenant}-tg"))
-        .send()
-        .await
-        .expect("target group");
-    assert_eq!(groups.target_groups().len(), 1, "one target group");
-    let host = format!("{tenant}.wpdev.kimmyai.io");
-    let mut rules = 0;
-    let mut marker = None;
-    loop {
-        let page = elb
-            .describe_rules()
-            .listener_arn(&env.alb_listener_arn)
-            .set_marker(marker)
-            .page_size(400)
-            .send()
-            .await
-            .expect("rules");
-        rules += page
-            .rules()
-            .iter()
-            .filter(|r| {
-                r.conditions().iter().any(|c| {
-                    c.host_header_config()
-                        .is_some_and(|h| h.values().iter().any(|v| v == &host))
-                })
-            })
-            .count();
-        marker = page
-            .next_marker()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
-    assert_eq!(rules, 1, "one listener rule for {host}");
-
-    let secrets = aws_sdk_secretsmanager::Client::new(&dev)
-        .list_secrets()
-        .filters(
-            aws_sdk_secretsmanager::types::Filter::builder()
-                .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
-                .values(format!("dev-{tenant}-db-credentials"))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("list secrets");
-    assert_eq!(
-        secrets
-            .secret_list()
-            .iter()
-            .filter(|s| s.name() == Some(&format!("dev-{tenant}-db-credentials")))
-            .count(),
-        1,
-        "one secret"
-    );
-
-    let efs = aws_sdk_efs::Client::new(&dev);
-    let mut access_points = 0;
-    let mut token = None;
-    loop {
-        let page = efs
-            .describe_access_points()
-            .file_system_id(&env.efs_id)
-            .set_next_token(token)
-            .send()
-            .await
-            .expect("access points");
-        access_points += page
-            .access_points()
-            .iter()
-            .filter(|ap| ap.root_directory().and_then(|r| r.path()) == Some(&format!("/{tenant}")))
-            .count();
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
-    assert_eq!(access_points, 1, "one access point for /{tenant}");
-
-    assert_eq!(
-        tenant_mysql_objects("dev", &tenant),
-        ["1", "1"],
-        "database and user"
-    );
-
-    let registry = ddb
-        .get_item()
-        .table_name(&env.state_table)
-        .key("pk", AttributeValue::S(format!("TENANT#{tenant}")))
-        .key("sk", AttributeValue::S("REGISTRY".into()))
-        .send()
-        .await
-        .expect("registry")
-        .item
-        .expect("one registry entry");
+    let registry = state_item(
+        &ddb,
+        &env.state_table,
+        &format!("TENANT#{tenant}"),
+        "REGISTRY",
+    )
+    .await
+    .expect("one registry entry");
     assert_eq!(
         registry.get("last_execution"),
         Some(&AttributeValue::S(winner.execution_arn().to_string()))
@@ -906,35 +801,15 @@ async fn ten_concurrent_events_for_one_tenant_start_one_deployment() {
         registry.get("status"),
         Some(&AttributeValue::S("active".into()))
     );
-    let mut claims = Vec::new();
-    let mut start = None;
-    loop {
-        let page = ddb
-            .scan()
-            .table_name(&env.state_table)
-            .filter_expression("sk = :sk AND tenant = :t")
-            .expression_attribute_values(":sk", AttributeValue::S("PRIORITY".into()))
-            .expression_attribute_values(":t", AttributeValue::S(tenant.clone()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan priority claims");
-        claims.extend(page.items().iter().filter_map(|i| i.get("pk").cloned()));
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
-    assert_eq!(claims.len(), 1, "one ALB priority claim: {claims:?}");
+    let priority: u32 = registry
+        .get("alb_priority")
+        .and_then(|p| p.as_n().ok())
+        .and_then(|p| p.parse().ok())
+        .expect("registry priority");
     assert_eq!(
-        claims[0],
-        AttributeValue::S(format!(
-            "PRIORITY#{}",
-            registry
-                .get("alb_priority")
-                .and_then(|p| p.as_n().ok())
-                .expect("registry priority")
-        ))
+        inventory["priority claim"],
+        [priority.to_string()],
+        "the one claim is the registry's priority"
     );
     let mut windows = Vec::new();
     for run in &runs {
@@ -951,15 +826,7 @@ async fn ten_concurrent_events_for_one_tenant_start_one_deployment() {
         })
         .max()
         .unwrap_or_default();
-    let lock = ddb
-        .get_item()
-        .table_name(&env.state_table)
-        .key("pk", AttributeValue::S(format!("LOCK#{tenant}")))
-        .key("sk", AttributeValue::S("LOCK".into()))
-        .send()
-        .await
-        .expect("lock");
-    assert!(lock.item.is_none(), "lock released");
+    let host = format!("{tenant}.wpdev.kimmyai.io");
     assert_eq!(wait_site_status(&host, "/", "200"), "200");
     eprintln!(
         "ten_concurrent_events_for_one_tenant_start_one_deployment: {winner_name} won, 9 \
