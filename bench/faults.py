@@ -149,9 +149,11 @@ class Account:
         found["registry"] = {k: next(iter(v.values())) for k, v in (registry or {}).items()}
         found["locks"] = int("Item" in ddb.get_item(TableName=table, ConsistentRead=True, Key={
             "pk": {"S": f"LOCK#{tenant}"}, "sk": {"S": "LOCK"}}))
-        claims = [i["pk"]["S"] for page in ddb.get_paginator("scan").paginate(
-            TableName=table, FilterExpression="sk = :sk AND tenant = :t",
-            ExpressionAttributeValues={":sk": {"S": "PRIORITY"}, ":t": {"S": tenant}})
+        # Priority claims share the partition "PRIORITY", sort key = the priority (5 digits).
+        claims = [int(i["sk"]["S"]) for page in ddb.get_paginator("query").paginate(
+            TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :pk",
+            FilterExpression="tenant = :t",
+            ExpressionAttributeValues={":pk": {"S": "PRIORITY"}, ":t": {"S": tenant}})
             for i in page["Items"]]
         found["priority_claims"] = len(claims)
         found["claims"] = claims
@@ -177,7 +179,7 @@ def check(inventory: dict[str, Any], succeeded: bool, execution_arn: str | None)
         registry = inventory["registry"]
         if registry.get("status") != "active" or registry.get("last_execution") != execution_arn:
             problems.append(f"registry entry {registry}")
-        if inventory["claims"] != [f"PRIORITY#{registry.get('alb_priority')}"]:
+        if [str(c) for c in inventory["claims"]] != [str(registry.get("alb_priority"))]:
             problems.append(f"claims {inventory['claims']} vs registry {registry.get('alb_priority')}")
     else:
         left = {k: v for k, v in inventory.items()

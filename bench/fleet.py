@@ -3,7 +3,7 @@
     local/up
     local/.venv/bin/python bench/fleet.py --tenants 100 --env dev     # 100 distinct tenants at once
     local/.venv/bin/python bench/fleet.py --fleet 13                  # 13 tenants x dev, sit, prod (prod approved over HTTP)
-    local/.venv/bin/python bench/fleet.py --bootstrap-scale 240       # the allocation path alone, as the registry grows
+    local/.venv/bin/python bench/fleet.py --bootstrap-scale 1000      # the allocation path alone, as the registry grows
 
 The first two put every `Tenant Deployment Requested` event on the bus at
 once (PutEvents, 10 a call), approve the prod runs as their mails arrive (two
@@ -12,9 +12,10 @@ execution and report: how many succeeded, the failures by error, the wall
 time from the first event to the last run's end, the median and slowest run,
 how many Lambda tasks the state machine retried, and whether the ALB
 priorities are unique (the environment's listener rules and the registry,
-read through its deploy role). The third invokes bootstrap alone for N new
+read through its deploy role). The third runs bootstrap alone for N new
 tenants in one environment, one after another, and reports how its time and
-AWS calls grow with the number of tenants already there.
+AWS calls grow with the number of tenants already there (see
+bootstrap_scale).
 
 Writes bench/results/fleet-<mode>.json.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -188,48 +190,163 @@ def deploy_at_once(requests: list[tuple[str, str]], timeout: float, keep: bool) 
     return result
 
 
+class LocalRuntime:
+    """A function's binary against a Lambda Runtime API served here: one
+    invocation at a time, as Lambda runs it; its `phase timing` log lines
+    (functions/shared/src/timing.rs) are read from its output."""
+
+    def __init__(self, binary: Path, env: dict[str, str]) -> None:
+        import queue
+        import subprocess
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.events: "queue.Queue[bytes]" = queue.Queue()
+        self.answers: "queue.Queue[tuple[bool, bytes]]" = queue.Queue()
+        self.timings: "queue.Queue[dict]" = queue.Queue()
+        runtime = self
+
+        class Api(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                while True:
+                    try:
+                        body = runtime.events.get(timeout=1)
+                        break
+                    except queue.Empty:
+                        if runtime.closed:
+                            self.send_error(503)
+                            return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 300_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn",
+                                 f"arn:aws:lambda:{REGION}:123456789012:function:{binary.name}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if self.path.endswith("/response") or self.path.endswith("/error"):
+                    runtime.answers.put((self.path.endswith("/error"), body))
+
+        self.closed = False
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.proc = subprocess.Popen(
+            [str(binary)], env={**env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.server.server_address[1]}",
+                                "AWS_LAMBDA_FUNCTION_NAME": binary.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+                                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read_output, daemon=True).start()
+
+    def _read_output(self) -> None:
+        import re
+        for line in self.proc.stdout:
+            if "phase timing" in line:
+                self.timings.put({k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)',
+                                                                        line.split("phase timing", 1)[1])})
+
+    def invoke(self, payload: object) -> tuple[object, bool, dict]:
+        import queue
+        self.events.put(json.dumps(payload).encode())
+        failed, body = self.answers.get(timeout=300)
+        try:
+            timing = self.timings.get(timeout=2)
+        except queue.Empty:
+            timing = {}
+        return json.loads(body or b"null"), failed, timing
+
+    def close(self) -> None:
+        self.closed = True
+        self.proc.kill()
+        self.proc.wait()
+        self.server.shutdown()
+
+
 def bootstrap_scale(env: str, count: int) -> dict:
-    """bootstrap alone for `count` new tenants, one after another: time and calls as the registry grows."""
-    def call(url: str, method: str = "GET", payload: object | None = None) -> object:
-        data = json.dumps(payload).encode() if payload is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=300) as resp:
-            return json.loads(resp.read() or b"null")
+    """bootstrap alone for `count` new tenants in `env`, one after another:
+    its time and AWS calls as the claims and the registry grow.
 
+    Runs the bootstrap binary (target/debug, as the local stack runs it)
+    against a Runtime API served here, with the local stack's environment
+    configs except that `env`'s priority range is widened to fit `count`
+    tenants (a listener holds at most 100 rules under the ALB's default
+    quota, so this measures the allocation and registry paths, not a real
+    listener with 1,000 rules). Every claim, lock and registry entry is given
+    back afterwards by the rollback binary, run the same way.
+    """
+    import shutil
+    import tempfile
+
+    configs = Path(tempfile.mkdtemp(prefix="stepdeploy-scale-"))
+    for f in (ROOT / "local" / ".state" / "environments").glob("*.json"):
+        shutil.copy(f, configs / f.name)
+    cfg = json.loads((configs / f"{env}.json").read_text())
+    span = cfg["alb_priority_range"]
+    span["max"] = min(50_000, max(span["max"], span["min"] + count + 50))
+    (configs / f"{env}.json").write_text(json.dumps(cfg, indent=2))
+    run_env = {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": ENDPOINT, "AWS_REGION": REGION,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_EC2_METADATA_DISABLED": "true", "STEPDEPLOY_CONFIG_DIR": str(configs), "RUST_LOG": "info"}
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
+    bootstrap = LocalRuntime(target / "bootstrap", run_env)
     stamp = int(time.time()) % 10**6
-    points = []
-    plans = []
+    points, plans = [], []
     try:
-        points = grow(env, count, stamp, call, plans)
+        for i in range(count):
+            tenant = f"scale{stamp}x{i}"
+            event = {"version": "0", "id": f"scale-{tenant}", "detail-type": "Tenant Deployment Requested",
+                     "source": "stepdeploy", "account": "123456789012", "time": "2026-11-22T10:00:00Z",
+                     "region": REGION, "resources": [],
+                     "detail": {"tenant": tenant, "environment": env, "requested_by": "bench@example.com"}}
+            execution = SM.replace(":stateMachine:", ":execution:") + f":{tenant}-{env}-scale"
+            t0 = time.perf_counter()
+            out, failed, timing = bootstrap.invoke(
+                {"event": event, "execution": execution, "started_at": "2026-11-22T10:00:00Z"})
+            took = time.perf_counter() - t0
+            if failed:
+                points.append({"existing": i, "error": out.get("errorType") if isinstance(out, dict) else out})
+                print(f"  bootstrap {i}: {points[-1]['error']}: {out}", flush=True)
+                break
+            plans.append(out)
+            points.append({"existing": i, "priority": out.get("alb_priority"), "seconds": round(took, 4),
+                           "aws_calls": int(timing.get("aws_calls", 0)),
+                           "own_ms": float(timing.get("own_ms", 0)), "aws_ms": float(timing.get("aws_ms", 0))})
+            if i % 100 == 0 or i == count - 1:
+                print(f"  {i + 1}/{count}: {points[-1]}", flush=True)
     finally:
+        bootstrap.close()
         # Give every lock and priority claim back (rollback of a bootstrap-only run).
-        for plan in plans:
-            call("http://127.0.0.1:9000/2015-03-31/functions/rollback/invocations", "POST",
-                 {"state": {"plan": {"output": plan}}})
-    return {"env": env, "points": points}
+        rollback = LocalRuntime(target / "rollback", run_env)
+        try:
+            for plan in plans:
+                rollback.invoke({"state": {"plan": {"output": plan}}})
+        finally:
+            rollback.close()
+            shutil.rmtree(configs, ignore_errors=True)
+    ok = [p for p in points if "error" not in p]
+    marks = sorted({m for m in (1, 10, 100, 250, 500, 1000, 2000, 5000) if m <= len(ok)} | {len(ok)})
 
+    def around(n: int) -> dict:
+        window = ok[max(0, n - 10):n]  # the 10 bootstraps before the mark
+        return {"existing_tenants": n - 1,
+                "aws_calls_median": statistics.median(p["aws_calls"] for p in window),
+                "seconds_median": round(statistics.median(p["seconds"] for p in window), 4),
+                "own_ms_median": round(statistics.median(p["own_ms"] for p in window), 1),
+                "aws_ms_median": round(statistics.median(p["aws_ms"] for p in window), 1)}
 
-def grow(env: str, count: int, stamp: int, call, plans: list) -> list[dict]:
-    points = []
-    for i in range(count):
-        tenant = f"scale{stamp}x{i}"
-        event = {"version": "0", "id": f"scale-{tenant}", "detail-type": "Tenant Deployment Requested",
-                 "source": "stepdeploy", "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": REGION,
-                 "resources": [], "detail": {"tenant": tenant, "environment": env, "requested_by": "bench@example.com"}}
-        execution = SM.replace(":stateMachine:", ":execution:") + f":{tenant}-{env}-scale"
-        call(f"{ENDPOINT}/__stepdeploy__/calls", "DELETE")
-        t0 = time.perf_counter()
-        out = call("http://127.0.0.1:9000/2015-03-31/functions/bootstrap/invocations", "POST",
-                   {"event": event, "execution": execution, "started_at": "2026-11-22T10:00:00Z"})
-        took = time.perf_counter() - t0
-        counts = call(f"{ENDPOINT}/__stepdeploy__/calls")["counts"]
-        if isinstance(out, dict) and out.get("errorType"):
-            points.append({"existing": i, "error": out["errorType"]})
-            break
-        plans.append(out)
-        points.append({"existing": i, "seconds": round(took, 3), "calls": sum(counts.values()),
-                       "describe_rules_calls": sum(v for k, v in counts.items() if "DescribeRules" in k)})
-    return points
+    priorities_given = [p["priority"] for p in ok]
+    return {"env": env, "bootstraps": len(ok), "errors": [p for p in points if "error" in p],
+            "priority_range": span, "priorities_unique": len(priorities_given) == len(set(priorities_given)),
+            "growth": [around(m) for m in marks], "points": points}
 
 
 def main() -> int:

@@ -109,7 +109,7 @@ async fn first_run_creates_backend_in_the_environment_account_and_rerun_converge
         .await
         .expect("lock item");
     assert!(lock["owner"].as_s().expect("owner").ends_with(&exec));
-    let claim = item("dev", &format!("PRIORITY#{priority}"), "PRIORITY")
+    let claim = item("dev", "PRIORITY", &format!("{priority:05}"))
         .await
         .expect("claim item");
     assert_eq!(claim["tenant"].as_s().expect("tenant"), &tenant);

@@ -27,7 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let gate = ports::AwsGate::new(&config, ports::Settings::from_env());
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let gate = &gate;
-        async move {
+        stepdeploy_shared::timing::measured("approval", async move {
             let payload = event.payload;
             if payload.get("requestContext").is_some() {
                 return Ok(handler::http(&payload, gate, now()).await);
@@ -46,7 +46,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             handler::request(input, gate, &gate.settings().url, now())
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }

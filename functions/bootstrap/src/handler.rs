@@ -276,11 +276,13 @@ async fn reserve_priority(
         }
     }
 
+    // The lowest priority with neither a rule nor a claim. The claims are read
+    // once (one query), so the cost does not grow with the tenants; a claim
+    // made since is caught by the conditional write and the next is tried.
     let range = env.alb_priority_range;
-    for priority in range.min..=range.max {
-        if live_at(priority).is_some() {
-            continue;
-        }
+    let claimed = state.claimed_priorities().await?;
+    let free = (range.min..=range.max).filter(|p| live_at(*p).is_none() && !claimed.contains(p));
+    for priority in free {
         match claim(priority).await? {
             ClaimOutcome::Claimed | ClaimOutcome::ClaimedEarlier | ClaimOutcome::AlreadyOurs => {
                 return Ok(priority)
@@ -379,6 +381,17 @@ mod tests {
         }
     }
 
+    /// goldencrust's first dev deployment (exec-1), which must plan.
+    async fn goldencrust_plan(world: &World) -> DeploymentPlan {
+        run(
+            world,
+            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
+            "exec-1",
+        )
+        .await
+        .expect("plan")
+    }
+
     async fn run(
         world: &World,
         detail: serde_json::Value,
@@ -401,13 +414,7 @@ mod tests {
             rule(11, "b.wpdev.kimmyai.io"),
             rule(13, "c.wpdev.kimmyai.io"),
         ]);
-        let plan = run(
-            &world,
-            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
-            "exec-1",
-        )
-        .await
-        .expect("plan");
+        let plan = goldencrust_plan(&world).await;
         assert_eq!(plan.alb_priority, 12);
         assert_eq!(plan.names.service, "dev-goldencrust-service");
         assert_eq!(plan.image.as_str(), "wordpress:6.4-apache");
@@ -565,13 +572,18 @@ mod tests {
     async fn pending_claims_are_skipped_and_a_full_range_is_exhausted() {
         let world = World::default();
         world.state.with(|t| t.claims.insert(10, "inflight".into()));
-        let plan = run(
-            &world,
-            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
-            "exec-1",
-        )
-        .await
-        .expect("plan");
+        let plan = goldencrust_plan(&world).await;
+        assert_eq!(plan.alb_priority, 11);
+        // One read of the claims, however many there are.
+        assert_eq!(world.state.with(|t| t.claimed_queries), 1);
+        // A claim made after that read (a concurrent run) is caught by the
+        // conditional write, and the next free priority is taken.
+        let world = World::default();
+        world.state.with(|t| {
+            t.claims.insert(10, "racer".into());
+            t.claims_unseen.insert(10);
+        });
+        let plan = goldencrust_plan(&world).await;
         assert_eq!(plan.alb_priority, 11);
         let world = World::default();
         world

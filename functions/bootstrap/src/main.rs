@@ -25,12 +25,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clock = handler::SystemClock;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (environments, connector, clock) = (&environments, &connector, &clock);
-        async move {
+        stepdeploy_shared::timing::measured("bootstrap", async move {
             handler::handle(event.payload, environments, connector, clock)
                 .await
                 .map_err(Diagnostic::from)
                 .map(|plan: DeploymentPlan| plan)
-        }
+        })
     }))
     .await
 }

@@ -20,11 +20,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (connector, mysql) = (&connector, &mysql);
-        async move {
+        stepdeploy_shared::timing::measured("database", async move {
             handler::handle(event.payload, connector, mysql)
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }

@@ -214,6 +214,8 @@ impl Database for MySql {
         database: &str,
         user: &str,
     ) -> Result<DbState, SqlError> {
+        let _clock =
+            stepdeploy_shared::timing::InFlight::start(stepdeploy_shared::timing::External::Mysql);
         let mut conn = self.master(at, master).await?;
         fn op(what: &'static str) -> impl FnOnce(mysql_async::Error) -> SqlError {
             move |source| SqlError {
@@ -256,6 +258,8 @@ impl Database for MySql {
         master: &MasterCredentials,
         change: &DbChange<'_>,
     ) -> Result<(), SqlError> {
+        let _clock =
+            stepdeploy_shared::timing::InFlight::start(stepdeploy_shared::timing::External::Mysql);
         let db = ident(change.database)?;
         let user = change.user;
         ident(user)?;
@@ -308,6 +312,8 @@ impl Database for MySql {
         password: &Password,
         database: &str,
     ) -> bool {
+        let _clock =
+            stepdeploy_shared::timing::InFlight::start(stepdeploy_shared::timing::External::Mysql);
         match mysql_async::Conn::new(self.opts(at, user, password.expose(), Some(database))).await {
             Ok(conn) => {
                 let _ = conn.disconnect().await;

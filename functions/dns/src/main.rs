@@ -16,11 +16,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let prober = stepdeploy_shared::http::Prober::new(Duration::from_secs(10))?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (connector, prober) = (&connector, &prober);
-        async move {
+        stepdeploy_shared::timing::measured("dns", async move {
             handler::handle(event.payload, connector, prober)
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }

@@ -17,11 +17,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let connector = ports::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let connector = &connector;
-        async move {
+        stepdeploy_shared::timing::measured("ecs", async move {
             handler::handle(event.payload, connector)
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }

@@ -20,11 +20,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ports = handler::AwsNotify::new(config, handler::Settings::from_env());
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let ports = &ports;
-        async move {
+        stepdeploy_shared::timing::measured("notify", async move {
             handler::handle(event.payload, ports)
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }

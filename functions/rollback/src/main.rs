@@ -7,6 +7,10 @@
 //! Thin entry point: tracing and the orchestrator's AWS config once per cold
 //! start; each invocation is handled by [`handler::handle`].
 
+// The handler's future nests deeply (every resource kind's undo); the timing
+// wrapper adds one level more than rustc's default layout depth.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 #[tokio::main]
@@ -15,11 +19,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let connector = rollback::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let connector = &connector;
-        async move {
+        stepdeploy_shared::timing::measured("rollback", async move {
             rollback::handle(event.payload, connector)
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }

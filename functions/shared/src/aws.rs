@@ -30,8 +30,13 @@ pub struct SdkOverrides {
 }
 
 /// [`sdk_config`] with the operator's overrides applied (the CLI's `--endpoint-url`, `--profile`, `--region`).
+///
+/// Every call goes through [`crate::timing::TimedHttpClient`] over
+/// [`crate::tls::sdk_http_client`] (compiled-in root certificates).
 pub async fn sdk_config_with(overrides: &SdkOverrides) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(
+        crate::timing::TimedHttpClient::new(crate::tls::sdk_http_client()),
+    );
     if let Some(url) = &overrides.endpoint_url {
         loader = loader.endpoint_url(url);
     }

@@ -7,6 +7,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a probe saw.
@@ -46,9 +47,9 @@ pub enum ProbeError {
         #[source]
         source: hyper_util::client::legacy::Error,
     },
-    /// The system's root certificates could not be read.
-    #[error("cannot load root certificates: {0}")]
-    Roots(#[source] std::io::Error),
+    /// The TLS settings were refused (no protocol version in common with the crypto provider).
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] rustls::Error),
 }
 
 /// An HTTP/HTTPS client built once per cold start.
@@ -59,11 +60,17 @@ pub struct Prober {
 }
 
 impl Prober {
-    /// A client trusting the system's root certificates.
+    /// A client trusting the roots of [`crate::tls::root_store`].
     pub fn new(timeout: Duration) -> Result<Self, ProbeError> {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(ProbeError::Tls)?
+        .with_root_certificates(crate::tls::root_store())
+        .with_no_client_auth();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(ProbeError::Roots)?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .build();
@@ -91,6 +98,7 @@ impl Prober {
                 url: url.into(),
                 reason: e.to_string(),
             })?;
+        let _clock = crate::timing::InFlight::start(crate::timing::External::Http);
         let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| ProbeError::Timeout {

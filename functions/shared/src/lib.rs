@@ -17,6 +17,8 @@ pub mod plan;
 pub mod request;
 pub mod retry;
 pub mod state;
+pub mod timing;
+pub mod tls;
 pub mod validate;
 
 pub use config::{EnvironmentConfig, EnvironmentSet};

@@ -5,12 +5,15 @@
 //! | item | pk | sk |
 //! |---|---|---|
 //! | lock | `LOCK#{tenant}` | `LOCK` |
-//! | priority claim | `PRIORITY#{n}` | `PRIORITY` |
+//! | priority claim | `PRIORITY` | `{n:05}` (zero-padded, so claims sort by priority) |
 //! | tenant registry | `TENANT#{tenant}` | `REGISTRY` |
 //! | ledger entry | `RUN#{execution}` | `{seq}#{kind}` |
 //!
 //! Every write that guards exclusivity is conditional, so two runs can never
-//! both believe they hold a lock or a priority.
+//! both believe they hold a lock or a priority. The claims share one
+//! partition so the allocator reads them all with one query (a page holds
+//! thousands) instead of probing priorities one by one: the cost of a
+//! bootstrap does not grow with the number of tenants.
 //!
 //! The ledger is written ahead: a phase records a resource *before* the call
 //! that creates or changes it, naming it the way rollback can find it
@@ -104,6 +107,10 @@ pub trait StateStore: Send + Sync {
         tenant: &str,
         owner: &str,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Every claimed priority (one query: a page holds thousands of claims).
+    fn claimed_priorities(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::BTreeSet<u32>, AwsCallError>> + Send;
     /// The priority the registry records for `tenant`.
     fn tenant_priority(
         &self,
@@ -168,6 +175,14 @@ fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, key: &str
         .and_then(|v| v.parse().ok())
 }
 
+/// Partition key shared by every priority claim.
+pub const CLAIMS_PK: &str = "PRIORITY";
+
+/// Sort key of the claim on `priority` (ALB priorities are 1..=50000).
+pub fn claim_sk(priority: u32) -> String {
+    format!("{priority:05}")
+}
+
 impl DynamoStateStore {
     /// The store for `table`, using a client in the environment's account.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -179,6 +194,33 @@ impl DynamoStateStore {
 
     fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+    }
+
+    /// Every item of partition `pk` in key order (all pages, consistent),
+    /// with only `projection`'s attributes when given.
+    async fn partition(
+        &self,
+        pk: String,
+        projection: Option<&str>,
+        what: &'static str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsCallError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .set_projection_expression(projection.map(str::to_string))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsCallError::new(what, e))
+    }
+
+    fn claim_key(priority: u32) -> HashMap<String, AttributeValue> {
+        Self::key(CLAIMS_PK.into(), &claim_sk(priority))
     }
 
     async fn get(
@@ -438,6 +480,20 @@ impl StateStore for DynamoStateStore {
         }
     }
 
+    async fn claimed_priorities(&self) -> Result<std::collections::BTreeSet<u32>, AwsCallError> {
+        let items = self
+            .partition(
+                CLAIMS_PK.into(),
+                Some("sk"),
+                "dynamodb:Query (priority claims)",
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| get_s(item, "sk").and_then(|sk| sk.parse().ok()))
+            .collect())
+    }
+
     async fn tenant_priority(&self, tenant: &str) -> Result<Option<u32>, AwsCallError> {
         let item = self.get(format!("TENANT#{tenant}"), "REGISTRY").await?;
         Ok(item.and_then(|item| get_n(&item, "alb_priority")))
@@ -459,13 +515,13 @@ impl StateStore for DynamoStateStore {
                 (holder, _) => ClaimOutcome::TakenBy(holder.unwrap_or(unknown).to_string()),
             }
         };
-        if let Some(item) = self.get(format!("PRIORITY#{priority}"), "PRIORITY").await? {
+        if let Some(item) = self.get(CLAIMS_PK.into(), &claim_sk(priority)).await? {
             return Ok(outcome(&item, "unknown"));
         }
         let claim = Put::builder()
             .table_name(&self.table)
-            .item("pk", s(format!("PRIORITY#{priority}")))
-            .item("sk", s("PRIORITY"))
+            .item("pk", s(CLAIMS_PK))
+            .item("sk", s(claim_sk(priority)))
             .item("tenant", s(tenant))
             .item("claimed_by", s(owner))
             .condition_expression("attribute_not_exists(pk)")
@@ -493,7 +549,7 @@ impl StateStore for DynamoStateStore {
                     .is_some_and(|e| e.is_transaction_canceled_exception()) =>
             {
                 let item = self
-                    .get(format!("PRIORITY#{priority}"), "PRIORITY")
+                    .get(CLAIMS_PK.into(), &claim_sk(priority))
                     .await?
                     .unwrap_or_default();
                 Ok(outcome(&item, "another run"))
@@ -508,7 +564,7 @@ impl StateStore for DynamoStateStore {
     async fn release_priority(&self, priority: u32, tenant: &str) -> Result<(), AwsCallError> {
         let claim = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(format!("PRIORITY#{priority}"), "PRIORITY")))
+            .set_key(Some(Self::claim_key(priority)))
             .condition_expression("tenant = :t")
             .expression_attribute_values(":t", s(tenant))
             .build()
@@ -574,7 +630,7 @@ impl StateStore for DynamoStateStore {
             return Ok(None);
         };
         let claim = self
-            .get(format!("PRIORITY#{priority}"), "PRIORITY")
+            .get(CLAIMS_PK.into(), &claim_sk(priority))
             .await?
             .unwrap_or_default();
         if get_s(&claim, "tenant") != Some(tenant) || get_s(&claim, "claimed_by") != Some(owner) {
@@ -609,20 +665,9 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn ledger(&self, execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
-        let pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(format!("RUN#{execution}")))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let items: Vec<HashMap<String, AttributeValue>> = pages
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| AwsCallError::new("dynamodb:Query (ledger)", e))?;
+        let items = self
+            .partition(format!("RUN#{execution}"), None, "dynamodb:Query (ledger)")
+            .await?;
         Ok(items
             .iter()
             .map(|item| LedgerEntry {
@@ -652,6 +697,10 @@ pub mod memory {
     pub struct Tables {
         /// `ensure_table` calls.
         pub ensure_calls: u32,
+        /// `claimed_priorities` calls.
+        pub claimed_queries: u32,
+        /// Claims made after the allocator's query: `claimed_priorities` does not see them.
+        pub claims_unseen: std::collections::BTreeSet<u32>,
         /// Locks by tenant.
         pub locks: HashMap<String, LockHolder>,
         /// Priority claims: priority → tenant.
@@ -722,6 +771,19 @@ pub mod memory {
                     t.locks.remove(tenant);
                 }
                 ours
+            }))
+        }
+
+        async fn claimed_priorities(
+            &self,
+        ) -> Result<std::collections::BTreeSet<u32>, AwsCallError> {
+            Ok(self.with(|t| {
+                t.claimed_queries += 1;
+                t.claims
+                    .keys()
+                    .filter(|p| !t.claims_unseen.contains(p))
+                    .copied()
+                    .collect()
             }))
         }
 

@@ -21,11 +21,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ports = handler::Ports::new(base);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (environments, ports) = (&environments, &ports);
-        async move {
+        stepdeploy_shared::timing::measured("teardown", async move {
             handler::handle(event.payload, environments, ports)
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }

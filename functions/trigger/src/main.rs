@@ -18,11 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sfn = handler::SfnExecutions(aws_sdk_sfn::Client::new(&config));
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (targets, sfn) = (&targets, &sfn);
-        async move {
+        stepdeploy_shared::timing::measured("trigger", async move {
             handler::handle(event.payload, targets, sfn)
                 .await
                 .map_err(Diagnostic::from)
-        }
+        })
     }))
     .await
 }
