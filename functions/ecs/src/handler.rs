@@ -139,8 +139,12 @@ pub async fn handle(
         changes: Vec::new(),
     };
 
+    let current = platform.current_task_definition(&names.task_family).await?;
+    let mounted = current
+        .as_ref()
+        .and_then(|td| td.access_point_id.as_deref());
     let access_point = match platform
-        .find_access_point(&env.efs_id, &names.efs_path)
+        .find_access_point(&env.efs_id, &names.efs_path, mounted)
         .await?
     {
         Some(ap) => ap,
@@ -153,7 +157,7 @@ pub async fn handle(
             let token = client_token(&plan.tenant.to_string(), &plan.execution);
             let ap = create_or_adopt(
                 || platform.create_access_point(&env.efs_id, &names.efs_path, &token, &tags),
-                || platform.find_access_point(&env.efs_id, &names.efs_path),
+                || platform.find_access_point(&env.efs_id, &names.efs_path, None),
             )
             .await?;
             ledger.done(kinds::ACCESS_POINT, &ap.id, true);
@@ -163,7 +167,6 @@ pub async fn handle(
 
     let spec = TaskSpec::for_plan(&plan, &access_point.id);
     let fingerprint = spec.fingerprint();
-    let current = platform.current_task_definition(&names.task_family).await?;
     let task_definition_arn = match current {
         Some(td) if td.fingerprint.as_deref() == Some(fingerprint.as_str()) => td.arn,
         previous => {
@@ -426,6 +429,7 @@ mod tests {
             &self,
             _efs: &str,
             path: &str,
+            _known: Option<&str>,
         ) -> Result<Option<AccessPoint>, AwsCallError> {
             Ok(self.with(|a| {
                 a.access_points
@@ -479,6 +483,7 @@ mod tests {
                     TaskDefinitionState {
                         arn: arn.clone(),
                         fingerprint: Some(spec.fingerprint()),
+                        access_point_id: Some(spec.access_point_id.clone()),
                     },
                 ));
                 a.mutations.push("RegisterTaskDefinition".into());

@@ -32,6 +32,9 @@ pub struct TaskDefinitionState {
     pub arn: String,
     /// The [`SPEC_TAG`] it was registered with, if any.
     pub fingerprint: Option<String>,
+    /// The EFS access point its volume mounts, if any: a re-deploy looks it
+    /// up by id instead of listing every access point of the file system.
+    pub access_point_id: Option<String>,
 }
 
 /// A target group as far as drift matters.
@@ -75,11 +78,14 @@ pub struct ServiceSpec {
 
 /// The resources of one tenant in one environment.
 pub trait Platform: Send + Sync {
-    /// The access point rooted at `path` on `efs_id`.
+    /// The access point rooted at `path` on `efs_id`; `known` (the one the
+    /// current task definition mounts) is checked first, with one call, before
+    /// the file system's access points are listed.
     fn find_access_point(
         &self,
         efs_id: &str,
         path: &str,
+        known: Option<&str>,
     ) -> impl Future<Output = Result<Option<AccessPoint>, AwsCallError>> + Send;
     /// Creates it (idempotent through `token`).
     fn create_access_point(
@@ -210,7 +216,40 @@ impl Platform for AwsPlatform {
         &self,
         efs_id: &str,
         path: &str,
+        known: Option<&str>,
     ) -> Result<Option<AccessPoint>, AwsCallError> {
+        let usable = |ap: &efs::AccessPointDescription| {
+            ap.root_directory().and_then(|r| r.path()) == Some(path)
+                && ap.life_cycle_state() != Some(&efs::LifeCycleState::Deleting)
+                && ap.life_cycle_state() != Some(&efs::LifeCycleState::Deleted)
+        };
+        let found = |ap: &efs::AccessPointDescription| AccessPoint {
+            id: ap.access_point_id().unwrap_or_default().to_string(),
+            arn: ap.access_point_arn().unwrap_or_default().to_string(),
+        };
+        if let Some(id) = known {
+            match self
+                .efs
+                .describe_access_points()
+                .access_point_id(id)
+                .send()
+                .await
+            {
+                Ok(page) => {
+                    let on_our_fs = |ap: &&efs::AccessPointDescription| {
+                        ap.file_system_id() == Some(efs_id) && usable(ap)
+                    };
+                    if let Some(ap) = page.access_points().iter().find(on_our_fs) {
+                        return Ok(Some(found(ap)));
+                    }
+                }
+                // Gone (or never ours): look for the tenant's by path below.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_access_point_not_found()) => {}
+                Err(e) => return Err(AwsCallError::new("efs:DescribeAccessPoints (by id)", e)),
+            }
+        }
         let mut token = None;
         loop {
             let page = self
@@ -221,16 +260,8 @@ impl Platform for AwsPlatform {
                 .send()
                 .await
                 .map_err(|e| AwsCallError::new("efs:DescribeAccessPoints", e))?;
-            let found = page.access_points().iter().find(|ap| {
-                ap.root_directory().and_then(|r| r.path()) == Some(path)
-                    && ap.life_cycle_state() != Some(&efs::LifeCycleState::Deleting)
-                    && ap.life_cycle_state() != Some(&efs::LifeCycleState::Deleted)
-            });
-            if let Some(ap) = found {
-                return Ok(Some(AccessPoint {
-                    id: ap.access_point_id().unwrap_or_default().to_string(),
-                    arn: ap.access_point_arn().unwrap_or_default().to_string(),
-                }));
+            if let Some(ap) = page.access_points().iter().find(|ap| usable(ap)) {
+                return Ok(Some(found(ap)));
             }
             match page.next_token() {
                 Some(next) if !next.is_empty() => token = Some(next.to_string()),
@@ -310,6 +341,14 @@ impl Platform for AwsPlatform {
                 .and_then(|td| td.task_definition_arn())
                 .map(|arn| TaskDefinitionState {
                     arn: arn.to_string(),
+                    access_point_id: out.task_definition().and_then(|td| {
+                        td.volumes().iter().find_map(|v| {
+                            v.efs_volume_configuration()
+                                .and_then(|efs| efs.authorization_config())
+                                .and_then(|auth| auth.access_point_id())
+                                .map(str::to_string)
+                        })
+                    }),
                     fingerprint: out
                         .tags()
                         .iter()
@@ -791,6 +830,22 @@ mod tests {
                     .task_definition(
                         ecs::TaskDefinition::builder()
                             .task_definition_arn("arn:td/sit-goldencrust:3")
+                            .volumes(
+                                ecs::Volume::builder()
+                                    .name("wp-content")
+                                    .efs_volume_configuration(
+                                        ecs::EfsVolumeConfiguration::builder()
+                                            .file_system_id("fs-1")
+                                            .authorization_config(
+                                                ecs::EfsAuthorizationConfig::builder()
+                                                    .access_point_id("fsap-1")
+                                                    .build(),
+                                            )
+                                            .build()
+                                            .expect("file system id set"),
+                                    )
+                                    .build(),
+                            )
                             .build(),
                     )
                     .tags(ecs::Tag::builder().key(SPEC_TAG).value("abc").build())
@@ -813,7 +868,8 @@ mod tests {
                 .expect("answered"),
             Some(TaskDefinitionState {
                 arn: "arn:td/sit-goldencrust:3".into(),
-                fingerprint: Some("abc".into())
+                fingerprint: Some("abc".into()),
+                access_point_id: Some("fsap-1".into()),
             })
         );
     }
@@ -894,11 +950,59 @@ mod tests {
                     )
                     .build()
             });
+        // The known id answers in one call; a stale one falls back to the listing.
+        let by_id = mock!(aws_sdk_efs::Client::describe_access_points)
+            .match_requests(|r| r.access_point_id() == Some("fsap-1"))
+            .then_output(|| {
+                DescribeAccessPointsOutput::builder()
+                    .access_points(
+                        efs::AccessPointDescription::builder()
+                            .access_point_id("fsap-1")
+                            .access_point_arn("arn:fsap-1")
+                            .file_system_id("fs-1")
+                            .root_directory(
+                                efs::RootDirectory::builder().path("/goldencrust").build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let stale = mock!(aws_sdk_efs::Client::describe_access_points)
+            .match_requests(|r| r.access_point_id() == Some("fsap-gone"))
+            .then_error(|| {
+                aws_sdk_efs::operation::describe_access_points::DescribeAccessPointsError::AccessPointNotFound(
+                    aws_sdk_efs::types::error::AccessPointNotFound::builder()
+                        .error_code("AccessPointNotFound")
+                        .build()
+                        .expect("error code set"),
+                )
+            });
         let p = platform(
             mock_client!(aws_sdk_ecs, [&services]),
-            mock_client!(aws_sdk_efs, RuleMode::MatchAny, [&page1, &page2]),
+            mock_client!(
+                aws_sdk_efs,
+                RuleMode::MatchAny,
+                [&by_id, &stale, &page1, &page2]
+            ),
             no_elb(),
         );
+        for known in [Some("fsap-1"), Some("fsap-gone"), None] {
+            let ap = p
+                .find_access_point("fs-1", "/goldencrust", known)
+                .await
+                .expect("answered");
+            assert_eq!(
+                ap,
+                Some(AccessPoint {
+                    id: "fsap-1".into(),
+                    arn: "arn:fsap-1".into()
+                }),
+                "{known:?}"
+            );
+        }
+        assert_eq!(by_id.num_calls(), 1);
+        assert_eq!(stale.num_calls(), 1);
+        assert_eq!(page2.num_calls(), 2, "listed for the stale id and for none");
         let service = p
             .find_service("sit-cluster", "sit-goldencrust-service")
             .await
@@ -907,17 +1011,6 @@ mod tests {
         assert_eq!(
             (service.status.as_str(), service.task_definition.as_str()),
             ("ACTIVE", "arn:td:1")
-        );
-        let ap = p
-            .find_access_point("fs-1", "/goldencrust")
-            .await
-            .expect("answered");
-        assert_eq!(
-            ap,
-            Some(AccessPoint {
-                id: "fsap-1".into(),
-                arn: "arn:fsap-1".into()
-            })
         );
     }
 }
