@@ -909,6 +909,16 @@ mod tests {
         );
     }
 
+    /// goldencrust's access point on fs-1, as EFS describes it.
+    fn goldencrust_ap() -> efs::AccessPointDescription {
+        efs::AccessPointDescription::builder()
+            .access_point_id("fsap-1")
+            .access_point_arn("arn:fsap-1")
+            .file_system_id("fs-1")
+            .root_directory(efs::RootDirectory::builder().path("/goldencrust").build())
+            .build()
+    }
+
     #[tokio::test]
     async fn services_and_access_points_are_found_across_pages() {
         let services = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
@@ -939,15 +949,7 @@ mod tests {
             .match_requests(|r| r.next_token() == Some("2"))
             .then_output(|| {
                 DescribeAccessPointsOutput::builder()
-                    .access_points(
-                        efs::AccessPointDescription::builder()
-                            .access_point_id("fsap-1")
-                            .access_point_arn("arn:fsap-1")
-                            .root_directory(
-                                efs::RootDirectory::builder().path("/goldencrust").build(),
-                            )
-                            .build(),
-                    )
+                    .access_points(goldencrust_ap())
                     .build()
             });
         // The known id answers in one call; a stale one falls back to the listing.
@@ -955,16 +957,7 @@ mod tests {
             .match_requests(|r| r.access_point_id() == Some("fsap-1"))
             .then_output(|| {
                 DescribeAccessPointsOutput::builder()
-                    .access_points(
-                        efs::AccessPointDescription::builder()
-                            .access_point_id("fsap-1")
-                            .access_point_arn("arn:fsap-1")
-                            .file_system_id("fs-1")
-                            .root_directory(
-                                efs::RootDirectory::builder().path("/goldencrust").build(),
-                            )
-                            .build(),
-                    )
+                    .access_points(goldencrust_ap())
                     .build()
             });
         let stale = mock!(aws_sdk_efs::Client::describe_access_points)
