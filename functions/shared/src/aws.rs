@@ -1,8 +1,9 @@
 //! AWS SDK configuration shared by every function and the CLI.
 //!
-//! One [`sdk_config`] loads the standard chain (env, profile, IMDS/ECS,
-//! Lambda's role) and honours `AWS_ENDPOINT_URL`, so the same binary talks to
-//! AWS or to the local stack. [`assume_environment_role`] turns it into a
+//! One [`sdk_config`] loads the standard chain (env, profile, IMDS/ECS) and
+//! honours `AWS_ENDPOINT_URL`, so the same binary talks to AWS or to the local
+//! stack; in Lambda it takes the region and the role's credentials straight
+//! from the variables Lambda sets (the chain would find them there too). [`assume_environment_role`] turns it into a
 //! config for an environment's account, through its deploy role and ExternalId.
 
 use crate::config::EnvironmentConfig;
@@ -46,7 +47,44 @@ pub async fn sdk_config_with(overrides: &SdkOverrides) -> SdkConfig {
     if let Some(region) = &overrides.region {
         loader = loader.region(Region::new(region.clone()));
     }
+    if let Some(lambda) = LambdaEnvironment::from_env() {
+        // Lambda always sets both; naming them spares every cold start the
+        // construction of the region and credential chains (profile, SSO,
+        // web identity, ECS, IMDS providers), which would find them there.
+        if overrides.region.is_none() {
+            loader = loader.region(Region::new(lambda.region));
+        }
+        if overrides.profile.is_none() {
+            loader = loader.credentials_provider(
+                aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
+            );
+        }
+    }
     loader.load().await
+}
+
+/// What the Lambda runtime puts in a function's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LambdaEnvironment {
+    region: String,
+}
+
+impl LambdaEnvironment {
+    /// Set when running as a Lambda function whose credentials and region
+    /// are environment variables (always, in Lambda; also `cargo lambda`).
+    fn from_env() -> Option<Self> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        set("AWS_LAMBDA_FUNCTION_NAME")?;
+        set("AWS_ACCESS_KEY_ID")?;
+        set("AWS_SECRET_ACCESS_KEY")?;
+        Some(Self {
+            region: set("AWS_REGION")?,
+        })
+    }
 }
 
 /// A config that acts in `env`'s account and region through its deploy role.
@@ -151,6 +189,39 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lambda_environment_needs_function_name_credentials_and_region() {
+        let lambda = [
+            ("AWS_LAMBDA_FUNCTION_NAME", "stepdeploy-ecs"),
+            ("AWS_ACCESS_KEY_ID", "AKIA"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_REGION", "af-south-1"),
+        ];
+        let from = |vars: &[(&str, &str)]| {
+            LambdaEnvironment::from_vars(|name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        assert_eq!(
+            from(&lambda),
+            Some(LambdaEnvironment {
+                region: "af-south-1".into()
+            })
+        );
+        // Outside Lambda (the CLI), or without credentials in the environment: the standard chains.
+        for missing in 0..lambda.len() {
+            let vars: Vec<_> = lambda
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != missing)
+                .map(|(_, kv)| *kv)
+                .collect();
+            assert_eq!(from(&vars), None, "without {}", lambda[missing].0);
+        }
+    }
 
     #[test]
     fn session_names_are_sanitised() {
