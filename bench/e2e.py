@@ -55,6 +55,12 @@ FIELD = re.compile(r'(\w+)=("[^"]*"|\S+)')
 FIGURES = ("total_ms", "own_ms", "aws_ms", "mysql_ms", "http_ms")
 
 
+def timing_fields(line: str) -> dict[str, str] | None:
+    """The fields of a `phase timing` log line (None for any other line)."""
+    m = TIMING.search(line)
+    return {k: v.strip('"') for k, v in FIELD.findall(m.group(1))} if m else None
+
+
 def timing_lines(start: int) -> list[dict[str, Any]]:
     """The `phase timing` lines written to the functions' log after byte `start`."""
     with LOG.open("rb") as f:
@@ -62,10 +68,9 @@ def timing_lines(start: int) -> list[dict[str, Any]]:
         text = f.read().decode(errors="replace")
     lines = []
     for line in text.splitlines():
-        m = TIMING.search(line)
-        if not m:
+        fields = timing_fields(line)
+        if fields is None:
             continue
-        fields = {k: v.strip('"') for k, v in FIELD.findall(m.group(1))}
         lines.append({"phase": fields.get("phase", "?"),
                       **{k: float(fields.get(k, 0)) for k in FIGURES},
                       "aws_calls": int(fields.get("aws_calls", 0))})

@@ -25,16 +25,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e import timing_fields  # noqa: E402  (same directory)
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINT = "http://127.0.0.1:5000"
@@ -196,9 +204,6 @@ class LocalRuntime:
     (functions/shared/src/timing.rs) are read from its output."""
 
     def __init__(self, binary: Path, env: dict[str, str]) -> None:
-        import queue
-        import subprocess
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.events: "queue.Queue[bytes]" = queue.Queue()
         self.answers: "queue.Queue[tuple[bool, bytes]]" = queue.Queue()
@@ -248,14 +253,12 @@ class LocalRuntime:
         threading.Thread(target=self._read_output, daemon=True).start()
 
     def _read_output(self) -> None:
-        import re
         for line in self.proc.stdout:
-            if "phase timing" in line:
-                self.timings.put({k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)',
-                                                                        line.split("phase timing", 1)[1])})
+            fields = timing_fields(line)
+            if fields is not None:
+                self.timings.put(fields)
 
     def invoke(self, payload: object) -> tuple[object, bool, dict]:
-        import queue
         self.events.put(json.dumps(payload).encode())
         failed, body = self.answers.get(timeout=300)
         try:
@@ -283,8 +286,6 @@ def bootstrap_scale(env: str, count: int) -> dict:
     listener with 1,000 rules). Every claim, lock and registry entry is given
     back afterwards by the rollback binary, run the same way.
     """
-    import shutil
-    import tempfile
 
     configs = Path(tempfile.mkdtemp(prefix="stepdeploy-scale-"))
     for f in (ROOT / "local" / ".state" / "environments").glob("*.json"):

@@ -249,16 +249,7 @@ impl Gate for AwsGate {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsCallError::new("dynamodb:PutItem (vote)", e)),
-        }
+        stepdeploy_shared::state::conditional_write(result, "dynamodb:PutItem (vote)")
     }
 
     async fn approvals(&self, execution: &str) -> Result<Vec<String>, AwsCallError> {
@@ -299,16 +290,7 @@ impl Gate for AwsGate {
             .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsCallError::new("dynamodb:UpdateItem (close approval)", e)),
-        }
+        stepdeploy_shared::state::conditional_write(result, "dynamodb:UpdateItem (close approval)")
     }
 
     async fn mail(&self, approver: &str, subject: &str, body: &str) -> Result<(), AwsCallError> {

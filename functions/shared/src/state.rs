@@ -151,6 +151,54 @@ pub trait StateStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<LedgerEntry>, AwsCallError>> + Send;
 }
 
+/// A DynamoDB write error that can say its condition was not met (the
+/// modeled `ConditionalCheckFailedException` of each operation).
+pub trait ConditionalWriteError {
+    /// The write's condition expression was false.
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionalWriteError for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalWriteError for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionalWriteError for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+/// The answer to a conditional write: `true` if it was applied, `false` if
+/// its condition was not met (an answer, not an error); any other failure is
+/// an error named `operation`.
+pub fn conditional_write<O, E, R>(
+    result: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, AwsCallError>
+where
+    E: ConditionalWriteError
+        + aws_sdk_dynamodb::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(E::condition_failed) => Ok(false),
+        Err(e) => Err(AwsCallError::new(operation, e)),
+    }
+}
+
 /// [`StateStore`] on DynamoDB.
 #[derive(Debug, Clone)]
 pub struct DynamoStateStore {
@@ -305,16 +353,7 @@ impl DynamoStateStore {
             .expression_attribute_values(":e", s(execution))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsCallError::new("dynamodb:UpdateItem (unregister)", e)),
-        }
+        conditional_write(result, "dynamodb:UpdateItem (unregister)")
     }
 
     /// Records a tenant's deployment in the registry (keeps its priority).
@@ -435,26 +474,20 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(LockOutcome::Acquired),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                let item = self
-                    .get(format!("LOCK#{tenant}"), "LOCK")
-                    .await?
-                    .unwrap_or_default();
-                Ok(LockOutcome::HeldBy(LockHolder {
-                    owner: get_s(&item, "owner").unwrap_or("unknown").to_string(),
-                    requested_by: get_s(&item, "requested_by")
-                        .unwrap_or("unknown")
-                        .to_string(),
-                    expires_at: get_n(&item, "expires_at").unwrap_or(0),
-                }))
-            }
-            Err(e) => Err(AwsCallError::new("dynamodb:PutItem (lock)", e)),
+        if conditional_write(result, "dynamodb:PutItem (lock)")? {
+            return Ok(LockOutcome::Acquired);
         }
+        let item = self
+            .get(format!("LOCK#{tenant}"), "LOCK")
+            .await?
+            .unwrap_or_default();
+        Ok(LockOutcome::HeldBy(LockHolder {
+            owner: get_s(&item, "owner").unwrap_or("unknown").to_string(),
+            requested_by: get_s(&item, "requested_by")
+                .unwrap_or("unknown")
+                .to_string(),
+            expires_at: get_n(&item, "expires_at").unwrap_or(0),
+        }))
     }
 
     async fn release_lock(&self, tenant: &str, owner: &str) -> Result<bool, AwsCallError> {
@@ -468,16 +501,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsCallError::new("dynamodb:DeleteItem (lock)", e)),
-        }
+        conditional_write(result, "dynamodb:DeleteItem (lock)")
     }
 
     async fn claimed_priorities(&self) -> Result<std::collections::BTreeSet<u32>, AwsCallError> {
@@ -609,16 +633,8 @@ impl StateStore for DynamoStateStore {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(AwsCallError::new("dynamodb:DeleteItem (empty registry)", e)),
-        }
+        conditional_write(result, "dynamodb:DeleteItem (empty registry)")?;
+        Ok(())
     }
 
     async fn release_claim_of(
