@@ -28,9 +28,11 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,6 +107,11 @@ class Server(ThreadingHTTPServer):
         self.rss_kb = 0
         self.pid = 0
 
+    def handle_error(self, request, client_address):
+        # The process is killed while its request for a second event waits:
+        # a broken pipe here is expected, not worth a traceback.
+        pass
+
 
 def peak_rss_kb(pid: int) -> int:
     try:
@@ -116,10 +123,9 @@ def peak_rss_kb(pid: int) -> int:
     return 0
 
 
-def one_run(binary: Path) -> tuple[float, int, str]:
-    server = Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {
+def runtime_env(binary: Path, server: Server) -> dict[str, str]:
+    """What Lambda gives a function, pointed at the script's Runtime API."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
         "AWS_LAMBDA_FUNCTION_NAME": binary.name,
@@ -133,6 +139,12 @@ def one_run(binary: Path) -> tuple[float, int, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         "STEPDEPLOY_CONFIG_DIR": str(ROOT / "infra" / "environments"),
     }
+
+
+def one_run(binary: Path) -> tuple[float, int, str]:
+    server = Server()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = runtime_env(binary, server)
     start = time.perf_counter()
     proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server.pid = proc.pid
@@ -147,25 +159,67 @@ def one_run(binary: Path) -> tuple[float, int, str]:
     return (server.answered_at - start) * 1000, server.rss_kb, server.outcome
 
 
+def instructions(binary: Path) -> int:
+    """Instructions from process start to the first answer, under callgrind:
+    a count that does not move with the machine's load (valgrind required)."""
+    server = Server()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary)],
+                                env=runtime_env(binary, server),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server.pid = proc.pid
+        answered = server.answered.wait(120)
+        # Dump the counts as of the answer, then stop the process.
+        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], capture_output=True, check=False)
+        proc.kill()
+        server.done.set()
+        proc.wait()
+        server.shutdown()
+        server.server_close()
+        if not answered:
+            raise SystemExit(f"{binary.name}: no answer within 120 s under valgrind")
+        for dump in sorted(Path(tmp).glob("callgrind.out*")):
+            for line in dump.read_text().splitlines():
+                if line.startswith("totals:") and int(line.split()[1]) > 0:
+                    return int(line.split()[1])
+    raise SystemExit(f"{binary.name}: callgrind wrote no totals")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--seed", type=int, default=1, help="order of the functions in each round")
+    ap.add_argument("--instructions", action="store_true",
+                    help="instead of timing: count instructions to the first answer under callgrind")
     args = ap.parse_args()
     names = FUNCTIONS + [BASELINE]
     if not args.no_build:
         cmd = ["cargo", "build", "--release", "--quiet"] + [a for n in names for a in ("-p", n)]
         print("building:", " ".join(cmd), flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
+    if args.instructions:
+        counts = {n: instructions(TARGET / "release" / n) for n in names}
+        base = counts[BASELINE]
+        print("| binary | instructions to first answer | × hello-world |")
+        print("|---|---|---|")
+        for n in names:
+            print(f"| {n} | {counts[n] / 1e6:.2f} M | {counts[n] / base:.2f} |")
+        return 0
     sizes = {}
     sizes_file = ROOT / "bench" / "results" / "package-sizes.json"
     if sizes_file.exists():
         sizes = json.loads(sizes_file.read_text()).get("functions", {})
     results: dict[str, dict] = {}
-    # Interleave the functions run by run, so drift on the machine hits all alike.
+    # Interleave the functions run by run, so drift on the machine hits all
+    # alike, in a fresh order each round (seeded: reproducible), so none is
+    # always first after the script's own pause or always last.
     samples: dict[str, list[tuple[float, int, str]]] = {n: [] for n in names}
+    order = random.Random(args.seed)
     for _ in range(args.runs):
-        for n in names:
+        for n in order.sample(names, len(names)):
             samples[n].append(one_run(TARGET / "release" / n))
     base_ms = statistics.median(s[0] for s in samples[BASELINE])
     for n in names:
@@ -179,6 +233,7 @@ def main() -> int:
             "binary_bytes": (TARGET / "release" / n).stat().st_size,
             "zip_bytes_arm64": sizes.get(n, {}).get("zip_bytes"),
             "first_answer": samples[n][0][2],
+            "samples_ms": [round(s[0], 3) for s in samples[n]],
         }
     out = {
         "date": time.strftime("%Y-%m-%d"),

@@ -5,12 +5,11 @@
 //! Debian, a 200 KB bundle on Amazon Linux), once for the SDK and once for
 //! the probes, was the largest part of a function's start-up after the Lambda
 //! runtime's own (`bench/README.md`, cold start). Set
-//! `STEPDEPLOY_NATIVE_ROOTS=true` to trust the system's store instead, e.g.
+//! `STEPDEPLOY_NATIVE_ROOTS=true` (the template's `TrustSystemRoots`) to trust the system's store instead, e.g.
 //! behind a TLS-inspecting proxy with a private CA.
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use base64::Engine;
 use std::sync::{Arc, LazyLock};
 
 /// The environment variable that switches to the system's root certificates.
@@ -22,17 +21,9 @@ pub fn native_roots_requested() -> bool {
         .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
-/// The compiled-in roots as one PEM bundle, the form the SDK's trust store takes.
-pub fn compiled_in_pem() -> Vec<u8> {
-    let engine = base64::engine::general_purpose::STANDARD;
-    let mut pem = Vec::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2200);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        pem.extend_from_slice(engine.encode(cert.as_ref()).as_bytes());
-        pem.extend_from_slice(b"\n-----END CERTIFICATE-----\n");
-    }
-    pem
-}
+/// The compiled-in roots as one PEM bundle, the form the SDK's trust store
+/// takes; written by `build.rs`, so start-up does not encode them.
+pub static COMPILED_IN_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/roots.pem"));
 
 /// The AWS SDK's HTTPS client (rustls with aws-lc, as the SDK's default),
 /// trusting the compiled-in roots unless [`native_roots_requested`].
@@ -42,7 +33,7 @@ pub fn sdk_http_client() -> SharedHttpClient {
     } else {
         TrustStore::empty()
             .with_native_roots(false)
-            .with_pem_certificate(compiled_in_pem())
+            .with_pem_certificate(COMPILED_IN_PEM)
     };
     let context = match TlsContext::builder().with_trust_store(trust).build() {
         Ok(context) => context,
@@ -85,10 +76,9 @@ mod tests {
 
     #[test]
     fn the_pem_bundle_holds_every_compiled_in_root() {
-        let parsed: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(&compiled_in_pem())
-                .collect::<Result<_, _>>()
-                .expect("valid PEM");
+        let parsed: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(COMPILED_IN_PEM)
+            .collect::<Result<_, _>>()
+            .expect("valid PEM");
         assert!(parsed.len() > 100, "{} roots", parsed.len());
         assert_eq!(parsed.as_slice(), webpki_root_certs::TLS_SERVER_ROOT_CERTS);
     }
