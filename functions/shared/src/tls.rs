@@ -5,8 +5,9 @@
 //! Debian, a 200 KB bundle on Amazon Linux), once for the SDK and once for
 //! the probes, was the largest part of a function's start-up after the Lambda
 //! runtime's own (`bench/README.md`, cold start). Set
-//! `STEPDEPLOY_NATIVE_ROOTS=true` (the template's `TrustSystemRoots`) to trust the system's store instead, e.g.
-//! behind a TLS-inspecting proxy with a private CA.
+//! `STEPDEPLOY_NATIVE_ROOTS=true` (the template's `TrustSystemRoots`) to trust
+//! the system's store instead, e.g. behind a TLS-inspecting proxy with a
+//! private CA.
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
