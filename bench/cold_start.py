@@ -141,45 +141,43 @@ def runtime_env(binary: Path, server: Server) -> dict[str, str]:
     }
 
 
-def one_run(binary: Path) -> tuple[float, int, str]:
+def first_answer(binary: Path, wrapper: list[str], timeout: float,
+                 at_answer=lambda proc: None) -> tuple[Server, float]:
+    """Starts `binary` (under `wrapper`, if any) against a fresh Runtime API,
+    waits for its first answer, runs `at_answer`, then stops it. Returns the
+    server (what it saw) and the process's start time."""
     server = Server()
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = runtime_env(binary, server)
     start = time.perf_counter()
-    proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*wrapper, str(binary)], env=runtime_env(binary, server),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server.pid = proc.pid
-    answered = server.answered.wait(30)
+    answered = server.answered.wait(timeout)
+    at_answer(proc)
     proc.kill()
     server.done.set()
     proc.wait()
     server.shutdown()
     server.server_close()
     if not answered:
-        raise SystemExit(f"{binary.name}: no answer within 30 s")
+        raise SystemExit(f"{binary.name}: no answer within {timeout:.0f} s")
+    return server, start
+
+
+def one_run(binary: Path) -> tuple[float, int, str]:
+    server, start = first_answer(binary, [], 30)
     return (server.answered_at - start) * 1000, server.rss_kb, server.outcome
 
 
 def instructions(binary: Path) -> int:
     """Instructions from process start to the first answer, under callgrind:
     a count that does not move with the machine's load (valgrind required)."""
-    server = Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary)],
-                                env=runtime_env(binary, server),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server.pid = proc.pid
-        answered = server.answered.wait(120)
-        # Dump the counts as of the answer, then stop the process.
-        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], capture_output=True, check=False)
-        proc.kill()
-        server.done.set()
-        proc.wait()
-        server.shutdown()
-        server.server_close()
-        if not answered:
-            raise SystemExit(f"{binary.name}: no answer within 120 s under valgrind")
+        # Dump the counts as of the answer, before the process is stopped.
+        first_answer(binary, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"], 120,
+                     at_answer=lambda proc: subprocess.run(["callgrind_control", "--dump", str(proc.pid)],
+                                                           capture_output=True, check=False))
         for dump in sorted(Path(tmp).glob("callgrind.out*")):
             for line in dump.read_text().splitlines():
                 if line.startswith("totals:") and int(line.split()[1]) > 0:

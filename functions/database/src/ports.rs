@@ -9,6 +9,7 @@ use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::state::DynamoStateStore;
+use stepdeploy_shared::timing::{External, InFlight};
 
 /// The tenant secret as it stands.
 #[derive(Debug, Clone)]
@@ -214,8 +215,7 @@ impl Database for MySql {
         database: &str,
         user: &str,
     ) -> Result<DbState, SqlError> {
-        let _clock =
-            stepdeploy_shared::timing::InFlight::start(stepdeploy_shared::timing::External::Mysql);
+        let _clock = InFlight::start(External::Mysql);
         let mut conn = self.master(at, master).await?;
         fn op(what: &'static str) -> impl FnOnce(mysql_async::Error) -> SqlError {
             move |source| SqlError {
@@ -258,8 +258,7 @@ impl Database for MySql {
         master: &MasterCredentials,
         change: &DbChange<'_>,
     ) -> Result<(), SqlError> {
-        let _clock =
-            stepdeploy_shared::timing::InFlight::start(stepdeploy_shared::timing::External::Mysql);
+        let _clock = InFlight::start(External::Mysql);
         let db = ident(change.database)?;
         let user = change.user;
         ident(user)?;
@@ -312,8 +311,7 @@ impl Database for MySql {
         password: &Password,
         database: &str,
     ) -> bool {
-        let _clock =
-            stepdeploy_shared::timing::InFlight::start(stepdeploy_shared::timing::External::Mysql);
+        let _clock = InFlight::start(External::Mysql);
         match mysql_async::Conn::new(self.opts(at, user, password.expose(), Some(database))).await {
             Ok(conn) => {
                 let _ = conn.disconnect().await;

@@ -7,10 +7,6 @@
 //! Thin entry point: tracing and the orchestrator's AWS config once per cold
 //! start; each invocation is handled by [`handler::handle`].
 
-// The handler's future nests deeply (every resource kind's undo); the timing
-// wrapper adds one level more than rustc's default layout depth.
-#![recursion_limit = "256"]
-
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 #[tokio::main]

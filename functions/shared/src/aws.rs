@@ -3,8 +3,9 @@
 //! One [`sdk_config`] loads the standard chain (env, profile, IMDS/ECS) and
 //! honours `AWS_ENDPOINT_URL`, so the same binary talks to AWS or to the local
 //! stack; in Lambda it takes the region and the role's credentials straight
-//! from the variables Lambda sets (the chain would find them there too). [`assume_environment_role`] turns it into a
-//! config for an environment's account, through its deploy role and ExternalId.
+//! from the variables Lambda sets (the chain would find them there too).
+//! [`assume_environment_role`] turns it into a config for an environment's
+//! account, through its deploy role and ExternalId.
 
 use crate::config::EnvironmentConfig;
 use aws_config::{sts::AssumeRoleProvider, BehaviorVersion, Region, SdkConfig};

@@ -176,7 +176,10 @@ fn snapshot(total: Duration) -> Timing {
 
 /// Runs one invocation of `phase` and logs where its time went.
 pub async fn measured<T>(phase: &'static str, invocation: impl Future<Output = T>) -> T {
-    let (out, timing) = timed(invocation).await;
+    // Boxed: the handler's future (rollback's nests every resource kind's
+    // undo) stays one pointer here, so wrapping it adds no type depth and
+    // no large moves.
+    let (out, timing) = timed(Box::pin(invocation)).await;
     let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
     tracing::info!(
         phase,
