@@ -670,22 +670,11 @@ pub async fn tenant_inventory(env_name: &str, tenant: &str) -> Inventory {
         listener_rules(&config, &env.alb_listener_arn, &names.host).await,
     );
 
-    let points = aws_sdk_efs::Client::new(&config)
-        .describe_access_points()
-        .file_system_id(&env.efs_id)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .expect("access points");
     found.insert(
         "access point",
-        points
+        access_points(&config, &env.efs_id, &names.efs_path)
+            .await
             .iter()
-            .filter(|ap| {
-                ap.root_directory().and_then(|r| r.path()) == Some(names.efs_path.as_str())
-            })
             .filter_map(|ap| ap.access_point_id().map(str::to_string))
             .collect(),
     );
@@ -816,6 +805,27 @@ pub async fn tenant_inventory(env_name: &str, tenant: &str) -> Inventory {
             .collect(),
     );
     found
+}
+
+/// The file system's access points rooted at `path` (every page: the
+/// environment's file system holds every tenant's access point).
+pub async fn access_points(
+    config: &SdkConfig,
+    efs_id: &str,
+    path: &str,
+) -> Vec<aws_sdk_efs::types::AccessPointDescription> {
+    aws_sdk_efs::Client::new(config)
+        .describe_access_points()
+        .file_system_id(efs_id)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("access points")
+        .into_iter()
+        .filter(|ap| ap.root_directory().and_then(|r| r.path()) == Some(path))
+        .collect()
 }
 
 /// The ARNs of the listener's rules for `host`, read as the phases read

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use stepdeploy_tests::{
-    bootstrap_input, in_environment, invoke, listener_rules, site_status, unique_tenant,
-    wait_site_status,
+    access_points, bootstrap_input, in_environment, invoke, listener_rules, site_status,
+    unique_tenant, wait_site_status,
 };
 
 #[tokio::test]
@@ -89,18 +89,7 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
         tg.matcher().and_then(|m| m.http_code()),
         Some("200,301,302")
     );
-    let efs = aws_sdk_efs::Client::new(&dev);
-    let aps = efs
-        .describe_access_points()
-        .file_system_id(&env.efs_id)
-        .send()
-        .await
-        .expect("access points");
-    let ours: Vec<_> = aps
-        .access_points()
-        .iter()
-        .filter(|ap| ap.root_directory().and_then(|r| r.path()) == Some(&format!("/{tenant}")))
-        .collect();
+    let ours = access_points(&dev, &env.efs_id, &format!("/{tenant}")).await;
     assert_eq!(ours.len(), 1);
     assert_eq!(
         ours[0].posix_user().map(|u| (u.uid(), u.gid())),
@@ -122,17 +111,10 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
         1,
         "one listener rule for {host}"
     );
-    let aps = efs
-        .describe_access_points()
-        .file_system_id(&env.efs_id)
-        .send()
-        .await
-        .expect("access points");
     assert_eq!(
-        aps.access_points()
-            .iter()
-            .filter(|ap| ap.root_directory().and_then(|r| r.path()) == Some(&format!("/{tenant}")))
-            .count(),
+        access_points(&dev, &env.efs_id, &format!("/{tenant}"))
+            .await
+            .len(),
         1
     );
 }
