@@ -17,7 +17,11 @@ Service Authorization Reference). It asserts:
    below);
 4. no IAM statement allows Action "*" (or "service:*") or uses NotAction, and
    a Resource "*" appears only for actions that have no resource-level
-   permissions, each with a YAML comment just above it saying so.
+   permissions, each with a YAML comment just above it saying so;
+5. every IAM resource of both templates renders with local/cfn_render.py
+   (the local seed creates the roles and policies from the templates
+   themselves, so there is no second copy to keep in step; this catches an
+   intrinsic function the renderer does not model before local/up does).
 
 Prints what it checked; exits 1 with one line per problem otherwise.
 """
@@ -284,6 +288,47 @@ def check_iam(path: Path, template: dict[str, Any], data: dict[str, Any]) -> Non
        "all for actions without resource-level permissions and commented")
 
 
+# --------------------------------------------------------------------------- 5. local rendering
+
+def check_local_render() -> None:
+    sys.path.insert(0, str(REPO / "local"))
+    import cfn_render
+
+    target = cfn_render.load_template(INFRA / "target-account-role.yaml")
+    values = {
+        "OrchestratorAccountId": "123456789012", "ExternalId": "check-template",
+        "EnvironmentName": "dev", "ClusterName": "dev-cluster",
+        "AlbListenerArn": "arn:aws:elasticloadbalancing:eu-west-1:111111111111:listener/app/dev-alb/0123456789abcdef/0123456789abcdef",
+        "EfsFileSystemId": "fs-0123456789abcdef0",
+        "RdsMasterSecretArn": "arn:aws:secretsmanager:eu-west-1:111111111111:secret:dev-rds-master-AbCdEf",
+        "TaskExecutionRoleArn": "arn:aws:iam::111111111111:role/dev-ecs-task-execution",
+        "TaskRoleArn": "arn:aws:iam::111111111111:role/dev-ecs-task", "HostedZoneId": "Z0123456789",
+        "Domain": "example.com", "LogGroupName": "/ecs/dev", "StateTableName": "stepdeploy-state-dev",
+        "ConfigBucketName": "stepdeploy-config-dev-111111111111",
+    }
+    try:
+        for key_arn in ("", "arn:aws:kms:eu-west-1:111111111111:key/0123"):
+            render = cfn_render.Renderer(target, {**values, "RdsMasterSecretKmsKeyArn": key_arn},
+                                         "111111111111", "eu-west-1", "stepdeploy-deploy-dev")
+            found = cfn_render.iam_resources(render)
+        ok(f"infra/target-account-role.yaml: {len(found['roles'])} role(s), {len(found['policies'])} "
+           "AWS::IAM::Policy render with local/cfn_render.py (both values of HasMasterSecretKey)")
+        sam = cfn_render.load_template(SAM_TEMPLATE)
+        render = cfn_render.orchestrator_renderer(
+            sam, "123456789012", "eu-west-1", "stepdeploy",
+            {"DeployRoleArns": "arn:aws:iam::111111111111:role/stepdeploy-deploy"},
+            {"stepdeploy/approval-hmac-key": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stepdeploy/approval-hmac-key-AbCdEf"},
+            {})
+        found = cfn_render.iam_resources(render)
+        for logical, res in render.resources.items():
+            if res.get("Type") in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+                render.resolve(res.get("Properties", {}))
+        ok(f"infra/template.yaml: {len(found['roles'])} roles, {len(found['managed_policies'])} managed "
+           "policies, every function and state machine render with local/cfn_render.py")
+    except cfn_render.RenderError as err:
+        fail(f"local/cfn_render.py cannot render the templates for the local seed: {err}")
+
+
 def main() -> int:
     print(f"check_template: infra/*.yaml against functions/ and statemachines/ (cfn-lint {version('cfn-lint')} decoder)")
     parsed = {path: load(path) for path in TEMPLATES}
@@ -295,6 +340,7 @@ def main() -> int:
     data = policy_data()
     for path, template in parsed.items():
         check_iam(path, template, data)
+    check_local_render()
     if problems:
         print(f"\ncheck_template: {len(problems)} problem(s) in infra/*.yaml; see FAIL lines above",
               file=sys.stderr)

@@ -65,10 +65,10 @@ def main() -> int:
     for run in ("first", "rerun"):
         plan, counts = counted("bootstrap", bootstrap_input)
         results.setdefault("bootstrap", {})[run] = summarise(counts)
-        ecs, counts = counted("ecs", {"plan": plan})
-        results.setdefault("ecs", {})[run] = summarise(counts)
-        _, counts = counted("database", {"plan": plan})
+        database, counts = counted("database", {"plan": plan})
         results.setdefault("database", {})[run] = summarise(counts)
+        ecs, counts = counted("ecs", {"plan": plan, "database": database})
+        results.setdefault("ecs", {})[run] = summarise(counts)
         if plan["phases"]["verify"]:
             _, counts = counted("verify", {"plan": plan, "ecs": ecs, "attempt": 0})
             results.setdefault("verify (one round)", {})[run] = summarise(counts)

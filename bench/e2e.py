@@ -163,8 +163,8 @@ def main() -> int:
               flush=True)
     good = [r for r in runs if r["status"] == "SUCCEEDED" and r.get("timing_complete")]
     phases = sorted({p for r in good for p in r["phases"]},
-                    key=lambda p: ["trigger", "bootstrap", "ecs", "database", "verify", "dns", "notify"].index(p)
-                    if p in ("trigger", "bootstrap", "ecs", "database", "verify", "dns", "notify") else 99)
+                    key=lambda p: ["trigger", "bootstrap", "database", "ecs", "verify", "dns", "notify"].index(p)
+                    if p in ("trigger", "bootstrap", "database", "ecs", "verify", "dns", "notify") else 99)
     summary = {
         "runs": len(runs), "succeeded": sum(r["status"] == "SUCCEEDED" for r in runs),
         "runs_measured": len(good),

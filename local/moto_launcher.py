@@ -23,9 +23,11 @@ logs a line at startup.  They patch moto internals, so they are tied to moto
   (async invoke) targets, honouring Input / InputPath / InputTransformer.
   A failed asynchronous invocation is retried twice, as Lambda does (after
   1 and 2 s here, about 1 and 2 min on AWS).
-* ECS services settle at once: one PRIMARY deployment, rollout COMPLETED,
-  runningCount = desiredCount (the local stand-in for a healthy Fargate
-  service).
+* ECS services start as Fargate's do, after a delay and only if their
+  secrets resolve (local/ecs_startup.py; STEPDEPLOY_LOCAL_ECS_STARTUP_SECONDS,
+  STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS).
+* AWS quotas the pipeline can reach are refused with AWS's errors
+  (local/strict_quotas.py).
 * Response bodies keep their content: moto rewrote everything between the
   first <RequestId> and the last </RequestId> of any body, so execution
   histories quoting XML errors lost their later events.
@@ -544,136 +546,51 @@ def patch_eventbridge_targets() -> str:
 # ---- ECS -----------------------------------------------------------------
 
 
-def _register_service_targets(backend: Any, service: Any) -> None:
-    """Register one ip target per running task in the service's target groups,
-    as Fargate does, so target health shows the tasks (healthy at once in moto)."""
-    import hashlib
-
-    from moto.elbv2.models import elbv2_backends
-
-    elbv2 = elbv2_backends[backend.account_id][backend.region_name]
-    for lb in service.load_balancers or []:
-        arn = lb.get("targetGroupArn")
-        group = elbv2.target_groups.get(arn) if arn else None
-        if group is None:
-            continue
-        wanted = {}
-        for n in range(service.running_count):
-            digest = hashlib.sha256(f"{service.arn}/{n}".encode()).digest()
-            ip = f"10.{200 + digest[0] % 50}.{digest[1]}.{1 + digest[2] % 254}"
-            wanted[ip] = {"Id": ip, "Port": lb.get("containerPort", 80)}
-        stale = [{"Id": t} for t in group.targets if t not in wanted]
-        if stale:
-            group.deregister(stale)
-        group.register(list(wanted.values()))
-
-
-def _settle_service(backend: Any, service: Any, new_deployment: bool) -> None:
-    from moto.core.utils import utcnow
-
-    if service.task_definition and not service.task_definition.startswith("arn:"):
-        service.task_definition = backend.describe_task_definition(
-            service.task_definition).arn
-    service.running_count = service.desired_count
-    service.pending_count = 0
-    now = utcnow()
-    previous = service.deployments[0] if service.deployments else None
-    if previous is None or new_deployment:
-        deployment_id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
-        created = now
-    else:
-        deployment_id, created = previous["id"], previous["createdAt"]
-    network = getattr(service, "network_configuration", None) or None
-    service.deployments = [{
-        "id": deployment_id,
-        "status": "PRIMARY",
-        "taskDefinition": service.task_definition,
-        "desiredCount": service.desired_count,
-        "pendingCount": 0,
-        "runningCount": service.desired_count,
-        "failedTasks": 0,
-        "createdAt": created,
-        "updatedAt": now,
-        "launchType": service.launch_type,
-        "platformVersion": service.platform_version,
-        "platformFamily": "EC2" if service.launch_type == "EC2" else "FARGATE",
-        "networkConfiguration": network,
-        "rolloutState": "COMPLETED",
-        "rolloutStateReason": f"ECS deployment {deployment_id} completed.",
-    }]
-    service.events.insert(0, {
-        "id": str(uuid.uuid4()),
-        "createdAt": now,
-        "message": f"(service {service.name}) has reached a steady state.",
-    })
-
-
 def patch_ecs_services() -> str:
-    """Make ECS services reach a steady state at once.
+    """ECS services start as Fargate's do (local/ecs_startup.py).
 
-    EC2ContainerServiceBackend.create_service/update_service (ecs/models.py)
-    leave runningCount 0 and the deployment IN_PROGRESS forever, and
-    update_service neither records a new deployment nor resolves the task
-    definition to an ARN.  After either call the service now has exactly one
-    PRIMARY deployment, rolloutState COMPLETED, runningCount = desiredCount,
-    pendingCount 0, taskDefinition = the service's task definition ARN (a new
-    deployment id when the task definition changes or on
-    forceNewDeployment), plus a 'steady state' service event.
+    Stock moto leaves a service at runningCount 0 and its deployment
+    IN_PROGRESS forever.  Here a deployment's tasks start
+    STEPDEPLOY_LOCAL_ECS_STARTUP_SECONDS (default 1) after CreateService /
+    UpdateService, evaluated lazily when the service is described, and only
+    if every secret the task definition names exists (and, with
+    local/iam_enforce.py, the execution role may read it); else they stop
+    with Fargate's ResourceInitializationError, the deployment stays
+    IN_PROGRESS and ECS relaunches (STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS).
+    Running tasks are registered as ip targets.  Still needed upstream: moto
+    (5.2.5 and its main branch) has no service scheduler, only a fixed
+    MOTO_ECS_SERVICE_RUNNING count set at creation, and fetches no secrets.
     """
-    from moto.ecs.models import EC2ContainerServiceBackend
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ecs_startup
 
-    original_create = EC2ContainerServiceBackend.create_service
-    original_update = EC2ContainerServiceBackend.update_service
+    return ecs_startup.install()
 
-    def create_service(self, cluster_str, *args, **kwargs):
-        cluster = self._get_cluster(cluster_str)
-        running, pending = cluster.running_tasks_count, cluster.pending_tasks_count
-        service = original_create(self, cluster_str, *args, **kwargs)
-        _settle_service(self, service, new_deployment=True)
-        cluster.running_tasks_count = running + service.running_count
-        cluster.pending_tasks_count = pending
-        return service
 
-    def update_service(self, service_properties):
-        props = dict(service_properties)
-        cluster = self._get_cluster(props.get("cluster", "default"))
-        before = self._get_service(cluster.name,
-                                   str(props.get("service", "")).split("/")[-1])
-        running, pending = cluster.running_tasks_count, cluster.pending_tasks_count
-        old_running, old_pending = before.running_count, before.pending_count
-        old_task_definition = before.task_definition
-        service = original_update(self, service_properties)
-        if props.get("task_definition"):
-            new_arn = self.describe_task_definition(props["task_definition"]).arn
-        else:
-            new_arn = old_task_definition
-        new_deployment = bool(
-            new_arn != old_task_definition
-            or props.get("force_new_deployment")
-            or props.get("network_configuration")
-            or props.get("load_balancers")
-            or props.get("platform_version")
-        )
-        service.task_definition = new_arn
-        _settle_service(self, service, new_deployment=new_deployment)
-        cluster.running_tasks_count = running - old_running + service.running_count
-        cluster.pending_tasks_count = pending - old_pending
-        return service
+def patch_strict_quotas() -> str:
+    """AWS quotas the pipeline can reach (local/strict_quotas.py): target groups
+    and rules per ALB, inline policy size per role, SNS subject, Lambda
+    environment size, Step Functions history events; each refused with AWS's
+    error code.  Still needed upstream: moto checks none of them (ELBv2's
+    create_rule has "TODO: check for error 'TooManyRules'", IAM lists the
+    10,240 quota in GetAccountSummary only, SNS raises a bare ValueError for
+    a subject over 100 characters)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import strict_quotas
 
-    def create_service_with_targets(self, cluster_str, *args, **kwargs):
-        service = create_service(self, cluster_str, *args, **kwargs)
-        _register_service_targets(self, service)
-        return service
+    lines = strict_quotas.install()
+    return "; ".join(lines)
 
-    def update_service_with_targets(self, service_properties):
-        service = update_service(self, service_properties)
-        _register_service_targets(self, service)
-        return service
 
-    EC2ContainerServiceBackend.create_service = create_service_with_targets
-    EC2ContainerServiceBackend.update_service = update_service_with_targets
-    return ("ecs create_service/update_service: settle (PRIMARY, COMPLETED, running=desired), "
-            "one ip target per running task in its target groups")
+def patch_sfn_status_events() -> str:
+    """Step Functions "Execution Status Change" events on the default bus when
+    an execution ends (local/sfn_status_events.py), as AWS sends them; the
+    cleanup rule of runs stopped or timed out outside their Catch needs them.
+    Still needed upstream: moto (5.2.5 and main) emits none."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import sfn_status_events
+
+    return sfn_status_events.install()
 
 
 def patch_s3_bucket_versioning_response() -> str:
@@ -782,6 +699,8 @@ PATCHES: list[Callable[[], str]] = [
     patch_send_task_failure_cause,
     patch_response_request_id,
     patch_dynamodb_write_lock,
+    patch_sfn_status_events,
+    patch_strict_quotas,
 ]
 
 
@@ -1294,7 +1213,15 @@ def main(argv: list[str] | None = None) -> int:
         create_backend_app,
     )
 
-    app = CallCounter(DomainDispatcherApplication(create_backend_app))
+    # ---- local IAM (local/iam_enforce.py): stepdeploy's calls are authorised
+    # against their principal's policies behind the call counter / fault injector.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from iam_enforce import IamEnforcer
+
+    app = CallCounter(IamEnforcer(DomainDispatcherApplication(create_backend_app), error_response))
+    log(f"iam: stepdeploy's calls authorised by local/iam_enforce.py"
+        f"{' (AUDIT mode: denials only logged; not for tests/CI)' if app.app.audit else ''}")
+    # ---- end local IAM
     try:
         server = make_server(args.host, args.port, app, threaded=True,
                              request_handler=MotoRequestHandler)

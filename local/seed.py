@@ -4,17 +4,46 @@ real AWS accounts contain, and write the local environment configs.
     python local/seed.py [--endpoint URL] [--repo DIR] [--state-dir DIR]
 
 Orchestrator account (123456789012, eu-west-1, the default moto credentials):
-IAM roles, one Lambda function per functions/<name>/src/main.rs, SNS topics with
-SQS "inbox" queues subscribed to them, the EventBridge bus and rules, the
-approvals DynamoDB table, the approval HMAC secret and one state machine per
-statemachines/<name>.asl.json (with ${...} placeholders substituted).
+the IAM roles and managed policies of infra/template.yaml, every function of
+that template (its FunctionName, its own role; Handler = the binary the
+emulator runs), SNS topics with SQS "inbox" queues subscribed to them, the
+EventBridge bus and rules, the approvals DynamoDB table, the approval HMAC
+secret and the template's state machines (DefinitionUri with its
+DefinitionSubstitutions, the template's role).
 
-Environment accounts (dev 111111111111, sit 222222222222, prod 333333333333),
-reached through sts:AssumeRole on stepdeploy-deploy exactly like the Lambdas do:
-deploy role, VPC/subnets/security group, ECS cluster, ALB + certificate + HTTPS
-listener, EFS, log group, ECS task roles, hosted zone, CloudFront distribution
-and the RDS master secret, whose user is created in that environment's MariaDB
-(start them first with `local/mariadb.sh start`).
+Environment accounts (dev 111111111111, sit 222222222222, prod 333333333333):
+every AWS::IAM::Role / AWS::IAM::Policy of infra/target-account-role.yaml
+(the deploy role's trust policy and permissions, the task execution role's
+tenant-secrets policy) rendered with that environment's parameter values,
+plus what the local stack adds by hand (below); the RDS master secret's user
+is created in that environment's MariaDB (start them first with
+`local/mariadb.sh start`).
+
+Taken from the templates (local/cfn_render.py resolves their intrinsics; the
+stack name is "stepdeploy", a role without RoleName is named
+<stack>-<logical id>, without CloudFormation's random suffix):
+  * infra/template.yaml: every AWS::IAM::Role (Path /stepdeploy/) and
+    AWS::IAM::ManagedPolicy; every AWS::Serverless::Function's name and Role;
+    every AWS::Serverless::StateMachine's Name, definition substitutions and Role.
+  * infra/target-account-role.yaml: every AWS::IAM::Role and AWS::IAM::Policy.
+
+Added by hand (the one list of what the local stack declares itself):
+  * orchestrator: the bus "stepdeploy" and its two request rules (targets:
+    the trigger, with invoke permissions), a rule copying every event to the
+    SQS "events inbox"; the SNS topics and their SQS inboxes (stand-ins for
+    e-mail subscriptions); the approvals table (with TTL); the HMAC secret
+    (a random key); the functions' configuration (runtime, memory, timeout,
+    placeholder code: `cargo lambda watch` runs the real binaries).
+  * environment accounts: VPC, two private subnets, the tasks' security
+    group, ECS cluster, ALB + ACM certificate + HTTPS listener (404 default),
+    EFS file system, the tasks' log group, the ECS task execution role (an
+    inline copy of AmazonECSTaskExecutionRolePolicy: moto does not load AWS
+    managed policies) and task role, hosted zone, CloudFront distribution,
+    the RDS master secret (+ the MariaDB user), and the local-only role
+    stepdeploy-local-admin (trusts the orchestrator account with the
+    environment's ExternalId, may do everything): how the seed, the tests
+    and scripts reach an environment account as the operator, since the
+    deploy role admits only the orchestrator's function roles.
 
 Outputs: <state-dir>/environments/<env>.json (the schema of
 infra/environments/<env>.json, with local values) and <state-dir>/stack.json
@@ -37,6 +66,7 @@ import secrets
 import string
 import sys
 import time
+import urllib.parse
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -48,6 +78,9 @@ import pymysql
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cfn_render  # noqa: E402  (local/cfn_render.py)
+
 PREFIX = "stepdeploy"
 ORCH_ACCOUNT = "123456789012"
 ORCH_REGION = "eu-west-1"
@@ -55,11 +88,13 @@ BUS_NAME = PREFIX
 APPROVAL_TABLE = f"{PREFIX}-approvals"
 HMAC_SECRET_NAME = f"{PREFIX}/approval-hmac-key"
 DEPLOY_ROLE_NAME = f"{PREFIX}-deploy"
+LOCAL_ADMIN_ROLE_NAME = f"{PREFIX}-local-admin"  # local only, see ensure_local_admin_role
 TRIGGER_FUNCTION = f"{PREFIX}-trigger"
 DOMAIN = "kimmyai.io"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"  # fixed alias zone of every CloudFront distribution
 RDS_MASTER_USER = "stepdeploy_master"
 LOCAL_SITE_URL = "http://127.0.0.1:8088"
+LOCAL_LAMBDA_URL = "http://127.0.0.1:9000"  # cargo lambda watch; Function URLs at /lambda-url/<binary>/
 # What the Lambdas see through the emulator; the binary comes from Handler.
 FUNCTION_CONFIG = {
     "Runtime": "provided.al2023",
@@ -241,12 +276,19 @@ def ensure_role(
     name: str,
     trust: dict[str, Any],
     inline: dict[str, dict[str, Any]] | None = None,
+    path: str = "/",
+    managed: list[str] | None = None,
+    description: str = "",
 ) -> str:
-    """Role with exactly this trust policy and at least these inline policies."""
+    """Role with exactly this trust policy, path, inline policies (others removed)
+    and attached managed policies (when `managed` is given)."""
     iam = aws.client("iam")
     try:
         role = iam.get_role(RoleName=name)["Role"]
         status = "exists"
+        if role.get("Path", "/") != path:
+            raise SeedError(f"{scope}: role {name} has path {role.get('Path')}, expected {path}; "
+                            "start the local stack clean (local/down && local/up)")
         if as_json(role["AssumeRolePolicyDocument"]) != trust:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
             status = "updated trust policy"
@@ -255,6 +297,8 @@ def ensure_role(
             raise
         role = iam.create_role(
             RoleName=name,
+            Path=path,
+            Description=description[:1000],
             AssumeRolePolicyDocument=json.dumps(trust),
             Tags=[{"Key": "ManagedBy", "Value": f"{PREFIX}-seed"}],
         )["Role"]
@@ -274,8 +318,76 @@ def ensure_role(
             )
             if status == "exists":
                 status = "updated inline policy"
+    if managed is not None:
+        attached = {p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]}
+        for arn in managed:
+            if arn not in attached:
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+                status = "attached managed policy" if status == "exists" else status
     report(scope, "iam-role", name, status)
     return role["Arn"]
+
+
+def ensure_managed_policy(aws: Aws, scope: str, spec: dict[str, Any]) -> str:
+    """A customer managed policy whose default version is exactly spec["document"]."""
+    iam = aws.client("iam")
+    arn = spec["arn"]
+    try:
+        current = iam.get_policy(PolicyArn=arn)["Policy"]
+        version = iam.get_policy_version(PolicyArn=arn, VersionId=current["DefaultVersionId"])
+        document = version["PolicyVersion"]["Document"]
+        document = json.loads(urllib.parse.unquote(document)) if isinstance(document, str) else document
+        if document == spec["document"]:
+            report(scope, "iam-policy", spec["name"], "exists")
+            return arn
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(spec["document"]),
+                                  SetAsDefault=True)
+        report(scope, "iam-policy", spec["name"], "updated")
+        return arn
+    except ClientError as err:
+        if not is_missing(err, "NoSuchEntity"):
+            raise
+    created = iam.create_policy(PolicyName=spec["name"], Path=spec["path"],
+                                PolicyDocument=json.dumps(spec["document"]),
+                                Description=spec.get("description", "")[:1000])["Policy"]["Arn"]
+    report(scope, "iam-policy", spec["name"], "created")
+    return created
+
+
+def ensure_template_iam(aws: Aws, scope: str, resources: dict[str, Any],
+                        skip_roles: set[str] = frozenset()) -> dict[str, str]:
+    """Every role, managed policy and AWS::IAM::Policy that cfn_render.iam_resources
+    found in a template; returns role logical id -> role ARN.  AWS managed
+    policies (arn:aws:iam::aws:policy/...) are not loaded in moto: a role that
+    attaches one is an error (none does locally: they are behind HasVpc)."""
+    for spec in resources["managed_policies"].values():
+        ensure_managed_policy(aws, scope, spec)
+    arns: dict[str, str] = {}
+    for logical, spec in resources["roles"].items():
+        if logical in skip_roles:
+            continue
+        aws_managed = [a for a in spec["managed"] if ":iam::aws:policy/" in a]
+        if aws_managed:
+            raise SeedError(f"{scope}: {logical} attaches AWS managed {aws_managed}; moto does not "
+                            "load AWS managed policies (local/seed.py)")
+        arns[logical] = ensure_role(aws, scope, spec["name"], spec["trust"], spec["policies"],
+                                    path=spec["path"], managed=spec["managed"],
+                                    description=spec.get("description", ""))
+    iam = aws.client("iam")
+    for logical, spec in resources["policies"].items():
+        for role in spec["roles"]:
+            try:
+                current = as_json(iam.get_role_policy(RoleName=role, PolicyName=spec["name"])["PolicyDocument"])
+            except ClientError as err:
+                if not is_missing(err, "NoSuchEntity"):
+                    raise
+                current = None
+            if current != spec["document"]:
+                iam.put_role_policy(RoleName=role, PolicyName=spec["name"],
+                                    PolicyDocument=json.dumps(spec["document"]))
+            report(scope, "iam-policy", f"{spec['name']} ({logical}) on {role}",
+                   "exists" if current == spec["document"] else "put")
+    return arns
 
 
 # --------------------------------------------------------------------------- orchestrator
@@ -311,62 +423,36 @@ class OrchestratorArns:
         return self.arn("secretsmanager", f"secret:{HMAC_SECRET_NAME}-*")
 
 
-def orchestrator_role_policies(o: OrchestratorArns) -> dict[str, dict[str, Any]]:
-    topics = [o.topic(f"{PREFIX}-approvals"), o.topic(f"{PREFIX}-notifications")]
-    table_items = [
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:Query",
-    ]
-    machines = o.arn("states", f"stateMachine:{PREFIX}-*")
-    executions = o.arn("states", f"execution:{PREFIX}-*:*")
-    deploy_roles = [env.deploy_role_arn for env in ENVIRONMENTS]
-    return {
-        f"{PREFIX}-lambda": policy(
-            allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], "*"),
-            allow("sts:AssumeRole", deploy_roles),
-            allow(["states:StartExecution"], machines),
-            allow(["states:DescribeExecution", "states:StopExecution"], executions),
-            allow(["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"], "*"),
-            allow("events:PutEvents", o.bus),
-            allow("sns:Publish", topics),
-            allow(table_items, o.approval_table),
-            allow("secretsmanager:GetSecretValue", o.hmac_secret_pattern),
-        ),
-        f"{PREFIX}-states": policy(
-            allow("lambda:InvokeFunction", [o.function("*"), o.function("*") + ":*"]),
-            allow(["states:StartExecution"], machines),
-            allow(["states:DescribeExecution", "states:StopExecution"], executions),
-            allow("events:PutEvents", o.bus),
-            allow("sns:Publish", topics),
-            allow(table_items, o.approval_table),
-        ),
-        f"{PREFIX}-events": policy(
-            allow("states:StartExecution", machines),
-            allow("events:PutEvents", o.bus),
-        ),
-    }
+def orchestrator_template(repo: Path) -> dict[str, Any]:
+    path = repo / "infra" / "template.yaml"
+    try:
+        return cfn_render.load_template(path)
+    except cfn_render.RenderError as err:
+        raise SeedError(str(err)) from err
 
 
-def ensure_orchestrator_roles(aws: Aws, o: OrchestratorArns) -> dict[str, str]:
-    policies = orchestrator_role_policies(o)
-    services = {
-        "lambda": "lambda.amazonaws.com",
-        "states": "states.amazonaws.com",
-        "events": "events.amazonaws.com",
-    }
-    return {
-        key: ensure_role(
-            aws,
-            "orchestrator",
-            f"{PREFIX}-{key}",
-            service_trust(service),
-            {f"{PREFIX}-{key}": policies[f"{PREFIX}-{key}"]},
-        )
-        for key, service in services.items()
-    }
+def orchestrator_renderer(aws: Aws, template: dict[str, Any], secret_arns: dict[str, str]) -> Any:
+    """infra/template.yaml with the local parameter values (stack `stepdeploy`)."""
+    try:
+        return cfn_render.orchestrator_renderer(
+            template, aws.account_id, aws.region, PREFIX,
+            {"DeployRoleArns": ",".join(env.deploy_role_arn for env in ENVIRONMENTS)},
+            secret_arns, {"ApprovalLinksFunction": f"{LOCAL_LAMBDA_URL}/lambda-url/approval/"})
+    except cfn_render.RenderError as err:
+        raise SeedError(f"infra/template.yaml: {err}") from err
+
+
+def template_functions(render: Any) -> dict[str, dict[str, str]]:
+    """AWS::Serverless::Function logical id -> {name, binary, role} (Role resolved)."""
+    found = {}
+    for logical, res in render.resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        props = res.get("Properties", {})
+        found[logical] = {"name": render.resolve(props["FunctionName"]), "binary": binary,
+                          "role": render.resolve(props["Role"])}
+    return found
 
 
 def discover_functions(repo: Path) -> list[str]:
@@ -380,10 +466,10 @@ def discover_functions(repo: Path) -> list[str]:
     )
 
 
-def ensure_function(aws: Aws, name: str, role_arn: str, code: bytes) -> str:
+def ensure_function(aws: Aws, function_name: str, binary: str, role_arn: str, code: bytes) -> str:
+    """The function as the emulator runs it: Handler is the binary's name."""
     lam = aws.client("lambda")
-    function_name = f"{PREFIX}-{name}"
-    desired = {**FUNCTION_CONFIG, "Handler": name, "Role": role_arn}
+    desired = {**FUNCTION_CONFIG, "Handler": binary, "Role": role_arn}
     try:
         current = lam.get_function_configuration(FunctionName=function_name)
     except ClientError as err:
@@ -392,7 +478,7 @@ def ensure_function(aws: Aws, name: str, role_arn: str, code: bytes) -> str:
         created = lam.create_function(
             FunctionName=function_name,
             Code={"ZipFile": code},
-            Description=f"stepdeploy {name} phase (local placeholder code)",
+            Description=f"stepdeploy {binary} (local placeholder code; the emulator runs the binary)",
             Tags={"ManagedBy": f"{PREFIX}-seed"},
             **desired,
         )
@@ -417,12 +503,18 @@ def ensure_function(aws: Aws, name: str, role_arn: str, code: bytes) -> str:
     return current["FunctionArn"]
 
 
-def ensure_functions(aws: Aws, repo: Path, role_arn: str) -> dict[str, str]:
-    names = discover_functions(repo)
-    if not names:
-        warn(f"no functions/<name>/src/main.rs under {repo}; no Lambda functions registered")
+def ensure_functions(aws: Aws, repo: Path, render: Any) -> dict[str, str]:
+    """Every AWS::Serverless::Function of infra/template.yaml, with its own role.
+    Returns binary-style short name (function name without the stack prefix) -> ARN."""
+    crates = set(discover_functions(repo))
     code = dummy_lambda_zip()
-    return {name: ensure_function(aws, name, role_arn, code) for name in names}
+    found = {}
+    for logical, fn in template_functions(render).items():
+        if fn["binary"] not in crates:
+            warn(f"{logical}: binary {fn['binary']!r} has no functions/<name>/src/main.rs")
+        short = fn["name"][len(PREFIX) + 1:] if fn["name"].startswith(f"{PREFIX}-") else fn["name"]
+        found[short] = ensure_function(aws, fn["name"], fn["binary"], fn["role"], code)
+    return found
 
 
 def ensure_topic(aws: Aws, name: str) -> str:
@@ -511,10 +603,11 @@ def ensure_event_bus(aws: Aws) -> str:
     return arn
 
 
-def ensure_rule(aws: Aws, name: str, pattern: dict[str, Any], description: str) -> str:
+def ensure_rule(aws: Aws, name: str, pattern: dict[str, Any], description: str,
+                bus: str = BUS_NAME) -> str:
     events = aws.client("events")
     try:
-        rule = events.describe_rule(Name=name, EventBusName=BUS_NAME)
+        rule = events.describe_rule(Name=name, EventBusName=bus)
         if as_json(rule["EventPattern"]) == pattern and rule["State"] == "ENABLED":
             report("orchestrator", "event-rule", name, "exists")
             return rule["Arn"]
@@ -525,7 +618,7 @@ def ensure_rule(aws: Aws, name: str, pattern: dict[str, Any], description: str) 
         status = "created"
     arn = events.put_rule(
         Name=name,
-        EventBusName=BUS_NAME,
+        EventBusName=bus,
         EventPattern=json.dumps(pattern),
         State="ENABLED",
         Description=description,
@@ -534,15 +627,16 @@ def ensure_rule(aws: Aws, name: str, pattern: dict[str, Any], description: str) 
     return arn
 
 
-def ensure_target(aws: Aws, rule: str, target_id: str, target_arn: str) -> None:
+def ensure_target(aws: Aws, rule: str, target_id: str, target_arn: str,
+                  bus: str = BUS_NAME) -> None:
     events = aws.client("events")
-    targets = events.list_targets_by_rule(Rule=rule, EventBusName=BUS_NAME)["Targets"]
+    targets = events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]
     label = f"{rule} -> {target_arn.rsplit(':', 1)[-1]}"
     if any(t["Id"] == target_id and t["Arn"] == target_arn for t in targets):
         report("orchestrator", "event-target", label, "exists")
         return
     result = events.put_targets(
-        Rule=rule, EventBusName=BUS_NAME, Targets=[{"Id": target_id, "Arn": target_arn}]
+        Rule=rule, EventBusName=bus, Targets=[{"Id": target_id, "Arn": target_arn}]
     )
     if result.get("FailedEntryCount"):
         raise SeedError(f"put_targets on {rule} failed: {result['FailedEntries']}")
@@ -587,6 +681,21 @@ def ensure_events(aws: Aws, o: OrchestratorArns, functions: dict[str, str]) -> d
         ensure_target(aws, rule_name, "trigger", trigger_arn)
         if "trigger" in functions:
             ensure_invoke_permission(aws, TRIGGER_FUNCTION, f"events-{rule_name}", rules[rule_name])
+
+    # infra/template.yaml's RunEndedRule (on the default bus): runs that end
+    # outside their Catch (stopped, timed out) are cleaned up by rollback.
+    run_ended = f"{PREFIX}-run-ended"
+    rules[run_ended] = ensure_rule(
+        aws, run_ended,
+        {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+         "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"],
+                    "stateMachineArn": [o.state_machine("deploy-tenant")]}},
+        "deploy runs stopped, timed out or failed outside their Catch -> rollback",
+        bus="default",
+    )
+    ensure_target(aws, run_ended, "rollback", o.function("rollback"), bus="default")
+    if "rollback" in functions:
+        ensure_invoke_permission(aws, f"{PREFIX}-rollback", f"events-{run_ended}", rules[run_ended])
 
     all_rule = f"{PREFIX}-all-events"
     url, queue_arn = ensure_queue(aws, f"{PREFIX}-events-inbox")
@@ -675,37 +784,24 @@ def build_hmac_key(current: str | None) -> str:
 # --------------------------------------------------------------------------- state machines
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-FUNCTION_PLACEHOLDER = re.compile(r"([A-Z][A-Za-z0-9]*)FunctionArn")
 
 
-def pascal_to_kebab(name: str) -> str:
-    """DnsRecord -> dns-record, RDSUser -> rds-user."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name).lower()
-
-
-def substitute_definition(
-    path: Path, text: str, values: dict[str, str], o: OrchestratorArns, known_functions: set[str]
-) -> str:
+def substitute_definition(path: Path, text: str, values: dict[str, str]) -> str:
     """Replace ${Name} placeholders like CloudFormation DefinitionSubstitutions."""
     unknown: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         key = match.group(1)
         if key in values:
-            return values[key]
-        function = FUNCTION_PLACEHOLDER.fullmatch(key)
-        if function:
-            name = pascal_to_kebab(function.group(1))
-            if name not in known_functions:
-                warn(f"{path.name}: ${{{key}}} -> {PREFIX}-{name}, which has no functions/{name}/src/main.rs")
-            return o.function(name)
+            return str(values[key])
         unknown.append(key)
         return match.group(0)
 
     result = PLACEHOLDER.sub(replace, text)
     if unknown:
         names = ", ".join(f"${{{k}}}" for k in dict.fromkeys(unknown))
-        raise SeedError(f"{path}: unknown placeholder(s) {names}")
+        raise SeedError(f"{path}: placeholder(s) {names} not in the state machine's "
+                        "DefinitionSubstitutions (infra/template.yaml)")
     try:
         json.loads(result)
     except json.JSONDecodeError as err:
@@ -735,54 +831,49 @@ def ensure_state_machine(aws: Aws, name: str, definition: str, role_arn: str) ->
     return existing
 
 
-def ensure_state_machines(
-    aws: Aws,
-    repo: Path,
-    o: OrchestratorArns,
-    values: dict[str, str],
-    role_arn: str,
-    functions: dict[str, str],
-) -> dict[str, str]:
-    files = sorted((repo / "statemachines").glob("*.asl.json"))
-    if not files:
-        report("orchestrator", "state-machine", "*", f"none found in {repo / 'statemachines'}")
-        return {}
-    # Substitute every file first so one bad file leaves all machines untouched.
-    definitions = {
-        f"{PREFIX}-{path.name[: -len('.asl.json')]}": substitute_definition(
-            path, path.read_text(), values, o, set(functions)
-        )
-        for path in files
-    }
-    return {name: ensure_state_machine(aws, name, text, role_arn) for name, text in definitions.items()}
+def ensure_state_machines(aws: Aws, repo: Path, render: Any) -> dict[str, str]:
+    """Every AWS::Serverless::StateMachine of infra/template.yaml: Name, DefinitionUri,
+    DefinitionSubstitutions and Role as the template gives them."""
+    definitions = {}
+    for logical, res in render.resources.items():
+        if res.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        props = res.get("Properties", {})
+        path = (repo / "infra" / props["DefinitionUri"]).resolve()
+        values = render.resolve(props.get("DefinitionSubstitutions", {}))
+        # Substitute every file first so one bad file leaves all machines untouched.
+        definitions[render.resolve(props["Name"])] = (
+            substitute_definition(path, path.read_text(), values), render.resolve(props["Role"]))
+    if not definitions:
+        report("orchestrator", "state-machine", "*", "none in infra/template.yaml")
+    return {name: ensure_state_machine(aws, name, text, role)
+            for name, (text, role) in definitions.items()}
 
 
 def seed_orchestrator(aws: Aws, repo: Path) -> dict[str, Any]:
     o = OrchestratorArns(aws.region, aws.account_id)
-    roles = ensure_orchestrator_roles(aws, o)
-    functions = ensure_functions(aws, repo, roles["lambda"])
-    topics = {key: ensure_topic(aws, f"{PREFIX}-{key}") for key in ("approvals", "notifications")}
-    inboxes = {key: ensure_inbox(aws, arn, f"{PREFIX}-{key}-inbox") for key, arn in topics.items()}
-    events = ensure_events(aws, o, functions)
-    table_arn = ensure_approval_table(aws)
+    template = orchestrator_template(repo)
+    # What the roles' policies name must exist first (the secret's ARN has a random suffix).
     hmac_arn, _ = ensure_secret(
         aws, "orchestrator", HMAC_SECRET_NAME, build_hmac_key, "HMAC key for approval links"
     )
-    values = {
-        "EventBusName": BUS_NAME,
-        "EventBusArn": events["bus_arn"],
-        "NotificationTopicArn": topics["notifications"],
-        "ApprovalTopicArn": topics["approvals"],
-        "ApprovalTableName": APPROVAL_TABLE,
-        "Region": aws.region,
-        "AccountId": aws.account_id,
-    }
-    machines = ensure_state_machines(aws, repo, o, values, roles["states"], functions)
+    table_arn = ensure_approval_table(aws)
+    topics = {key: ensure_topic(aws, f"{PREFIX}-{key}") for key in ("approvals", "notifications")}
+    inboxes = {key: ensure_inbox(aws, arn, f"{PREFIX}-{key}-inbox") for key, arn in topics.items()}
+    render = orchestrator_renderer(aws, template, {HMAC_SECRET_NAME: hmac_arn})
+    try:
+        iam = cfn_render.iam_resources(render)
+    except cfn_render.RenderError as err:
+        raise SeedError(f"infra/template.yaml: {err}") from err
+    roles = ensure_template_iam(aws, "orchestrator", iam)
+    functions = ensure_functions(aws, repo, render)
+    events = ensure_events(aws, o, functions)
+    machines = ensure_state_machines(aws, repo, render)
     return {
         "account_id": aws.account_id,
         "region": aws.region,
         "endpoint": aws.endpoint,
-        "roles": roles,
+        "roles": {iam["roles"][k]["name"]: arn for k, arn in roles.items()},
         "functions": {f"{PREFIX}-{name}": arn for name, arn in functions.items()},
         "trigger_function_arn": o.function("trigger"),
         "state_machines": machines,
@@ -802,40 +893,69 @@ def seed_orchestrator(aws: Aws, repo: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- environments
 
 
-def deploy_role_policy(env: EnvSpec) -> dict[str, Any]:
-    """What the phases do in an environment account (broad, but by service)."""
-    acct, region = env.account_id, env.region
-    bucket = f"arn:aws:s3:::{PREFIX}-config-{env.name}-{acct}"
-    return policy(
-        allow(["ec2:Describe*"], "*"),
-        allow(["ecs:*"], "*"),
-        allow(["elasticloadbalancing:*"], "*"),
-        allow(["elasticfilesystem:*"], "*"),
-        allow(["logs:*"], f"arn:aws:logs:{region}:{acct}:*"),
-        allow(["route53:*"], "*"),
-        allow(["cloudfront:Get*", "cloudfront:List*", "cloudfront:CreateInvalidation"], "*"),
-        allow(["acm:DescribeCertificate", "acm:ListCertificates"], "*"),
-        allow(["secretsmanager:*"], f"arn:aws:secretsmanager:{region}:{acct}:secret:*"),
-        allow(["dynamodb:*"], f"arn:aws:dynamodb:{region}:{acct}:table/{PREFIX}-state-{env.name}*"),
-        allow(["s3:*"], [bucket, f"{bucket}/*"]),
-        allow(["iam:PassRole"], [
-            f"arn:aws:iam::{acct}:role/{env.name}-ecs-task-execution",
-            f"arn:aws:iam::{acct}:role/{env.name}-ecs-task",
-        ], Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
-        allow(["iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
-              f"arn:aws:iam::{acct}:role/{env.name}-ecs-task-execution"),
-        allow(["tag:GetResources"], "*"),
-    )
+def target_account_parameters(env: EnvSpec, r: dict[str, Any]) -> dict[str, str]:
+    """infra/target-account-role.yaml's parameters for this environment (its config's values)."""
+    return {
+        "RoleName": DEPLOY_ROLE_NAME,
+        "OrchestratorAccountId": ORCH_ACCOUNT,
+        "OrchestratorStackName": PREFIX,
+        # The local operator (the dummy `testing` key is moto's user in the
+        # orchestrator account): `stepdeploy status` reads through <role>-read.
+        "OperatorPrincipalArns": f"arn:aws:iam::{ORCH_ACCOUNT}:user/moto",
+        "ExternalId": env.external_id,
+        "EnvironmentName": env.name,
+        "ClusterName": f"{env.name}-cluster",
+        "AlbListenerArn": r["listener_arn"],
+        "EfsFileSystemId": r["efs_id"],
+        "RdsMasterSecretArn": r["master_secret_arn"],
+        "RdsMasterSecretKmsKeyArn": "",
+        "TaskExecutionRoleArn": r["task_execution_role_arn"],
+        "TaskRoleArn": r["task_role_arn"],
+        "HostedZoneId": r["hosted_zone_id"],
+        "Domain": DOMAIN,
+        "LogGroupName": r["log_group"],
+        "StateTableName": f"{PREFIX}-state-{env.name}",
+        "ConfigBucketName": f"{PREFIX}-config-{env.name}-{env.account_id}",
+    }
 
 
-def ensure_deploy_role(aws: Aws, env: EnvSpec) -> str:
+def render_target_account(repo: Path, env: EnvSpec, r: dict[str, Any]) -> dict[str, Any]:
+    """Every AWS::IAM::Role / Policy of infra/target-account-role.yaml, rendered for `env`."""
+    path = repo / "infra" / "target-account-role.yaml"
+    try:
+        template = cfn_render.load_template(path)
+        render = cfn_render.Renderer(template, target_account_parameters(env, r), env.account_id,
+                                     env.region, f"{PREFIX}-deploy-{env.name}")
+        return cfn_render.iam_resources(render)
+    except cfn_render.RenderError as err:
+        raise SeedError(f"{path}: {err}") from err
+
+
+def ensure_deploy_role(aws: Aws, repo: Path, env: EnvSpec, r: dict[str, Any]) -> str:
+    """The deploy role (and every other IAM resource of infra/target-account-role.yaml)."""
+    resources = render_target_account(repo, env, r)
+    arns = ensure_template_iam(aws, env.name, resources)
+    deploy = [arn for logical, arn in arns.items()
+              if resources["roles"][logical]["name"] == DEPLOY_ROLE_NAME]
+    if not deploy:
+        raise SeedError(f"infra/target-account-role.yaml declares no role named {DEPLOY_ROLE_NAME}")
+    return deploy[0]
+
+
+def ensure_local_admin_role(aws: Aws, env: EnvSpec) -> str:
+    """Local only: how the operator (tests, scripts) reaches an environment account.
+    The deploy role's trust policy admits only the orchestrator's function roles, as
+    in AWS; this role trusts the orchestrator account (so the operator's own admin
+    policy decides) and may do everything there, like an operator's admin role."""
     trust = policy({
         "Effect": "Allow",
         "Principal": {"AWS": f"arn:aws:iam::{ORCH_ACCOUNT}:root"},
         "Action": "sts:AssumeRole",
         "Condition": {"StringEquals": {"sts:ExternalId": env.external_id}},
     })
-    return ensure_role(aws, env.name, DEPLOY_ROLE_NAME, trust, {DEPLOY_ROLE_NAME: deploy_role_policy(env)})
+    return ensure_role(aws, env.name, LOCAL_ADMIN_ROLE_NAME, trust,
+                       {"administrator": policy(allow("*", "*"))},
+                       description="local stack only: operator access for tests and scripts")
 
 
 def name_tag(name: str, resource_type: str) -> list[dict[str, Any]]:
@@ -1037,14 +1157,14 @@ def ensure_task_roles(aws: Aws, env: EnvSpec, fs_id: str) -> tuple[str, str]:
     acct, region = env.account_id, env.region
     trust = service_trust("ecs-tasks.amazonaws.com")
     # Inline equivalent of AmazonECSTaskExecutionRolePolicy (moto only knows AWS
-    # managed policies when told to load them) plus the tenant secrets.
+    # managed policies when told to load them). The tenant secrets: the
+    # AWS::IAM::Policy of infra/target-account-role.yaml (ensure_deploy_role).
     execution = ensure_role(aws, env.name, f"{env.name}-ecs-task-execution", trust, {
         "task-execution": policy(
             allow(["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability",
                    "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], "*"),
             allow(["logs:CreateLogStream", "logs:PutLogEvents"],
                   f"arn:aws:logs:{region}:{acct}:log-group:/ecs/{env.name}:*"),
-            allow("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{region}:{acct}:secret:*"),
         ),
     })
     task = ensure_role(aws, env.name, f"{env.name}-ecs-task", trust, {
@@ -1191,7 +1311,7 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
         "private_subnets": r["subnets"],
         "ecs_security_group": r["security_group"],
         "alb_listener_arn": r["listener_arn"],
-        "alb_priority_range": {"min": 10, "max": 260},
+        "alb_priority_range": {"min": 10, "max": 109},
         "efs_id": r["efs_id"],
         "rds": {"endpoint": "127.0.0.1", "port": env.db_port, "master_secret_arn": r["master_secret_arn"], "tls": False},
         "task_execution_role_arn": r["task_execution_role_arn"],
@@ -1223,8 +1343,10 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
 
 
 def seed_environment(orchestrator: Aws, env: EnvSpec, repo: Path, state_dir: Path) -> Path:
-    aws = orchestrator.assume(env.deploy_role_arn, env.external_id, env.account_id, env.region)
-    r: dict[str, Any] = {"deploy_role_arn": ensure_deploy_role(aws, env)}
+    admin = f"arn:aws:iam::{env.account_id}:role/{LOCAL_ADMIN_ROLE_NAME}"
+    aws = orchestrator.assume(admin, env.external_id, env.account_id, env.region)
+    r: dict[str, Any] = {}
+    ensure_local_admin_role(aws, env)
     r["vpc_id"] = ensure_vpc(aws, env)
     r["subnets"] = ensure_private_subnets(aws, env, r["vpc_id"])
     r["security_group"] = ensure_tasks_security_group(aws, env, r["vpc_id"])
@@ -1238,6 +1360,7 @@ def seed_environment(orchestrator: Aws, env: EnvSpec, repo: Path, state_dir: Pat
     r["hosted_zone_id"] = ensure_hosted_zone(aws, env)
     r["cloudfront_domain"] = ensure_distribution(aws, env, lb["DNSName"])
     r["master_secret_arn"] = ensure_rds_master(aws, env, state_dir)
+    r["deploy_role_arn"] = ensure_deploy_role(aws, repo, env, r)
     path = state_dir / "environments" / f"{env.name}.json"
     write_json(path, environment_config(env, example_config(repo, env), r))
     report(env.name, "config", str(path), "written")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,10 @@ ORCH = "123456789012"
 DEV = "111111111111"
 REGION = "eu-west-1"
 TENANT_HOST = "acme.wpdev.kimmyai.io"
+# ECS start-up delay of this self-test's launcher (local/ecs_startup.py); no back-off.
+ECS_STARTUP_S = 1.0
+os.environ["STEPDEPLOY_LOCAL_ECS_STARTUP_SECONDS"] = str(ECS_STARTUP_S)
+os.environ.pop("STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS", None)
 
 
 def free_port() -> int:
@@ -586,8 +591,23 @@ class Flows:
                            desiredCount=2, launchType="FARGATE",
                            networkConfiguration=network)
 
+        def describe() -> dict[str, Any]:
+            return ecs.describe_services(cluster="selftest", services=["web"])["services"][0]
+
+        def starting(desired: int, task_definition: str) -> str:
+            """Just after the call: a PRIMARY deployment IN_PROGRESS, not yet running."""
+            s = describe()
+            primary = s["deployments"][0]
+            assert primary["status"] == "PRIMARY" and primary["rolloutState"] == "IN_PROGRESS", s
+            assert primary["runningCount"] == 0 and primary["desiredCount"] == desired, primary
+            assert primary["taskDefinition"] == task_definition, primary
+            return primary["id"]
+
         def check(desired: int, task_definition: str) -> str:
-            [s] = ecs.describe_services(cluster="selftest", services=["web"])["services"]
+            """After the start-up delay: steady, one deployment."""
+            s = wait_for(lambda: (lambda s: s if s["deployments"][0]["rolloutState"] == "COMPLETED"
+                                  and s["runningCount"] == desired else None)(describe()),
+                         timeout=ECS_STARTUP_S * 5, what="steady state")
             assert s["runningCount"] == desired and s["pendingCount"] == 0, s
             assert s["taskDefinition"] == task_definition, s
             [d] = s["deployments"]
@@ -596,15 +616,18 @@ class Flows:
             assert d["desiredCount"] == desired and d["taskDefinition"] == task_definition, d
             return d["id"]
 
-        first = check(2, td1)
+        first = starting(2, td1)
+        assert check(2, td1) == first
         ecs.update_service(cluster="selftest", service="web", taskDefinition="wordpress:2",
                            desiredCount=3)
-        second = check(3, td2)
-        assert second != first
+        second = starting(3, td2)
+        assert second != first and describe()["runningCount"] == 2, "old tasks keep running"
+        assert check(3, td2) == second
         ecs.update_service(cluster="selftest", service="web", desiredCount=1)
-        assert check(1, td2) == second
+        assert check(1, td2) == second  # scaling in: at once, same deployment
         ecs.update_service(cluster="selftest", service="web", forceNewDeployment=True)
-        assert check(1, td2) != second
+        third = starting(1, td2)
+        assert third != second and check(1, td2) == third
         [cluster] = ecs.describe_clusters(clusters=["selftest"])["clusters"]
         assert cluster["runningTasksCount"] == 1 and cluster["pendingTasksCount"] == 0, cluster
 
@@ -870,6 +893,36 @@ def main() -> int:
             except Exception:
                 failed += 1
                 print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+        # ---- IAM block (local/selftest_iam.py): local IAM enforcement, seed from the templates
+        from selftest_iam import IamChecks
+
+        t0 = time.monotonic()
+        iam_checks = IamChecks(stack)
+        print(f"iam: seeded from the templates in {time.monotonic() - t0:.1f}s", flush=True)
+        for name in [n for n in vars(IamChecks) if n.startswith("test_")]:
+            t0 = time.monotonic()
+            try:
+                getattr(iam_checks, name)()
+                passed += 1
+                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+        # ---- end IAM block
+        # ---- strict block (local/selftest_strict.py): quotas, ECS start-up, AWS CLI
+        from selftest_strict import StrictChecks
+
+        strict_checks = StrictChecks(stack, ECS_STARTUP_S)
+        for name in [n for n in vars(StrictChecks) if n.startswith("test_")]:
+            t0 = time.monotonic()
+            try:
+                getattr(strict_checks, name)()
+                passed += 1
+                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+        # ---- end strict block
     except Exception:
         failed += 1
         print(f"FAIL setup\n{traceback.format_exc()}", flush=True)

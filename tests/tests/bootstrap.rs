@@ -49,7 +49,7 @@ async fn first_run_creates_backend_in_the_environment_account_and_rerun_converge
     assert_eq!(plan["names"]["service"], format!("dev-{tenant}-service"));
     assert_eq!(plan["env"]["account_id"], "111111111111");
     let priority = plan["alb_priority"].as_u64().expect("priority");
-    assert!((10..=260).contains(&priority));
+    assert!((10..=109).contains(&priority));
 
     // The backend exists in dev's account, with safe settings.
     let dev = in_environment("dev").await;

@@ -23,7 +23,11 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
         "nothing serves the tenant yet"
     );
 
-    let first = invoke("ecs", &json!({ "plan": plan })).await.ok();
+    // database runs first in a deployment: the task reads its secret.
+    let database = invoke("database", &json!({ "plan": plan })).await.ok();
+    let first = invoke("ecs", &json!({ "plan": plan, "database": database }))
+        .await
+        .ok();
     assert_eq!(
         first["changes"].as_array().map(Vec::len),
         Some(5),
@@ -59,12 +63,14 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
     let container = td.container_definitions().first().expect("container");
     assert_eq!(container.name(), Some("wordpress"));
     assert_eq!(container.image(), Some("wordpress:6.4-apache"));
+    // The secret's full ARN (with its random suffix), as ECS documents.
+    let secret_arn = database["secret_arn"].as_str().expect("secret arn");
+    assert!(secret_arn.contains(&format!("secret:dev-{tenant}-db-credentials-")));
     assert!(container
         .secrets()
         .iter()
         .any(|s| s.name() == "WORDPRESS_DB_PASSWORD"
-            && s.value_from()
-                .ends_with(&format!("secret:dev-{tenant}-db-credentials:password::"))));
+            && s.value_from() == format!("{secret_arn}:password::")));
     let efs_volume = td
         .volumes()
         .first()
@@ -101,7 +107,9 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
     assert_eq!(site_status(&host, "/wp-admin/"), "302");
 
     // A second run changes nothing and duplicates nothing.
-    let second = invoke("ecs", &json!({ "plan": plan })).await.ok();
+    let second = invoke("ecs", &json!({ "plan": plan, "database": database }))
+        .await
+        .ok();
     assert_eq!(second["changes"], json!([]), "{second}");
     assert_eq!(second["task_definition_arn"], first["task_definition_arn"]);
     assert_eq!(

@@ -107,12 +107,13 @@ async fn teardown_removes_everything_the_tenant_had() {
         .send()
         .await
         .is_err());
+    // Scheduled for deletion with a recovery window (restorable for 7 days).
     assert!(aws_sdk_secretsmanager::Client::new(&sit)
         .describe_secret()
         .secret_id(format!("sit-{tenant}-db-credentials"))
         .send()
         .await
-        .is_err());
+        .map_or(true, |s| s.deleted_date().is_some()));
     let records = aws_sdk_route53::Client::new(&sit)
         .list_resource_record_sets()
         .hosted_zone_id(&env.hosted_zone_id)

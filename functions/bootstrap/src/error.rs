@@ -51,6 +51,18 @@ pub enum BootstrapError {
         /// Range end.
         max: u32,
     },
+    /// The listener cannot take another tenant's rule.
+    #[error("{environment}'s load balancer is full: {rules} of its listener's rules are used or claimed, and an Application Load Balancer holds at most {quota} rules (default quota) and {quota} target groups (hard quota); remove unused tenants before adding {tenant}")]
+    EnvironmentFull {
+        /// Environment.
+        environment: String,
+        /// The tenant that does not fit.
+        tenant: String,
+        /// Rules on the listener (without the default) and claims not yet a rule.
+        rules: usize,
+        /// The quota.
+        quota: u32,
+    },
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
@@ -64,6 +76,7 @@ impl ErrorName for BootstrapError {
             Self::Locked { .. } => error_names::DEPLOYMENT_LOCKED,
             Self::PriorityInUse { .. } => error_names::PRIORITY_IN_USE,
             Self::PriorityExhausted { .. } => error_names::PRIORITY_EXHAUSTED,
+            Self::EnvironmentFull { .. } => error_names::ENVIRONMENT_FULL,
             Self::Aws(e) => e.error_name(),
         }
     }

@@ -8,7 +8,9 @@ use crate::error::BootstrapError;
 use crate::ports::{ConfigBucket, Connector, ListenerRule, ListenerRules};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use stepdeploy_shared::config::{ConfigError, EnvironmentConfig, EnvironmentSet};
+use stepdeploy_shared::config::{
+    ConfigError, EnvironmentConfig, EnvironmentSet, LOAD_BALANCER_TENANTS,
+};
 use stepdeploy_shared::plan::{DeploymentPlan, PhaseSwitches};
 use stepdeploy_shared::request::{Request, TEARDOWN_REQUESTED};
 use stepdeploy_shared::state::{ClaimOutcome, LedgerEntry, LockOutcome, StateStore};
@@ -249,6 +251,29 @@ async fn reserve_priority(
         Ok::<ClaimOutcome, BootstrapError>(outcome)
     };
 
+    // A tenant without a rule adds one rule and one target group to the load
+    // balancer: refuse here, before anything is made, when it has no room
+    // (ecs's CreateRule would fail with TooManyRules, or CreateTargetGroup's
+    // attachment with TooManyTargetGroups, after the run created things).
+    // (Read once, and only for a tenant without a rule: a re-deploy reads no claims.)
+    let mut claimed = None;
+    if !rules.iter().any(ours) {
+        let claimed = claimed.insert(state.claimed_priorities().await?);
+        let registered = state.tenant_priority(tenant).await?;
+        let mut occupied: Vec<u32> = rules.iter().filter_map(|r| r.priority).collect();
+        occupied.extend(claimed.iter().filter(|p| Some(**p) != registered));
+        occupied.sort_unstable();
+        occupied.dedup();
+        if occupied.len() >= LOAD_BALANCER_TENANTS as usize {
+            return Err(BootstrapError::EnvironmentFull {
+                environment: env.name.to_string(),
+                tenant: tenant.to_string(),
+                rules: occupied.len(),
+                quota: LOAD_BALANCER_TENANTS,
+            });
+        }
+    }
+
     if let Some(priority) = request.alb_priority {
         if let Some(rule) = live_at(priority).filter(|r| !ours(r)) {
             return Err(in_use(priority, holder_of(rule)));
@@ -280,7 +305,10 @@ async fn reserve_priority(
     // once (one query), so the cost does not grow with the tenants; a claim
     // made since is caught by the conditional write and the next is tried.
     let range = env.alb_priority_range;
-    let claimed = state.claimed_priorities().await?;
+    let claimed = match claimed {
+        Some(claimed) => claimed,
+        None => state.claimed_priorities().await?,
+    };
     let free = (range.min..=range.max).filter(|p| live_at(*p).is_none() && !claimed.contains(p));
     for priority in free {
         match claim(priority).await? {
@@ -550,22 +578,22 @@ mod tests {
             .0
             .lock()
             .expect("lock")
-            .push(rule(140, "other.wpdev.kimmyai.io"));
-        let err = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 140}), "exec-1").await.expect_err("in use");
+            .push(rule(40, "other.wpdev.kimmyai.io"));
+        let err = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 40}), "exec-1").await.expect_err("in use");
         assert_eq!(err.error_name(), "PriorityInUse");
-        assert_eq!(err.to_string(), "detail.alb_priority: 140 is in use by rule for other.wpdev.kimmyai.io on the dev listener");
+        assert_eq!(err.to_string(), "detail.alb_priority: 40 is in use by rule for other.wpdev.kimmyai.io on the dev listener");
         assert!(
             world.state.with(|t| t.locks.is_empty()),
             "lock released after a failed bootstrap"
         );
-        world.state.with(|t| t.claims.insert(150, "acme".into()));
-        let err = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 150}), "exec-2").await.expect_err("claimed");
+        world.state.with(|t| t.claims.insert(50, "acme".into()));
+        let err = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 50}), "exec-2").await.expect_err("claimed");
         assert!(
-            err.to_string().contains("150 is in use by tenant acme"),
+            err.to_string().contains("50 is in use by tenant acme"),
             "{err}"
         );
-        let plan = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 160}), "exec-3").await.expect("free");
-        assert_eq!(plan.alb_priority, 160);
+        let plan = run(&world, json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 60}), "exec-3").await.expect("free");
+        assert_eq!(plan.alb_priority, 60);
     }
 
     #[tokio::test]
@@ -591,7 +619,34 @@ mod tests {
             .0
             .lock()
             .expect("lock")
-            .extend((10..=260).map(|p| rule(p, &format!("t{p}.wpdev.kimmyai.io"))));
+            .extend((10..=69).map(|p| rule(p, &format!("t{p}.wpdev.kimmyai.io"))));
+        // Claimed by concurrent runs after the claims were read: every write loses.
+        world.state.with(|t| {
+            for p in 70..=109 {
+                t.claims.insert(p, format!("racer{p}"));
+                t.claims_unseen.insert(p);
+            }
+        });
+        let err = run(
+            &world,
+            json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
+            "exec-1",
+        )
+        .await
+        .expect_err("exhausted");
+        assert_eq!(err.error_name(), "PriorityExhausted");
+        assert!(world.state.with(|t| t.locks.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_full_load_balancer_is_refused_before_anything_is_made() {
+        let world = World::default();
+        // 100 rules: 90 tenants in the range, 10 rules an operator added outside it.
+        world.rules.0.lock().expect("lock").extend(
+            (10..=99)
+                .chain(500..=509)
+                .map(|p| rule(p, &format!("t{p}.wpdev.kimmyai.io"))),
+        );
         let err = run(
             &world,
             json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane"}),
@@ -599,8 +654,30 @@ mod tests {
         )
         .await
         .expect_err("full");
-        assert_eq!(err.error_name(), "PriorityExhausted");
-        assert!(world.state.with(|t| t.locks.is_empty()));
+        assert_eq!(err.error_name(), "EnvironmentFull");
+        assert!(
+            err.to_string().contains("at most 100 rules")
+                && err.to_string().contains("100 target groups (hard quota)"),
+            "{err}"
+        );
+        assert!(world
+            .state
+            .with(|t| t.locks.is_empty() && t.claims.is_empty()));
+        // A tenant that already has its rule is re-deployed as before.
+        world
+            .rules
+            .0
+            .lock()
+            .expect("lock")
+            .push(rule(100, "goldencrust.wpdev.kimmyai.io"));
+        world
+            .rules
+            .0
+            .lock()
+            .expect("lock")
+            .retain(|r| r.priority != Some(509));
+        let plan = goldencrust_plan(&world).await;
+        assert_eq!(plan.alb_priority, 100);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -638,7 +715,7 @@ mod tests {
             ),
             (
                 json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "alb_priority": 9}),
-                "detail.alb_priority: 9 is outside dev's range 10..=260",
+                "detail.alb_priority: 9 is outside dev's range 10..=109",
             ),
             (
                 json!({"tenant": "goldencrust", "environment": "dev", "requested_by": "jane", "extra": 1}),

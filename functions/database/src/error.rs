@@ -24,9 +24,6 @@ pub enum DatabaseError {
     /// The OS random source failed.
     #[error("no randomness for the password: {0}")]
     Random(getrandom::Error),
-    /// A role ARN without a role name.
-    #[error("task_execution_role_arn {0:?} has no role name")]
-    RoleName(String),
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
@@ -35,7 +32,7 @@ pub enum DatabaseError {
 impl ErrorName for DatabaseError {
     fn error_name(&self) -> &'static str {
         match self {
-            Self::Validation(_) | Self::RoleName(_) => error_names::VALIDATION_FAILED,
+            Self::Validation(_) => error_names::VALIDATION_FAILED,
             Self::Sql { .. } => error_names::DATABASE_ERROR,
             Self::Random(_) => error_names::INTERNAL_ERROR,
             Self::Aws(e) => e.error_name(),

@@ -7,13 +7,19 @@
 //! never logged, returned or put in the state machine's payload.
 //!
 //! Every change is written to the run's ledger before it is made (the secret
-//! under its name, the database and user by name, the policy with the
-//! document it replaces), so rollback undoes it even if the phase dies right
-//! after the change; the secret's create is adopted, never repeated, when its
-//! answer is lost (see `stepdeploy_shared::retry`).
+//! under its name, the database and user by name), so rollback undoes it even
+//! if the phase dies right after the change; the secret's create is adopted,
+//! never repeated, when its answer is lost (see `stepdeploy_shared::retry`).
+//!
+//! The task execution role reads the secret through one static statement on
+//! `{env}-*-db-credentials-*` that the environment's stack
+//! (`infra/target-account-role.yaml`) attaches, not a policy per tenant: all
+//! tenants share that role (so per-tenant policies isolated nothing), a role's
+//! inline policies total at most 10,240 characters (about 40 tenants), and
+//! the deploy role needs no IAM write permission at all.
 
 use crate::error::DatabaseError;
-use crate::ports::{Connector, Database, DbChange, Endpoint, Policies, Secrets, TenantSecret};
+use crate::ports::{Connector, Database, DbChange, Endpoint, Secrets, TenantSecret};
 use crate::secret::{CredentialsDocument, Password};
 use serde::{Deserialize, Serialize};
 use stepdeploy_shared::retry::create_or_adopt;
@@ -49,21 +55,6 @@ pub mod kinds {
     pub const DATABASE: &str = "mysql_database";
     /// The MySQL user, created by this run.
     pub const USER: &str = "mysql_user";
-    /// The secrets policy on the task execution role (`previous`: the document before, if any).
-    pub const POLICY: &str = "secrets_policy";
-}
-
-/// The inline policy letting the task read exactly this secret.
-pub fn policy_document(secret_arn: &str) -> serde_json::Value {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "ReadTenantDbCredentials",
-            "Effect": "Allow",
-            "Action": ["secretsmanager:GetSecretValue"],
-            "Resource": [secret_arn]
-        }]
-    })
 }
 
 /// Runs the phase for one state machine input.
@@ -76,13 +67,6 @@ pub async fn handle(
         .map_err(|e| DatabaseError::Validation(format!("expected {{plan}}: {e}")))?;
     let env = &plan.env;
     let names = &plan.names;
-    let role = env
-        .task_execution_role_arn
-        .rsplit('/')
-        .next()
-        .filter(|r| !r.is_empty() && !r.starts_with("arn:"))
-        .ok_or_else(|| DatabaseError::RoleName(env.task_execution_role_arn.clone()))?
-        .to_string();
     let at = Endpoint {
         host: env.rds.endpoint.clone(),
         port: env.rds.port,
@@ -219,24 +203,6 @@ pub async fn handle(
         changes.push(format!("granted {} on {}", names.db_user, names.database));
     }
 
-    // 3. The task may read exactly this secret.
-    let wanted = policy_document(&secret_arn);
-    let current = ports.policies.get(&role, &names.secrets_policy).await?;
-    if current.as_ref() != Some(&wanted) {
-        let entry = record(
-            kinds::POLICY,
-            &format!("{role}/{}", names.secrets_policy),
-            current.is_none(),
-            current.map(|c| c.to_string()),
-        );
-        ports.state.record(&plan.execution, &entry).await?;
-        ports
-            .policies
-            .put(&role, &names.secrets_policy, &wanted.to_string())
-            .await?;
-        changes.push(format!("put policy {} on {role}", names.secrets_policy));
-    }
-
     Ok(DatabaseOutput {
         secret_arn,
         database: names.database.clone(),
@@ -259,7 +225,6 @@ mod tests {
     #[derive(Default)]
     struct World {
         secret: Option<(String, String, bool)>,
-        policy: Option<serde_json::Value>,
         db: DbState,
         user_password: Option<String>,
         calls: Vec<String>,
@@ -268,12 +233,12 @@ mod tests {
     }
 
     fn denied() -> AwsCallError {
-        let err: aws_sdk_iam::error::SdkError<
-            aws_sdk_iam::operation::put_role_policy::PutRolePolicyError,
+        let err: aws_sdk_secretsmanager::error::SdkError<
+            aws_sdk_secretsmanager::operation::create_secret::CreateSecretError,
             (),
-        > = aws_sdk_iam::error::SdkError::service_error(
-            aws_sdk_iam::operation::put_role_policy::PutRolePolicyError::generic(
-                aws_sdk_iam::error::ErrorMetadata::builder()
+        > = aws_sdk_secretsmanager::error::SdkError::service_error(
+            aws_sdk_secretsmanager::operation::create_secret::CreateSecretError::generic(
+                aws_sdk_secretsmanager::error::ErrorMetadata::builder()
                     .code("AccessDenied")
                     .build(),
             ),
@@ -354,24 +319,6 @@ mod tests {
         }
     }
 
-    impl Policies for Fake {
-        async fn get(
-            &self,
-            _role: &str,
-            _name: &str,
-        ) -> Result<Option<serde_json::Value>, AwsCallError> {
-            Ok(self.with(|w| w.policy.clone()))
-        }
-        async fn put(&self, role: &str, _name: &str, document: &str) -> Result<(), AwsCallError> {
-            assert_eq!(role, "sit-ecs-task-execution");
-            self.with(|w| {
-                w.policy = serde_json::from_str(document).ok();
-                w.calls.push("PutRolePolicy".into());
-            });
-            self.crash("PutRolePolicy")
-        }
-    }
-
     impl Database for Fake {
         async fn inspect(
             &self,
@@ -426,15 +373,13 @@ mod tests {
 
     impl Connector for Fake {
         type Secrets = Fake;
-        type Policies = Fake;
         type State = MemoryState;
         async fn connect(
             &self,
             _env: &stepdeploy_shared::EnvironmentConfig,
-        ) -> EnvPorts<Fake, Fake, MemoryState> {
+        ) -> EnvPorts<Fake, MemoryState> {
             EnvPorts {
                 secrets: self.clone(),
-                policies: self.clone(),
                 state: self.1.clone(),
             }
         }
@@ -462,36 +407,17 @@ mod tests {
         let out = run(&fake).await.expect("ok");
         assert_eq!(
             fake.with(|w| w.calls.clone()),
-            [
-                "CreateSecret",
-                "CREATE DATABASE",
-                "CREATE USER",
-                "GRANT",
-                "PutRolePolicy"
-            ]
+            ["CreateSecret", "CREATE DATABASE", "CREATE USER", "GRANT"]
         );
         assert_eq!(
             fake.with(|w| w.user_password.clone()),
             Some(secret_password(&fake))
         );
         let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.clone()).collect();
-        assert_eq!(
-            kinds,
-            [
-                "db_secret",
-                "mysql_database",
-                "mysql_user",
-                "secrets_policy"
-            ]
-        );
+        assert_eq!(kinds, ["db_secret", "mysql_database", "mysql_user"]);
         assert_eq!(
             out.secret_arn,
             "arn:secret:sit-goldencrust-db-credentials-AbCdEf"
-        );
-        let policy = fake.with(|w| w.policy.clone()).expect("policy");
-        assert_eq!(
-            policy["Statement"][0]["Resource"][0],
-            out.secret_arn.as_str()
         );
         let doc: serde_json::Value =
             serde_json::from_str(&fake.with(|w| w.secret.clone()).expect("secret").1)
@@ -511,18 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_change_is_in_the_ledger_before_it_is_made() {
-        for (call, recorded) in [
-            ("CreateSecret", vec!["db_secret"]),
-            (
-                "PutRolePolicy",
-                vec![
-                    "db_secret",
-                    "mysql_database",
-                    "mysql_user",
-                    "secrets_policy",
-                ],
-            ),
-        ] {
+        for (call, recorded) in [("CreateSecret", vec!["db_secret"])] {
             let fake = Fake::default();
             fake.with(|w| w.crash_after = Some(call));
             run(&fake).await.expect_err("crashed");

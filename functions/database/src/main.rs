@@ -1,5 +1,5 @@
-//! database Lambda: phase 2 of a deployment (tenant secret, MySQL database
-//! and user, secrets policy on the task execution role).
+//! database Lambda: phase 1 of a deployment, before ecs (tenant secret,
+//! MySQL database and user).
 //!
 //! Thin entry point: tracing and the orchestrator's AWS config once per cold
 //! start; each invocation is handled by [`handler::handle`].
@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     stepdeploy_shared::init_tracing();
     let connector = ports::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
     let mysql = ports::MySql {
-        ca_bundle: std::env::var_os("STEPDEPLOY_RDS_CA_BUNDLE").map(Into::into),
+        ca_bundle: stepdeploy_shared::tls::mysql_root_pems().1,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let (connector, mysql) = (&connector, &mysql);

@@ -1,5 +1,5 @@
-//! What the database phase needs: Secrets Manager, IAM and the MySQL server,
-//! as small traits, with their adapters.
+//! What the database phase needs: Secrets Manager and the MySQL server, as
+//! small traits, with their adapters.
 
 use crate::secret::{MasterCredentials, Password};
 use aws_config::SdkConfig;
@@ -47,23 +47,6 @@ pub trait Secrets: Send + Sync {
     fn put(
         &self,
         arn: &str,
-        document: &str,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-}
-
-/// IAM inline policies on a role.
-pub trait Policies: Send + Sync {
-    /// The policy document (JSON) named `name` on `role`, if any.
-    fn get(
-        &self,
-        role: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<serde_json::Value>, AwsCallError>> + Send;
-    /// Creates or replaces it.
-    fn put(
-        &self,
-        role: &str,
-        name: &str,
         document: &str,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
@@ -162,9 +145,10 @@ fn ident(name: &str) -> Result<String, SqlError> {
     Ok(format!("`{name}`"))
 }
 
-/// mysql_async adapter (TLS when the environment asks for it).
+/// mysql_async adapter (TLS when the environment asks for it, trusting
+/// RDS's CAs, compiled in, and the extra bundle if one is named).
 pub struct MySql {
-    /// Extra CA bundle for TLS (RDS's), from `STEPDEPLOY_RDS_CA_BUNDLE`.
+    /// Extra CA bundle for TLS, from `STEPDEPLOY_RDS_CA_BUNDLE`.
     pub ca_bundle: Option<std::path::PathBuf>,
 }
 
@@ -184,11 +168,10 @@ impl MySql {
             .db_name(database.map(str::to_string))
             .prefer_socket(false);
         if at.tls {
-            let mut ssl = mysql_async::SslOpts::default();
-            if let Some(bundle) = &self.ca_bundle {
-                ssl = ssl.with_root_certs(vec![bundle.clone().into()]);
-            }
-            builder = builder.ssl_opts(Some(ssl));
+            let mut roots = vec![stepdeploy_shared::tls::RDS_CA_BUNDLE.into()];
+            roots.extend(self.ca_bundle.clone().map(Into::into));
+            builder =
+                builder.ssl_opts(Some(mysql_async::SslOpts::default().with_root_certs(roots)));
         }
         builder.into()
     }
@@ -437,90 +420,11 @@ impl Secrets for SecretsManager {
     }
 }
 
-/// IAM adapter.
-#[derive(Clone)]
-pub struct Iam(pub aws_sdk_iam::Client);
-
-/// IAM returns policy documents URL-encoded.
-fn url_decode(text: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match bytes[i] {
-            b'%' if i + 2 < bytes.len() => hex(bytes[i + 1])
-                .zip(hex(bytes[i + 2]))
-                .map(|(h, l)| h * 16 + l),
-            _ => None,
-        };
-        match (decoded, bytes[i]) {
-            (Some(b), _) => {
-                out.push(b);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-impl Policies for Iam {
-    async fn get(&self, role: &str, name: &str) -> Result<Option<serde_json::Value>, AwsCallError> {
-        match self
-            .0
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let raw = out.policy_document();
-                let doc = serde_json::from_str(raw)
-                    .or_else(|_| serde_json::from_str(&url_decode(raw)))
-                    .ok();
-                Ok(doc)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(AwsCallError::new("iam:GetRolePolicy", e)),
-        }
-    }
-
-    async fn put(&self, role: &str, name: &str, document: &str) -> Result<(), AwsCallError> {
-        self.0
-            .put_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .policy_document(document)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("iam:PutRolePolicy", e))?;
-        Ok(())
-    }
-}
-
 /// Ports for one environment.
 #[derive(Clone)]
-pub struct EnvPorts<S, P, L> {
+pub struct EnvPorts<S, L> {
     /// Secrets Manager.
     pub secrets: S,
-    /// IAM.
-    pub policies: P,
     /// The state table (ledger).
     pub state: L,
 }
@@ -529,19 +433,17 @@ pub struct EnvPorts<S, P, L> {
 pub trait Connector: Send + Sync {
     /// Secrets port.
     type Secrets: Secrets;
-    /// IAM port.
-    type Policies: Policies;
     /// State port.
     type State: stepdeploy_shared::state::StateStore;
     /// Ports acting in `env`'s account.
     fn connect(
         &self,
         env: &EnvironmentConfig,
-    ) -> impl Future<Output = EnvPorts<Self::Secrets, Self::Policies, Self::State>> + Send;
+    ) -> impl Future<Output = EnvPorts<Self::Secrets, Self::State>> + Send;
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
-pub struct AwsConnector(EnvCache<EnvPorts<SecretsManager, Iam, DynamoStateStore>>);
+pub struct AwsConnector(EnvCache<EnvPorts<SecretsManager, DynamoStateStore>>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
@@ -552,17 +454,12 @@ impl AwsConnector {
 
 impl Connector for AwsConnector {
     type Secrets = SecretsManager;
-    type Policies = Iam;
     type State = DynamoStateStore;
 
-    async fn connect(
-        &self,
-        env: &EnvironmentConfig,
-    ) -> EnvPorts<SecretsManager, Iam, DynamoStateStore> {
+    async fn connect(&self, env: &EnvironmentConfig) -> EnvPorts<SecretsManager, DynamoStateStore> {
         self.0
             .get(env, |config| EnvPorts {
                 secrets: SecretsManager(aws_sdk_secretsmanager::Client::new(config)),
-                policies: Iam(aws_sdk_iam::Client::new(config)),
                 state: DynamoStateStore::new(
                     aws_sdk_dynamodb::Client::new(config),
                     env.state_table.clone(),
@@ -576,17 +473,6 @@ impl Connector for AwsConnector {
 mod tests {
     use super::*;
 
-    #[test]
-    fn decodes_iam_documents() {
-        assert_eq!(
-            url_decode("%7B%22Version%22%3A%222012-10-17%22%7D"),
-            "{\"Version\":\"2012-10-17\"}"
-        );
-        assert_eq!(url_decode("a+b%2"), "a b%2");
-        assert_eq!(url_decode("%zz"), "%zz");
-    }
-
-    use aws_sdk_iam::operation::get_role_policy::{GetRolePolicyError, GetRolePolicyOutput};
     use aws_sdk_secretsmanager::operation::describe_secret::{
         DescribeSecretError, DescribeSecretOutput,
     };
@@ -646,37 +532,6 @@ mod tests {
             Some("abcdefghijklmnopqrstuvwx")
         );
         assert_eq!(value.num_calls(), 1, "a pending secret's value is not read");
-    }
-
-    #[tokio::test]
-    async fn role_policy_missing_or_url_encoded() {
-        let missing = mock!(aws_sdk_iam::Client::get_role_policy)
-            .match_requests(|r| r.policy_name() == Some("missing"))
-            .then_error(|| {
-                GetRolePolicyError::NoSuchEntityException(
-                    aws_sdk_iam::types::error::NoSuchEntityException::builder().build(),
-                )
-            });
-        let present = mock!(aws_sdk_iam::Client::get_role_policy)
-            .match_requests(|r| r.policy_name() == Some("present"))
-            .then_output(|| {
-                GetRolePolicyOutput::builder()
-                    .role_name("r")
-                    .policy_name("present")
-                    .policy_document("%7B%22Version%22%3A%222012-10-17%22%7D")
-                    .build()
-                    .expect("output")
-            });
-        let iam = Iam(mock_client!(
-            aws_sdk_iam,
-            RuleMode::MatchAny,
-            [&missing, &present]
-        ));
-        assert_eq!(iam.get("r", "missing").await.expect("answered"), None);
-        assert_eq!(
-            iam.get("r", "present").await.expect("answered"),
-            Some(serde_json::json!({"Version": "2012-10-17"}))
-        );
     }
 
     #[test]

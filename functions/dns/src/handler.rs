@@ -355,6 +355,9 @@ mod tests {
 
     struct Answers(u16);
     impl Site for Answers {
+        async fn status_via(&self, _url: &str, _connect_to: &str) -> Result<u16, String> {
+            unreachable!("dns checks the public name")
+        }
         async fn status(&self, _url: &str, _host: &str) -> Result<u16, String> {
             Ok(self.0)
         }

@@ -26,6 +26,17 @@ use stepdeploy_shared::DeploymentPlan;
 pub struct EcsInput {
     /// bootstrap's plan.
     pub plan: DeploymentPlan,
+    /// database's output: the phase runs after it, so the tenant secret the
+    /// task reads exists before the service starts its first task (a task
+    /// whose secret is missing fails to start and ECS backs off relaunching).
+    pub database: DatabaseRef,
+}
+
+/// The part of database's output ecs needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseRef {
+    /// The tenant secret's full ARN (ECS documents full ARNs for `valueFrom`).
+    pub secret_arn: String,
 }
 
 /// What the phase did, for the execution history and the next phases.
@@ -126,8 +137,9 @@ pub async fn handle(
     input: serde_json::Value,
     connector: &impl Connector,
 ) -> Result<EcsOutput, EcsError> {
-    let EcsInput { plan } = serde_json::from_value(input)
-        .map_err(|e| EcsError::Validation(format!("expected {{plan}}: {e}")))?;
+    let EcsInput { plan, database } = serde_json::from_value(input).map_err(|e| {
+        EcsError::Validation(format!("expected {{plan, database: {{secret_arn}}}}: {e}"))
+    })?;
     let env = &plan.env;
     let names = &plan.names;
     let tags = tags(&plan);
@@ -165,7 +177,7 @@ pub async fn handle(
         }
     };
 
-    let spec = TaskSpec::for_plan(&plan, &access_point.id);
+    let spec = TaskSpec::for_plan(&plan, &access_point.id, &database.secret_arn);
     let fingerprint = spec.fingerprint();
     let task_definition_arn = match current {
         Some(td) if td.fingerprint.as_deref() == Some(fingerprint.as_str()) => td.arn,
@@ -643,8 +655,16 @@ mod tests {
         stepdeploy_shared::plan::sample(image, priority)
     }
 
+    /// The tenant secret's full ARN, as database returns it.
+    const SECRET: &str =
+        "arn:aws:secretsmanager:eu-west-1:222222222222:secret:sit-goldencrust-db-credentials-AbCdEf";
+
     async fn run(fake: &Fake, plan: &DeploymentPlan) -> Result<EcsOutput, EcsError> {
-        handle(serde_json::json!({ "plan": plan }), fake).await
+        handle(
+            serde_json::json!({ "plan": plan, "database": { "secret_arn": SECRET } }),
+            fake,
+        )
+        .await
     }
 
     #[tokio::test]
@@ -860,13 +880,18 @@ mod tests {
             .await
             .expect_err("bad");
         assert_eq!(err.error_name(), "ValidationFailed");
+        let p = plan("wordpress:6.4-apache", 140);
+        let err = handle(serde_json::json!({ "plan": p }), &fake)
+            .await
+            .expect_err("bad");
+        assert_eq!(err.error_name(), "ValidationFailed");
         assert!(fake.with(|a| a.mutations.is_empty()));
     }
 
     #[test]
     fn task_spec_matches_the_operators_module() {
         let p = plan("wordpress:6.4-apache", 140);
-        let spec = TaskSpec::for_plan(&p, "fsap-1");
+        let spec = TaskSpec::for_plan(&p, "fsap-1", SECRET);
         assert_eq!(spec.family, "sit-goldencrust");
         assert_eq!((spec.cpu.as_str(), spec.memory.as_str()), ("512", "1024"));
         let env: std::collections::HashMap<_, _> = spec.environment.iter().cloned().collect();
@@ -878,18 +903,24 @@ mod tests {
         assert_eq!(
             spec.secrets,
             [
-                ("WORDPRESS_DB_PASSWORD".to_string(), "arn:aws:secretsmanager:eu-west-1:222222222222:secret:sit-goldencrust-db-credentials:password::".to_string()),
-                ("WORDPRESS_DB_USER".to_string(), "arn:aws:secretsmanager:eu-west-1:222222222222:secret:sit-goldencrust-db-credentials:username::".to_string()),
+                (
+                    "WORDPRESS_DB_PASSWORD".to_string(),
+                    format!("{SECRET}:password::")
+                ),
+                (
+                    "WORDPRESS_DB_USER".to_string(),
+                    format!("{SECRET}:username::")
+                ),
             ]
         );
         assert_eq!(spec.log_stream_prefix, "goldencrust");
         assert_eq!(
             spec.fingerprint(),
-            TaskSpec::for_plan(&p, "fsap-1").fingerprint()
+            TaskSpec::for_plan(&p, "fsap-1", SECRET).fingerprint()
         );
         assert_ne!(
             spec.fingerprint(),
-            TaskSpec::for_plan(&p, "fsap-2").fingerprint()
+            TaskSpec::for_plan(&p, "fsap-2", SECRET).fingerprint()
         );
     }
 }

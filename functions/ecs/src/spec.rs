@@ -57,20 +57,12 @@ fn config_extra(host: &str) -> String {
     )
 }
 
-/// The tenant secret's ARN without the random suffix: ECS resolves partial
-/// ARNs, so the task definition does not depend on the database phase's output.
-pub fn secret_partial_arn(plan: &DeploymentPlan) -> String {
-    format!(
-        "arn:aws:secretsmanager:{}:{}:secret:{}",
-        plan.env.region, plan.env.account_id, plan.names.db_secret
-    )
-}
-
 impl TaskSpec {
-    /// The spec for `plan`, mounting `access_point_id`.
-    pub fn for_plan(plan: &DeploymentPlan, access_point_id: &str) -> Self {
+    /// The spec for `plan`, mounting `access_point_id`, reading the
+    /// credentials from `secret_arn` (the full ARN database returned).
+    pub fn for_plan(plan: &DeploymentPlan, access_point_id: &str, secret_arn: &str) -> Self {
         let env = &plan.env;
-        let secret = secret_partial_arn(plan);
+        let secret = secret_arn;
         Self {
             family: plan.names.task_family.clone(),
             image: plan.image.to_string(),

@@ -241,7 +241,7 @@ impl NotifyPorts for AwsNotify {
             .sns
             .publish()
             .topic_arn(topic)
-            .subject(subject)
+            .subject(stepdeploy_shared::names::sns_subject(subject))
             .message(message);
         for (name, value) in attributes {
             let attribute = MessageAttributeValue::builder()
@@ -377,7 +377,7 @@ pub mod kinds {
 }
 
 /// The run's phases in order, to name the one that failed.
-const PHASES: [&str; 6] = ["bootstrap", "approval", "ecs", "database", "verify", "dns"];
+const PHASES: [&str; 6] = ["bootstrap", "approval", "database", "ecs", "verify", "dns"];
 
 fn failed_phase(state: &RunState) -> &'static str {
     let done = |phase: &str| match phase {
@@ -548,7 +548,7 @@ pub async fn handle(
                 .update_registry(&plan.env, plan.tenant.as_str(), &record)
                 .await?;
             let subject = format!("stepdeploy: {tenant} deployed to {environment}");
-            let phases: Vec<&str> = ["bootstrap", "approval", "ecs", "database", "verify", "dns"]
+            let phases: Vec<&str> = PHASES
                 .into_iter()
                 .filter(|p| match *p {
                     "approval" => plan.phases.approval,
@@ -772,10 +772,10 @@ mod tests {
     #[tokio::test]
     async fn failure_names_the_phase_error_and_what_rollback_removed() {
         let sent = Sent::default();
+        // database runs before ecs: nothing of ecs's yet.
         let run = state(serde_json::json!({
-            "ecs": {"output": {}},
             "error": {"Error": "DatabaseError", "Cause": "MySQL at db:3306: connect refused"},
-            "rollback": {"output": {"removed": ["service arn:svc"]}},
+            "rollback": {"output": {"removed": ["db_secret sit-goldencrust-db-credentials"]}},
         }));
         let out = handle(
             serde_json::json!({"outcome": "failed", "state": run}),
@@ -790,7 +790,7 @@ mod tests {
         let log = sent.log();
         assert!(
             log[0].contains("Cause: MySQL at db:3306: connect refused")
-                && log[0].contains("service arn:svc"),
+                && log[0].contains("db_secret sit-goldencrust-db-credentials"),
             "{}",
             log[0]
         );

@@ -9,7 +9,10 @@
 //! the run's). Rollback looks those up and removes what it finds; an entry
 //! whose change never happened finds nothing and counts as already gone.
 
+pub mod cleanup;
+
 use aws_config::SdkConfig;
+use cleanup::History;
 use serde::{Deserialize, Serialize};
 use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
@@ -43,6 +46,10 @@ pub struct RollbackInput {
 /// What rollback did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct RollbackOutput {
+    /// For a run that ended outside the state machine's Catch: why nothing
+    /// was done (its Rollback state already ran, or no plan was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// Resources removed (`kind id`).
     pub removed: Vec<String>,
     /// Pre-existing resources put back as they were.
@@ -97,8 +104,6 @@ pub struct EnvClients {
     pub efs: aws_sdk_efs::Client,
     /// ELBv2.
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    /// IAM.
-    pub iam: aws_sdk_iam::Client,
     /// Route53.
     pub route53: aws_sdk_route53::Client,
     /// S3 (the config bucket).
@@ -125,7 +130,6 @@ impl AwsConnector {
                 ecs: aws_sdk_ecs::Client::new(c),
                 efs: aws_sdk_efs::Client::new(c),
                 elb: aws_sdk_elasticloadbalancingv2::Client::new(c),
-                iam: aws_sdk_iam::Client::new(c),
                 route53: aws_sdk_route53::Client::new(c),
                 s3: stepdeploy_shared::aws::s3_client(c),
                 secrets: aws_sdk_secretsmanager::Client::new(c),
@@ -138,6 +142,9 @@ impl AwsConnector {
     }
 }
 
+/// Days a removed tenant secret can be restored (Secrets Manager's minimum is 7).
+pub const SECRET_RECOVERY_DAYS: i64 = 7;
+
 /// Outcome of undoing one entry.
 pub enum Undone {
     /// Deleted.
@@ -148,17 +155,53 @@ pub enum Undone {
     AlreadyGone,
 }
 
-fn role_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
-/// Runs rollback for one failed execution.
+/// Runs rollback for one failed execution: the state machine's `{state}`,
+/// or an "Execution Status Change" event of a run that ended without
+/// reaching its Catch (see [`cleanup`]).
 pub async fn handle(
     input: serde_json::Value,
     connector: &AwsConnector,
+    history: &impl History,
 ) -> Result<RollbackOutput, RollbackError> {
+    if cleanup::is_status_change(&input) {
+        let event: cleanup::StatusChange = serde_json::from_value(input)
+            .map_err(|e| RollbackError::Validation(format!("status change event: {e}")))?;
+        let record = history.run_record(&event.detail.execution_arn).await?;
+        tracing::info!(
+            execution = %event.detail.execution_arn,
+            status = %event.detail.status,
+            rolled_back = record.rolled_back,
+            "run ended outside the state machine's Catch"
+        );
+        return match record {
+            cleanup::RunRecord {
+                rolled_back: true, ..
+            } => Ok(RollbackOutput {
+                skipped: Some("the run's Rollback state already ran".into()),
+                ..RollbackOutput::default()
+            }),
+            cleanup::RunRecord {
+                last_state: Some(state),
+                ..
+            } => rollback_state(state, connector).await,
+            cleanup::RunRecord {
+                last_state: None, ..
+            } => Ok(RollbackOutput {
+                skipped: Some("the run made no plan (bootstrap cleans up after itself)".into()),
+                ..RollbackOutput::default()
+            }),
+        };
+    }
     let RollbackInput { state } = serde_json::from_value(input)
         .map_err(|e| RollbackError::Validation(format!("expected {{state}}: {e}")))?;
+    rollback_state(state, connector).await
+}
+
+/// Undoes the ledger of the run whose execution state is `state`.
+async fn rollback_state(
+    state: serde_json::Value,
+    connector: &AwsConnector,
+) -> Result<RollbackOutput, RollbackError> {
     let run: RunState = serde_json::from_value(state)
         .map_err(|e| RollbackError::Validation(format!("state: {e}")))?;
     // Without a plan bootstrap failed, and bootstrap cleans up after itself.
@@ -494,11 +537,15 @@ async fn undo_one(
                 .map_err(|e| err(AwsCallError::new("ecs:UpdateService (restore)", e)))?;
             Ok(Undone::Restored)
         }
+        // A recovery window, not a forced delete: a forced delete finishes
+        // asynchronously, so a redeploy right after could not create the
+        // secret again; a scheduled one is restored by the next deployment's
+        // database phase (and an operator can restore it for 7 days).
         ("db_secret", true) => match c
             .secrets
             .delete_secret()
             .secret_id(&entry.id)
-            .force_delete_without_recovery(true)
+            .recovery_window_in_days(SECRET_RECOVERY_DAYS)
             .send()
             .await
         {
@@ -508,6 +555,25 @@ async fn undo_one(
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
                 Ok(Undone::AlreadyGone)
+            }
+            // Already scheduled for deletion (an earlier attempt): done.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_invalid_request_exception()) =>
+            {
+                let scheduled = c
+                    .secrets
+                    .describe_secret()
+                    .secret_id(&entry.id)
+                    .send()
+                    .await
+                    .map(|d| d.deleted_date().is_some())
+                    .unwrap_or(false);
+                if scheduled {
+                    Ok(Undone::AlreadyGone)
+                } else {
+                    Err(err(AwsCallError::new("secretsmanager:DeleteSecret", e)))
+                }
             }
             Err(e) => Err(err(AwsCallError::new("secretsmanager:DeleteSecret", e))),
         },
@@ -526,40 +592,6 @@ async fn undo_one(
                 &format!("DROP DATABASE IF EXISTS `{}`", checked(&entry.id)?),
             )
             .await
-        }
-        ("secrets_policy", created) => {
-            let (role, name) = entry.id.split_once('/').ok_or("malformed policy id")?;
-            let role = role_name(role);
-            match (created, entry.previous.as_deref()) {
-                (false, Some(previous)) => {
-                    c.iam
-                        .put_role_policy()
-                        .role_name(role)
-                        .policy_name(name)
-                        .policy_document(previous)
-                        .send()
-                        .await
-                        .map_err(|e| err(AwsCallError::new("iam:PutRolePolicy (restore)", e)))?;
-                    Ok(Undone::Restored)
-                }
-                _ => match c
-                    .iam
-                    .delete_role_policy()
-                    .role_name(role)
-                    .policy_name(name)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(Undone::Removed),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_no_such_entity_exception()) =>
-                    {
-                        Ok(Undone::AlreadyGone)
-                    }
-                    Err(e) => Err(err(AwsCallError::new("iam:DeleteRolePolicy", e))),
-                },
-            }
         }
         ("dns_record", created) => {
             let name = format!("{}.", plan.names.host);
@@ -724,11 +756,10 @@ async fn drop_sql(
         .pass(doc["password"].as_str().map(str::to_string))
         .prefer_socket(false);
     if env.rds.tls {
-        let mut ssl = mysql_async::SslOpts::default();
-        if let Some(bundle) = std::env::var_os("STEPDEPLOY_RDS_CA_BUNDLE") {
-            ssl = ssl.with_root_certs(vec![std::path::PathBuf::from(bundle).into()]);
-        }
-        opts = opts.ssl_opts(Some(ssl));
+        let (rds, extra) = stepdeploy_shared::tls::mysql_root_pems();
+        let mut roots = vec![rds.into()];
+        roots.extend(extra.map(Into::into));
+        opts = opts.ssl_opts(Some(mysql_async::SslOpts::default().with_root_certs(roots)));
     }
     use mysql_async::prelude::Queryable;
     let what = statement

@@ -2,7 +2,9 @@
 //! says it created (newest first), restores what it changed on resources that
 //! existed before (a live tenant keeps serving its previous version), and
 //! releases the lock. Already-gone resources count as removed, so it can run
-//! twice.
+//! twice. It also cleans up after runs that ended without reaching the state
+//! machine's Catch (stopped, timed out), from Step Functions' status-change
+//! events (`cleanup`).
 //!
 //! Thin entry point: tracing and the orchestrator's AWS config once per cold
 //! start; each invocation is handled by [`handler::handle`].
@@ -12,11 +14,13 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     stepdeploy_shared::init_tracing();
-    let connector = rollback::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
+    let base = stepdeploy_shared::aws::sdk_config().await;
+    let history = rollback::cleanup::StepFunctionsHistory(aws_sdk_sfn::Client::new(&base));
+    let connector = rollback::AwsConnector::new(base);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let connector = &connector;
+        let (connector, history) = (&connector, &history);
         stepdeploy_shared::timing::measured("rollback", async move {
-            rollback::handle(event.payload, connector)
+            rollback::handle(event.payload, connector, history)
                 .await
                 .map_err(Diagnostic::from)
         })

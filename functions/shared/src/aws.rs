@@ -97,7 +97,27 @@ pub async fn assume_environment_role(
     env: &EnvironmentConfig,
     session_name: &str,
 ) -> SdkConfig {
-    let provider = AssumeRoleProvider::builder(env.deploy_role_arn.clone())
+    assume_role_in(base, env, &env.deploy_role_arn, session_name).await
+}
+
+/// `base` acting in `env`'s account through its read-only role
+/// ([`EnvironmentConfig::read_role_arn`]): what operators' tools (`stepdeploy
+/// status`) use, since the deploy role trusts only the phase functions.
+pub async fn assume_environment_read_role(
+    base: &SdkConfig,
+    env: &EnvironmentConfig,
+    session_name: &str,
+) -> SdkConfig {
+    assume_role_in(base, env, &env.read_role_arn(), session_name).await
+}
+
+async fn assume_role_in(
+    base: &SdkConfig,
+    env: &EnvironmentConfig,
+    role_arn: &str,
+    session_name: &str,
+) -> SdkConfig {
+    let provider = AssumeRoleProvider::builder(role_arn.to_string())
         .external_id(env.external_id.clone())
         .session_name(session_name_for(session_name))
         .configure(base)

@@ -48,6 +48,10 @@ impl AwsCallError {
                 AwsFailureKind::Other if status.is_some_and(|s| s >= 500) => {
                     AwsFailureKind::Unavailable
                 }
+                // A refused HEAD (S3 HeadObject/HeadBucket) has no body, so no code.
+                AwsFailureKind::Other if code.is_none() && status == Some(403) => {
+                    AwsFailureKind::AccessDenied
+                }
                 kind => kind,
             },
         };

@@ -78,6 +78,16 @@ pub struct EnvironmentConfig {
     pub promote_to: Option<EnvironmentName>,
 }
 
+/// Tenants one load balancer can hold: one target group and one listener
+/// rule each, and an ALB holds at most 100 target groups (hard quota) and 100
+/// rules (default quota, excluding the default rule).
+pub const LOAD_BALANCER_TENANTS: u32 = 100;
+
+/// Rounds of verify checks at most: each adds about 11 events to the
+/// execution history (Wait, Task, Pass and Choice states), which Step
+/// Functions caps at 25,000 events per execution.
+pub const VERIFY_MAX_ATTEMPTS: u32 = 500;
+
 /// Inclusive range of ALB listener rule priorities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,7 +100,7 @@ pub struct PriorityRange {
 
 impl Default for PriorityRange {
     fn default() -> Self {
-        Self { min: 10, max: 260 }
+        Self { min: 10, max: 109 }
     }
 }
 
@@ -250,6 +260,14 @@ const SECTIONS: &[&str] = &[
 ];
 
 impl EnvironmentConfig {
+    /// The environment's read-only role (`{deploy_role_arn}-read`, created by
+    /// `infra/target-account-role.yaml` for its `OperatorPrincipalArns`):
+    /// operators read the registry through it; the deploy role trusts only
+    /// the orchestrator's phase functions.
+    pub fn read_role_arn(&self) -> String {
+        format!("{}-read", self.deploy_role_arn)
+    }
+
     /// Parses and checks one environment file's contents; `file` is only used in messages.
     pub fn from_json(file: &Path, text: &str) -> Result<Self, ConfigError> {
         let invalid = |field: String, reason: String| ConfigError::Invalid {
@@ -442,6 +460,27 @@ impl EnvironmentConfig {
             return Err(FieldError::new(
                 "alb_priority_range",
                 format!("{min}..={max} is not a range within ALB's 1..=50000 with min <= max"),
+            ));
+        }
+        if max - min + 1 > LOAD_BALANCER_TENANTS {
+            return Err(FieldError::new(
+                "alb_priority_range",
+                format!(
+                    "{min}..={max} promises {} tenants, but one load balancer holds at most \
+                     {LOAD_BALANCER_TENANTS} (AWS quotas: 100 target groups per Application Load \
+                     Balancer, hard; 100 rules per load balancer, default)",
+                    max - min + 1
+                ),
+            ));
+        }
+        if self.verify.max_attempts > VERIFY_MAX_ATTEMPTS || self.verify.interval_seconds > 3_600 {
+            return Err(FieldError::new(
+                "verify",
+                format!(
+                    "max_attempts is at most {VERIFY_MAX_ATTEMPTS} and interval_seconds at most \
+                     3600 (each round adds about 11 events to the execution history, which \
+                     Step Functions caps at 25,000)"
+                ),
             ));
         }
         check_task_size(self.defaults.cpu, self.defaults.memory)?;
@@ -731,7 +770,7 @@ mod tests {
         assert_eq!(approval.approvals_required, 2);
         assert!(!prod.verify.enabled && prod.dns.enabled);
         let dev = set.get("dev").expect("dev");
-        assert_eq!(dev.alb_priority_range, PriorityRange { min: 10, max: 260 });
+        assert_eq!(dev.alb_priority_range, PriorityRange { min: 10, max: 109 });
         assert_eq!(dev.promote_to.as_ref().map(|e| e.as_str()), Some("sit"));
         assert!(dev.approval.is_none() && dev.verify.enabled && !dev.dns.enabled);
     }
@@ -807,6 +846,16 @@ mod tests {
                 "alb_priority_range",
                 serde_json::json!({"min": 300, "max": 10}),
                 "alb_priority_range: 300..=10",
+            ),
+            (
+                "alb_priority_range",
+                serde_json::json!({"min": 10, "max": 260}),
+                "promises 251 tenants, but one load balancer holds at most 100",
+            ),
+            (
+                "verify",
+                serde_json::json!({"enabled": true, "interval_seconds": 15, "max_attempts": 5000}),
+                "max_attempts is at most 500",
             ),
             (
                 "domain",

@@ -20,6 +20,8 @@ pub mod error_names {
     pub const PRIORITY_IN_USE: &str = "PriorityInUse";
     /// Every priority in the environment's range is taken.
     pub const PRIORITY_EXHAUSTED: &str = "PriorityExhausted";
+    /// The environment's load balancer holds as many tenants as AWS's quotas allow.
+    pub const ENVIRONMENT_FULL: &str = "EnvironmentFull";
     /// AWS kept throttling after the SDK's own retries; the state machine retries with backoff.
     pub const AWS_THROTTLED: &str = "AwsThrottled";
     /// AWS kept answering 5xx (or not at all) after the SDK's own retries; the
@@ -51,6 +53,7 @@ pub mod error_names {
         DEPLOYMENT_LOCKED,
         PRIORITY_IN_USE,
         PRIORITY_EXHAUSTED,
+        ENVIRONMENT_FULL,
         AWS_THROTTLED,
         AWS_UNAVAILABLE,
         AWS_ACCESS_DENIED,
@@ -111,9 +114,21 @@ impl AwsFailureKind {
                 | "RequestThrottledException"
                 | "SlowDown"
                 | "ProvisionedThroughputExceededException"
-                | "PriorRequestNotComplete",
+                | "PriorRequestNotComplete"
+                // A DynamoDB transaction cancelled by a conflicting one (not by
+                // its own condition: callers answer those as lost races first,
+                // see `state::ConditionalWriteError`): retried like throttling.
+                | "TransactionCanceledException"
+                | "TransactionConflictException"
+                | "TransactionInProgressException",
             ) => Self::Throttled,
-            Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
+            // SNS says AuthorizationError.
+            Some(
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "UnauthorizedOperation"
+                | "AuthorizationError",
+            ) => {
                 Self::AccessDenied
             }
             Some(

@@ -1,13 +1,20 @@
 //! A small HTTP(S) probe for the verify and dns checks: one GET, no redirect
 //! following (a 301/302 is an answer), an optional `Host` header so the check
 //! can reach a site through a base URL that is not its own name (the local
-//! stand-in, or an ALB by its DNS name), and a timeout.
+//! stand-in), an optional address to connect to instead of the URL's host
+//! (verify reaches a tenant through its load balancer before any DNS record
+//! exists, with the tenant's name as SNI and Host), and a timeout.
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// What a probe saw.
@@ -52,11 +59,48 @@ pub enum ProbeError {
     Tls(#[source] rustls::Error),
 }
 
+/// Resolves every name to the addresses of one other host: the URL keeps
+/// the tenant's name (so it is the TLS SNI and the `Host`), the connection
+/// goes to the load balancer.
+#[derive(Clone)]
+struct ConnectTo(Arc<str>);
+
+impl tower_service::Service<Name> for ConnectTo {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _name: Name) -> Self::Future {
+        let target = self.0.clone();
+        Box::pin(async move {
+            // Port 0: the connector puts the URL's port on every address.
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((&*target, 0)).await?.collect();
+            Ok(addresses.into_iter())
+        })
+    }
+}
+
+type Https<R> = hyper_rustls::HttpsConnector<HttpConnector<R>>;
+
 /// An HTTP/HTTPS client built once per cold start.
 #[derive(Clone)]
 pub struct Prober {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<Https<hyper_util::client::legacy::connect::dns::GaiResolver>, Empty<Bytes>>,
+    tls: rustls::ClientConfig,
     timeout: Duration,
+}
+
+fn https<R>(tls: rustls::ClientConfig, http: HttpConnector<R>) -> Https<R> {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
 }
 
 impl Prober {
@@ -69,19 +113,38 @@ impl Prober {
         .map_err(ProbeError::Tls)?
         .with_root_certificates(crate::tls::root_store())
         .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
         Ok(Self {
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: Client::builder(TokioExecutor::new()).build(https(tls.clone(), http)),
+            tls,
             timeout,
         })
     }
 
     /// `GET url`, with `Host: host` when given.
     pub async fn get(&self, url: &str, host: Option<&str>) -> Result<ProbeResult, ProbeError> {
+        self.send(&self.client, url, host).await
+    }
+
+    /// `GET url` (its host is the TLS SNI and the `Host`), connecting to
+    /// `connect_to` (a DNS name or an IP address) instead of the URL's host.
+    pub async fn get_via(&self, url: &str, connect_to: &str) -> Result<ProbeResult, ProbeError> {
+        let mut http = HttpConnector::new_with_resolver(ConnectTo(connect_to.into()));
+        http.enforce_http(false);
+        let client = Client::builder(TokioExecutor::new()).build(https(self.tls.clone(), http));
+        self.send(&client, url, None).await
+    }
+
+    async fn send<C>(
+        &self,
+        client: &Client<C, Empty<Bytes>>,
+        url: &str,
+        host: Option<&str>,
+    ) -> Result<ProbeResult, ProbeError>
+    where
+        C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+    {
         let uri: hyper::Uri =
             url.parse()
                 .map_err(|e: hyper::http::uri::InvalidUri| ProbeError::Url {
@@ -99,7 +162,7 @@ impl Prober {
                 reason: e.to_string(),
             })?;
         let _clock = crate::timing::InFlight::start(crate::timing::External::Http);
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+        let response = tokio::time::timeout(self.timeout, client.request(request))
             .await
             .map_err(|_| ProbeError::Timeout {
                 url: url.into(),
@@ -129,11 +192,24 @@ pub trait Site: Send + Sync {
         url: &str,
         host: &str,
     ) -> impl std::future::Future<Output = Result<u16, String>> + Send;
+    /// Status of `GET url` connecting to `connect_to` instead of the URL's host.
+    fn status_via(
+        &self,
+        url: &str,
+        connect_to: &str,
+    ) -> impl std::future::Future<Output = Result<u16, String>> + Send;
 }
 
 impl Site for Prober {
     async fn status(&self, url: &str, host: &str) -> Result<u16, String> {
         self.get(url, Some(host))
+            .await
+            .map(|r| r.status)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn status_via(&self, url: &str, connect_to: &str) -> Result<u16, String> {
+        self.get_via(url, connect_to)
             .await
             .map(|r| r.status)
             .map_err(|e| e.to_string())
@@ -183,6 +259,26 @@ mod tests {
             request.contains("host: goldencrust.wpdev.kimmyai.io"),
             "{request}"
         );
+    }
+
+    #[tokio::test]
+    async fn connects_to_another_address_keeping_the_urls_host() {
+        let (url, server) = serve_once("200 OK").await;
+        let port = url
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .expect("port")
+            .to_string();
+        let prober = Prober::new(Duration::from_secs(5)).expect("client");
+        // The tenant's name resolves nowhere: the probe connects to loopback.
+        let result = prober
+            .get_via(&format!("http://acme.wpdev.invalid:{port}/"), "localhost")
+            .await
+            .expect("answer");
+        assert_eq!(result.status, 200);
+        let request = server.await.expect("server").to_ascii_lowercase();
+        assert!(request.contains("host: acme.wpdev.invalid"), "{request}");
     }
 
     #[tokio::test]

@@ -23,8 +23,6 @@ pub struct ResourceNames {
     pub database: String,
     /// MySQL user: `{tenant}_user`.
     pub db_user: String,
-    /// Inline policy on the task execution role: `{env}-ecs-secrets-access-{tenant}`.
-    pub secrets_policy: String,
     /// EFS access point root directory: `/{tenant}`.
     pub efs_path: String,
     /// Tenant config document key in the config bucket: `{env}/{tenant}.json`.
@@ -47,7 +45,6 @@ impl ResourceNames {
             db_secret: format!("{e}-{t}-db-credentials"),
             database: format!("{t}_db"),
             db_user: format!("{t}_user"),
-            secrets_policy: format!("{e}-ecs-secrets-access-{t}"),
             efs_path: format!("/{t}"),
             config_key: format!("{e}/{t}.json"),
             reports_prefix: format!("{e}/{t}/reports/"),
@@ -107,8 +104,6 @@ pub mod limits {
     pub const MYSQL_DATABASE: usize = 64;
     /// MySQL 5.7+/8 user name (MariaDB allows 80; RDS MySQL is the stricter).
     pub const MYSQL_USER: usize = 32;
-    /// IAM inline policy name.
-    pub const IAM_POLICY_NAME: usize = 128;
     /// One DNS label.
     pub const DNS_LABEL: usize = 63;
     /// A whole DNS name.
@@ -117,9 +112,42 @@ pub mod limits {
     pub const EXECUTION_NAME: usize = 80;
 }
 
+/// SNS's longest subject: "under 100 characters", ASCII, no line breaks.
+pub const SNS_SUBJECT_MAX: usize = 99;
+
+/// `text` as a subject SNS accepts: other characters (line breaks, non-ASCII)
+/// become spaces or `?`, and a longer text is cut to 99 characters ending in
+/// `...` (Publish refuses the message otherwise: a failure mail must not fail).
+pub fn sns_subject(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            ' '..='~' => c,
+            c if c.is_whitespace() => ' ',
+            _ => '?',
+        })
+        .collect();
+    if clean.len() <= SNS_SUBJECT_MAX {
+        clean
+    } else {
+        format!("{}...", &clean[..SNS_SUBJECT_MAX - 3])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sns_subjects_are_short_printable_ascii() {
+        let long = "stepdeploy: abcdefghijklmnopqrst failed in abcdefgh at approval (States.ExceedToleratedFailureThreshold)";
+        assert!(long.len() > 99);
+        let subject = sns_subject(long);
+        assert_eq!(subject.len(), 99);
+        assert!(subject.ends_with("..."));
+        assert_eq!(sns_subject("a\nb — c"), "a b ? c");
+        assert_eq!(sns_subject("short"), "short");
+    }
     use crate::validate::{ENVIRONMENT_MAX_LEN, TENANT_MAX_LEN};
 
     fn names(env: &str, tenant: &str) -> ResourceNames {
@@ -140,7 +168,6 @@ mod tests {
         assert_eq!(n.db_secret, "sit-goldencrust-db-credentials");
         assert_eq!(n.database, "goldencrust_db");
         assert_eq!(n.db_user, "goldencrust_user");
-        assert_eq!(n.secrets_policy, "sit-ecs-secrets-access-goldencrust");
         assert_eq!(n.efs_path, "/goldencrust");
         assert_eq!(n.config_key, "sit/goldencrust.json");
         assert_eq!(n.reports_prefix, "sit/goldencrust/reports/");
@@ -161,7 +188,6 @@ mod tests {
         assert!(n.db_secret.len() <= limits::SECRET_NAME);
         assert!(n.database.len() <= limits::MYSQL_DATABASE);
         assert!(n.db_user.len() <= limits::MYSQL_USER);
-        assert!(n.secrets_policy.len() <= limits::IAM_POLICY_NAME);
         assert!(n.host.split('.').all(|l| l.len() <= limits::DNS_LABEL));
         assert!(n.host.len() <= limits::DNS_NAME);
         // `{tenant}-{env}-{event id}` with a UUID event id names the execution.

@@ -373,7 +373,7 @@ mod tests {
             ),
             ("goldencrust", "sit", false, None, None)
         );
-        let r = deploy(json!({"tenant": "goldencrust", "environment": "dev", "image": "wordpress:6.5-apache", "alb_priority": 140, "auto_promote": true, "requested_by": "jane"})).expect("valid");
+        let r = deploy(json!({"tenant": "goldencrust", "environment": "dev", "image": "wordpress:6.5-apache", "alb_priority": 40, "auto_promote": true, "requested_by": "jane"})).expect("valid");
         let Request::Deploy(d) = r else {
             panic!("deploy expected")
         };
@@ -381,7 +381,7 @@ mod tests {
             d.image.map(|i| i.to_string()).as_deref(),
             Some("wordpress:6.5-apache")
         );
-        assert_eq!((d.alb_priority, d.auto_promote), (Some(140), true));
+        assert_eq!((d.alb_priority, d.auto_promote), (Some(40), true));
     }
 
     #[test]
@@ -439,7 +439,7 @@ mod tests {
             (
                 with("alb_priority", json!(5)),
                 "detail.alb_priority",
-                "5 is outside sit's range 10..=260",
+                "5 is outside sit's range 10..=109",
             ),
             (
                 with("alb_priority", json!(-1)),

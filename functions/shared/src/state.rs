@@ -164,6 +164,31 @@ impl ConditionalWriteError for aws_sdk_dynamodb::operation::put_item::PutItemErr
     }
 }
 
+/// A transaction failed its condition only when every cancellation reason is
+/// `ConditionalCheckFailed` or `None`: a `TransactionConflict` (another
+/// transaction on the same items) or a throttled item is no lost race, and is
+/// retried instead of read as one (a claim read as lost would leak).
+impl ConditionalWriteError
+    for aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError
+{
+    fn condition_failed(&self) -> bool {
+        match self {
+            Self::TransactionCanceledException(e) => {
+                let codes: Vec<&str> = e
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect();
+                codes.contains(&"ConditionalCheckFailed")
+                    && codes
+                        .iter()
+                        .all(|c| matches!(*c, "ConditionalCheckFailed" | "None"))
+            }
+            _ => false,
+        }
+    }
+}
+
 impl ConditionalWriteError for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
     fn condition_failed(&self) -> bool {
         self.is_conditional_check_failed_exception()
@@ -570,7 +595,7 @@ impl StateStore for DynamoStateStore {
             // Lost a race for this priority: tell the caller who won.
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                    .is_some_and(ConditionalWriteError::condition_failed) =>
             {
                 let item = self
                     .get(CLAIMS_PK.into(), &claim_sk(priority))
@@ -613,7 +638,7 @@ impl StateStore for DynamoStateStore {
             // Already released (or never ours): nothing to do.
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) => {}
+                    .is_some_and(ConditionalWriteError::condition_failed) => {}
             Err(e) => {
                 return Err(AwsCallError::new(
                     "dynamodb:TransactWriteItems (release priority)",
@@ -879,5 +904,32 @@ pub mod memory {
                     .collect()
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::ConditionalWriteError;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+
+    fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
+        let mut e = TransactionCanceledException::builder();
+        for code in codes {
+            e = e.cancellation_reasons(CancellationReason::builder().code(*code).build());
+        }
+        TransactWriteItemsError::TransactionCanceledException(e.build())
+    }
+
+    #[test]
+    fn only_a_failed_condition_is_a_lost_race() {
+        assert!(cancelled(&["ConditionalCheckFailed", "None"]).condition_failed());
+        assert!(cancelled(&["None", "ConditionalCheckFailed"]).condition_failed());
+        // Another transaction on the same items: retried, not read as lost.
+        assert!(!cancelled(&["TransactionConflict", "None"]).condition_failed());
+        assert!(!cancelled(&["ConditionalCheckFailed", "TransactionConflict"]).condition_failed());
+        assert!(!cancelled(&["ThrottlingError", "None"]).condition_failed());
+        assert!(!cancelled(&[]).condition_failed());
     }
 }

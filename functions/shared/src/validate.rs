@@ -388,6 +388,8 @@ mod tests {
             "wordpress:6.4-apache",
             "library/wordpress:latest",
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/wp/site:v1.2.3",
+            // An ECR pull-through cache of Docker Hub (what private subnets without NAT need).
+            "111111111111.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/wordpress:6.4-apache",
             "localhost:5000/wp:dev",
             "ghcr.io/acme/wp_site@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "wordpress:6.4@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",

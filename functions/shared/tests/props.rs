@@ -310,7 +310,7 @@ fn image_value() -> BoxedStrategy<Value> {
 
 fn priority_value() -> BoxedStrategy<Value> {
     prop_oneof![
-        12 => (10u32..=260).prop_map(Value::from),
+        12 => (10u32..=109).prop_map(Value::from),
         3 => (0u32..400).prop_map(Value::from),
         1 => any::<u32>().prop_map(Value::from),
         1 => any::<i64>().prop_map(Value::from),
@@ -384,7 +384,7 @@ fn valid_deploy_detail() -> impl Strategy<Value = Map<String, Value>> {
         prop::sample::select(vec!["dev", "sit", "prod"]),
         regex("[a-z0-9.]{1,20}@[a-z]{1,10}\\.io"),
         prop::option::of(prop::sample::select(GOOD_IMAGES.to_vec())),
-        prop::option::of(10u32..=260),
+        prop::option::of(10u32..=109),
         prop::option::of(any::<bool>()),
         prop::option::of(regex("[A-Za-z0-9_-]{1,36}")),
     )
@@ -854,11 +854,12 @@ fn config_value_ok(field: &str, value: &Value) -> Option<bool> {
         }),
         "rds.port" => value.as_u64().is_some_and(|p| p <= 65_535),
         "rds.tls" | "verify.enabled" | "dns.enabled" => value.is_boolean(),
-        "verify.interval_seconds" | "verify.max_attempts" => value
-            .as_u64()
-            .is_some_and(|n| (1..=u64::from(u32::MAX)).contains(&n)),
-        "alb_priority_range.min" => value.as_u64().is_some_and(|n| (1..=260).contains(&n)),
-        "alb_priority_range.max" => value.as_u64().is_some_and(|n| (10..=50_000).contains(&n)),
+        // Bounded by the execution history (25,000 events) and an hour between rounds.
+        "verify.interval_seconds" => value.as_u64().is_some_and(|n| (1..=3_600).contains(&n)),
+        "verify.max_attempts" => value.as_u64().is_some_and(|n| (1..=500).contains(&n)),
+        // The sample's range is 10..=109: at most 100 priorities (one load balancer's quota).
+        "alb_priority_range.min" => value.as_u64().is_some_and(|n| (10..=109).contains(&n)),
+        "alb_priority_range.max" => value.as_u64().is_some_and(|n| (10..=109).contains(&n)),
         "promote_to" => value.is_null() || s.is_some_and(|s| environment_name_ok(s) && s != "dev"),
         _ => return None,
     })

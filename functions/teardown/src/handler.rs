@@ -155,28 +155,6 @@ async fn inventory(
             format!("{}/{}", env.hosted_zone_id, names.host),
         ));
     }
-    let role = env
-        .task_execution_role_arn
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
-    match c
-        .iam
-        .get_role_policy()
-        .role_name(role)
-        .policy_name(&names.secrets_policy)
-        .send()
-        .await
-    {
-        Ok(_) => found.push(entry(
-            "secrets_policy",
-            format!("{role}/{}", names.secrets_policy),
-        )),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) => {}
-        Err(e) => return Err(AwsCallError::new("iam:GetRolePolicy", e).into()),
-    }
     // DROP … IF EXISTS: always safe to ask.
     found.push(entry("mysql_user", names.db_user.clone()));
     found.push(entry("mysql_database", names.database.clone()));
@@ -237,40 +215,11 @@ async fn inventory(
                 .is_some_and(|e| e.is_target_group_not_found_exception()) => {}
         Err(e) => return Err(AwsCallError::new("elbv2:DescribeTargetGroups", e).into()),
     }
-    let revisions = c
-        .ecs
-        .list_task_definitions()
-        .family_prefix(&names.task_family)
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .map_err(|e| AwsCallError::new("ecs:ListTaskDefinitions", e))?;
-    // family_prefix also matches longer families (sit-acme matches sit-acmecorp): keep exact ones.
-    let exact = format!("task-definition/{}:", names.task_family);
-    found.extend(
-        revisions
-            .task_definition_arns()
-            .iter()
-            .filter(|arn| arn.contains(&exact))
-            .map(|arn| entry("task_definition", arn.clone())),
-    );
-    let points = c
-        .efs
-        .describe_access_points()
-        .file_system_id(&env.efs_id)
-        .send()
-        .await
-        .map_err(|e| AwsCallError::new("efs:DescribeAccessPoints", e))?;
-    found.extend(
-        points
-            .access_points()
-            .iter()
-            .filter(|ap| {
-                ap.root_directory().and_then(|r| r.path()) == Some(names.efs_path.as_str())
-            })
-            .filter_map(|ap| ap.access_point_id())
-            .map(|id| entry("efs_access_point", id)),
-    );
+    // By name: rollback's undo finds every ACTIVE revision of the family and
+    // every access point at the path, reading every page (a file system
+    // holds more than one page of access points past 100 tenants).
+    found.push(entry("task_definition", names.task_family.clone()));
+    found.push(entry("efs_access_point", names.efs_path.clone()));
     if let Some(priority) = c.state.tenant_priority(plan.tenant.as_str()).await? {
         found.push(entry("priority_claim", priority.to_string()));
     }

@@ -44,6 +44,11 @@ pub trait Observe: Send + Sync {
         cluster: &str,
         name: &str,
     ) -> impl Future<Output = Result<ServiceView, AwsCallError>> + Send;
+    /// The DNS name of the load balancer that `listener_arn` belongs to.
+    fn load_balancer_dns(
+        &self,
+        listener_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
     /// Target health of a target group.
     fn targets(
         &self,
@@ -123,6 +128,24 @@ impl Observe for AwsObserve {
             .unwrap_or_default())
     }
 
+    async fn load_balancer_dns(&self, listener_arn: &str) -> Result<Option<String>, AwsCallError> {
+        let Some(load_balancer_arn) = load_balancer_of(listener_arn) else {
+            return Ok(None);
+        };
+        let out = self
+            .elb
+            .describe_load_balancers()
+            .load_balancer_arns(load_balancer_arn)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("elbv2:DescribeLoadBalancers", e))?;
+        Ok(out
+            .load_balancers()
+            .first()
+            .and_then(|lb| lb.dns_name())
+            .map(str::to_string))
+    }
+
     async fn targets(&self, target_group_arn: &str) -> Result<TargetsView, AwsCallError> {
         let out = self
             .elb
@@ -193,6 +216,13 @@ impl Observe for AwsObserve {
     }
 }
 
+/// `arn:…:listener/app/{name}/{lb id}/{listener id}` → `arn:…:loadbalancer/app/{name}/{lb id}`.
+pub fn load_balancer_of(listener_arn: &str) -> Option<String> {
+    let (prefix, rest) = listener_arn.split_once(":listener/")?;
+    let (load_balancer, _listener_id) = rest.rsplit_once('/')?;
+    Some(format!("{prefix}:loadbalancer/{load_balancer}"))
+}
+
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
 pub struct AwsConnector(EnvCache<AwsObserve>);
 
@@ -224,5 +254,22 @@ impl Connector for AwsConnector {
                 s3: s3_client(config),
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_balancer_of_a_listener() {
+        assert_eq!(
+            load_balancer_of(
+                "arn:aws:elasticloadbalancing:eu-west-1:222222222222:listener/app/sit-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
+            )
+            .as_deref(),
+            Some("arn:aws:elasticloadbalancing:eu-west-1:222222222222:loadbalancer/app/sit-alb/50dc6c495c0c9188")
+        );
+        assert_eq!(load_balancer_of("arn:aws:s3:::bucket"), None);
     }
 }

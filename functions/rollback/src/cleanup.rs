@@ -1,0 +1,137 @@
+//! Runs that end without reaching the state machine's Catch — stopped
+//! (`StopExecution`), timed out, or failed by Step Functions itself
+//! (`States.Runtime`, `States.DataLimitExceeded`, the history limit) — never
+//! run the Rollback state, so their resources and lock would stay behind.
+//! An EventBridge rule sends Step Functions' "Execution Status Change" events
+//! of the deploy state machine (ABORTED, TIMED_OUT, FAILED) here: the run's
+//! last recorded state, with bootstrap's plan, is read from the execution
+//! history and rolled back exactly as the Rollback state would have.
+//! A run whose Rollback state already ran is left alone.
+
+use serde::Deserialize;
+use std::future::Future;
+use stepdeploy_shared::aws_error::AwsCallError;
+
+/// EventBridge's `detail-type` for Step Functions' execution status changes.
+pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
+
+/// The state machine state that rolls a failed run back.
+const ROLLBACK_STATE: &str = "Rollback";
+
+/// The part of the event the cleanup reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusChange {
+    /// The event's `detail`.
+    pub detail: StatusDetail,
+}
+
+/// `detail` of a status change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDetail {
+    /// The execution.
+    pub execution_arn: String,
+    /// `ABORTED`, `TIMED_OUT`, `FAILED`, …
+    pub status: String,
+}
+
+/// What the history says about a finished run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunRecord {
+    /// The newest state output (the whole execution state) that holds a plan.
+    pub last_state: Option<serde_json::Value>,
+    /// Whether the Rollback state finished (the run cleaned up after itself).
+    pub rolled_back: bool,
+}
+
+/// Reads an execution's history.
+pub trait History: Send + Sync {
+    /// The run's record, from every page of its history.
+    fn run_record(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<RunRecord, AwsCallError>> + Send;
+}
+
+/// Whether `input` is a status-change event rather than the state machine's `{state}`.
+pub fn is_status_change(input: &serde_json::Value) -> bool {
+    input.get("detail-type").and_then(|t| t.as_str()) == Some(STATUS_CHANGE)
+}
+
+/// Folds history events, oldest first, into a [`RunRecord`]: each event is
+/// `(state exited, its output)`.
+pub fn record_of<'a>(exits: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> RunRecord {
+    let mut record = RunRecord::default();
+    for (name, output) in exits {
+        if name == ROLLBACK_STATE {
+            record.rolled_back = true;
+        }
+        let Some(state) = output.and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        else {
+            continue;
+        };
+        if state.pointer("/plan/output").is_some() {
+            record.last_state = Some(state);
+        }
+    }
+    record
+}
+
+/// The Step Functions adapter.
+pub struct StepFunctionsHistory(pub aws_sdk_sfn::Client);
+
+impl History for StepFunctionsHistory {
+    async fn run_record(&self, execution_arn: &str) -> Result<RunRecord, AwsCallError> {
+        let mut pages = self
+            .0
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .include_execution_data(true)
+            .into_paginator()
+            .send();
+        let mut exits = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsCallError::new("states:GetExecutionHistory", e))?;
+            exits.extend(page.events().iter().filter_map(|e| {
+                e.state_exited_event_details()
+                    .map(|d| (d.name().to_string(), d.output().map(str::to_string)))
+            }));
+        }
+        Ok(record_of(
+            exits.iter().map(|(n, o)| (n.as_str(), o.as_deref())),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_state_with_a_plan_is_the_one_rolled_back() {
+        let plan = r#"{"event":{},"plan":{"output":{"tenant":"acme"}}}"#;
+        let later = r#"{"event":{},"plan":{"output":{"tenant":"acme"}},"database":{"output":{}}}"#;
+        let record = record_of([
+            ("Bootstrap", Some(r#"{"event":{}}"#)),
+            ("NeedsApproval", Some(plan)),
+            ("Database", Some(later)),
+            ("Ecs", None),
+        ]);
+        assert_eq!(
+            record.last_state,
+            Some(serde_json::from_str(later).expect("json"))
+        );
+        assert!(!record.rolled_back);
+        assert!(record_of([("Rollback", Some(later))]).rolled_back);
+        assert_eq!(record_of([("Bootstrap", Some("{}"))]).last_state, None);
+    }
+
+    #[test]
+    fn status_change_events_are_told_apart_from_state_machine_input() {
+        assert!(is_status_change(&serde_json::json!({
+            "detail-type": STATUS_CHANGE,
+            "detail": {"executionArn": "arn:x", "status": "ABORTED"}
+        })));
+        assert!(!is_status_change(&serde_json::json!({"state": {}})));
+    }
+}

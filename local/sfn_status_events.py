@@ -1,0 +1,72 @@
+"""Step Functions "Execution Status Change" events on the default bus.
+
+AWS sends one EventBridge event (source aws.states, detail-type "Step
+Functions Execution Status Change") to the account's default bus whenever a
+standard execution changes status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT,
+ABORTED).  stepdeploy's cleanup rule listens for the ends that skip the
+state machine's own Catch (a StopExecution, a timeout, States.Runtime).
+moto 5.2.5 (and its main branch) emits none: here every execution that ends
+puts one, with AWS's detail fields, through moto's own put_events, so rules
+and targets see it as they would in AWS.  RUNNING is not emitted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+DETAIL_TYPE = "Step Functions Execution Status Change"
+
+
+def _millis(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return int(value.timestamp() * 1000)
+    return None
+
+
+def status_change(execution: Any) -> dict[str, Any]:
+    """The put_events entry AWS would send for `execution`'s end."""
+    status = getattr(execution.exec_status, "value", str(execution.exec_status))
+    detail = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine.arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": _millis(execution.start_date),
+        "stopDate": _millis(getattr(execution, "stop_date", None)),
+        "input": None,
+        "output": None,
+        "error": getattr(execution, "error", None),
+        "cause": getattr(execution, "cause", None),
+    }
+    return {
+        "Source": "aws.states",
+        "DetailType": DETAIL_TYPE,
+        "Detail": json.dumps(detail),
+        "Resources": [execution.exec_arn],
+        "EventBusName": "default",
+    }
+
+
+def install() -> str:
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original(self)
+        execution = self.execution
+        try:
+            backend = events_backends[execution.account_id][execution.region_name]
+            backend.put_events([status_change(execution)])
+        except Exception as err:  # noqa: BLE001 - a lost event must not break the execution
+            print(f"[moto_launcher] sfn status event for {execution.exec_arn} not sent: {err!r}",
+                  flush=True)
+
+    BaseExecutionWorkerCommunication.terminated = terminated
+    return ("BaseExecutionWorkerCommunication.terminated: puts 'Step Functions Execution "
+            "Status Change' on the default bus (SUCCEEDED/FAILED/TIMED_OUT/ABORTED)")
