@@ -128,7 +128,12 @@ async fn prod_needs_two_distinct_approvals_and_links_are_safe() {
         output["approval"]["approved_by"],
         json!(["lead@example.com", "ops@example.com"])
     );
-    assert_eq!(output["dns"]["output"]["changed"], true);
+    // The alias exists and the site answered (an attempt retried while the
+    // service was still starting finds the record it made: changed=false then).
+    assert!(output["dns"]["output"]["record"]
+        .as_str()
+        .is_some_and(|r| r.starts_with(&format!("{tenant}.wpprod."))));
+    assert!([200, 301, 302, 401].contains(&output["dns"]["output"]["status"].as_u64().unwrap_or(0)));
     // Late link after the decision: refused.
     assert_eq!(post(&mails[0].1, "").0, "409");
 }

@@ -50,9 +50,10 @@ async fn database_phase_creates_matching_secret_and_user_and_converges() {
         !first.to_string().contains("password\":"),
         "no password in the output: {first}"
     );
+    // Secret, database, user: no IAM policy per tenant any more.
     assert_eq!(
         first["changes"].as_array().map(Vec::len),
-        Some(4),
+        Some(3),
         "{first}"
     );
 

@@ -38,14 +38,22 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
     let dev = in_environment("dev").await;
     let env = stepdeploy_tests::environment("dev");
     let ecs = aws_sdk_ecs::Client::new(&dev);
-    let services = ecs
-        .describe_services()
-        .cluster(&env.cluster)
-        .services(format!("dev-{tenant}-service"))
-        .send()
-        .await
-        .expect("services");
-    let service = services.services().first().expect("service exists");
+    // Fargate starts the task after a while (the local stack models the delay).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let service = loop {
+        let services = ecs
+            .describe_services()
+            .cluster(&env.cluster)
+            .services(format!("dev-{tenant}-service"))
+            .send()
+            .await
+            .expect("services");
+        let service = services.services().first().expect("service exists").clone();
+        if service.running_count() == 1 || std::time::Instant::now() > deadline {
+            break service;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     assert_eq!(service.status(), Some("ACTIVE"));
     assert_eq!(service.desired_count(), 1);
     assert_eq!(service.running_count(), 1);
@@ -131,5 +139,5 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
 async fn ecs_rejects_a_payload_that_is_not_a_plan() {
     let (error, message) = invoke("ecs", &json!({"plan": {"tenant": "x"}})).await.err();
     assert_eq!(error, "ValidationFailed");
-    assert!(message.contains("expected {plan}"), "{message}");
+    assert!(message.contains("expected {plan, database"), "{message}");
 }

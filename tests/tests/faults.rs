@@ -452,7 +452,7 @@ async fn every_failure_point_of_every_phase_in_dev_rolls_back_to_nothing() {
         label: "dev notify sns:Publish: error".into(),
         env: "dev",
         rules: vec![json!({"mode": "error", "nth": 1,
-                           "match": {"action": "sns:Publish", "caller": "testing"}})],
+                           "match": {"action": "sns:Publish", "caller": "local-fn-notify"}})],
         expect: Expect::RolledBack("AwsAccessDenied"),
     });
     run_all(

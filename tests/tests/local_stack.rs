@@ -27,7 +27,9 @@ async fn environments_live_in_their_own_accounts() {
             (env.account_id.as_str(), env.region.as_str()),
             (account, region)
         );
-        // The deploy role really is assumed: calls are made as that account.
+        // A role in that account really is assumed: calls are made as that
+        // account (the tests use the local admin role: the deploy role admits
+        // only the orchestrator's phase functions, as in AWS).
         let sts = aws_sdk_sts::Client::new(&in_environment(name).await);
         let me = sts
             .get_caller_identity()
@@ -38,7 +40,7 @@ async fn environments_live_in_their_own_accounts() {
         assert!(
             me.arn()
                 .unwrap_or_default()
-                .contains(":assumed-role/stepdeploy-deploy/"),
+                .contains(":assumed-role/stepdeploy-local-admin/"),
             "{:?}",
             me.arn()
         );
