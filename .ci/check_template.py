@@ -56,6 +56,10 @@ NOT_NEEDED = {
         "records decisions; only the gate (ApprovalFunction) mails approvers",
 }
 
+# Crates the environment accounts' stack deploys (AWS::Lambda::Function of
+# infra/target-account-role.yaml, code from S3), not the SAM template.
+ENVIRONMENT_STACK_CRATES = {"mysql-agent": "MySqlAgentFunction"}
+
 problems: list[str] = []
 
 
@@ -159,7 +163,15 @@ def check_functions(template: dict[str, Any], all_crates: dict[str, dict[str, An
             continue
         function_crate[name] = bin_to_crate[binary]
     built = set(function_crate.values())
+    target = load(INFRA / "target-account-role.yaml")
     for crate in sorted(all_crates):
+        if crate in ENVIRONMENT_STACK_CRATES:
+            logical = ENVIRONMENT_STACK_CRATES[crate]
+            if resources(target, "AWS::Lambda::Function").get(logical):
+                ok(f"functions/{crate}: deployed by infra/target-account-role.yaml ({logical})")
+            else:
+                fail(f"functions/{crate}: infra/target-account-role.yaml has no {logical}")
+            continue
         if crate in built:
             names = sorted(f for f, c in function_crate.items() if c == crate)
             ok(f"functions/{crate}: built by {', '.join(names)}")
@@ -305,6 +317,8 @@ def check_local_render() -> None:
         "TaskRoleArn": "arn:aws:iam::111111111111:role/dev-ecs-task", "HostedZoneId": "Z0123456789",
         "Domain": "example.com", "LogGroupName": "/ecs/dev", "StateTableName": "stepdeploy-state-dev",
         "ConfigBucketName": "stepdeploy-config-dev-111111111111",
+        "MySqlAgentCodeBucket": "artifacts", "MySqlAgentSubnetIds": "subnet-0a,subnet-0b",
+        "MySqlAgentSecurityGroupIds": "sg-0a",
     }
     try:
         for key_arn in ("", "arn:aws:kms:eu-west-1:111111111111:key/0123"):

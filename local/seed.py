@@ -29,7 +29,8 @@ stack name is "stepdeploy", a role without RoleName is named
 
 Added by hand (the one list of what the local stack declares itself):
   * orchestrator: the bus "stepdeploy" and its two request rules (targets:
-    the trigger, with invoke permissions), a rule copying every event to the
+    the trigger, with invoke permissions), the run-ended rule on the default
+    bus (target: rollback), a rule copying every event to the
     SQS "events inbox"; the SNS topics and their SQS inboxes (stand-ins for
     e-mail subscriptions); the approvals table (with TTL); the HMAC secret
     (a random key); the functions' configuration (runtime, memory, timeout,
@@ -43,7 +44,10 @@ Added by hand (the one list of what the local stack declares itself):
     stepdeploy-local-admin (trusts the orchestrator account with the
     environment's ExternalId, may do everything): how the seed, the tests
     and scripts reach an environment account as the operator, since the
-    deploy role admits only the orchestrator's function roles.
+    deploy role admits only the orchestrator's function roles; the MySQL
+    agent function (MySqlAgentFunction of infra/target-account-role.yaml,
+    whose code comes from S3 in AWS: here Handler = its binary, run by the
+    emulator; its role is rendered from the template).
 
 Outputs: <state-dir>/environments/<env>.json (the schema of
 infra/environments/<env>.json, with local values) and <state-dir>/stack.json
@@ -899,6 +903,11 @@ def target_account_parameters(env: EnvSpec, r: dict[str, Any]) -> dict[str, str]
         "RoleName": DEPLOY_ROLE_NAME,
         "OrchestratorAccountId": ORCH_ACCOUNT,
         "OrchestratorStackName": PREFIX,
+        # The MySQL agent: registered by hand below (ensure_mysql_agent) with
+        # Handler = its binary, which the Lambda emulator runs.
+        "MySqlAgentCodeBucket": f"{PREFIX}-artifacts-{env.account_id}",
+        "MySqlAgentSubnetIds": ",".join(r["subnets"]),
+        "MySqlAgentSecurityGroupIds": r["security_group"],
         # The local operator (the dummy `testing` key is moto's user in the
         # orchestrator account): `stepdeploy status` reads through <role>-read.
         "OperatorPrincipalArns": f"arn:aws:iam::{ORCH_ACCOUNT}:user/moto",
@@ -940,6 +949,15 @@ def ensure_deploy_role(aws: Aws, repo: Path, env: EnvSpec, r: dict[str, Any]) ->
     if not deploy:
         raise SeedError(f"infra/target-account-role.yaml declares no role named {DEPLOY_ROLE_NAME}")
     return deploy[0]
+
+
+def ensure_mysql_agent(aws: Aws, env: EnvSpec) -> str:
+    """infra/target-account-role.yaml's MySqlAgentFunction (named after the
+    deploy role, as EnvironmentConfig::mysql_agent_arn expects), run by the
+    emulator as the binary mysql-agent; it reaches this environment's MariaDB."""
+    role = f"arn:aws:iam::{env.account_id}:role/{DEPLOY_ROLE_NAME}-mysql-agent"
+    return ensure_function(aws, f"{DEPLOY_ROLE_NAME}-mysql", "mysql-agent", role,
+                           dummy_lambda_zip())
 
 
 def ensure_local_admin_role(aws: Aws, env: EnvSpec) -> str:
@@ -1361,6 +1379,7 @@ def seed_environment(orchestrator: Aws, env: EnvSpec, repo: Path, state_dir: Pat
     r["cloudfront_domain"] = ensure_distribution(aws, env, lb["DNSName"])
     r["master_secret_arn"] = ensure_rds_master(aws, env, state_dir)
     r["deploy_role_arn"] = ensure_deploy_role(aws, repo, env, r)
+    ensure_mysql_agent(aws, env)
     path = state_dir / "environments" / f"{env.name}.json"
     write_json(path, environment_config(env, example_config(repo, env), r))
     report(env.name, "config", str(path), "written")

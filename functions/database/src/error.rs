@@ -33,7 +33,9 @@ impl ErrorName for DatabaseError {
     fn error_name(&self) -> &'static str {
         match self {
             Self::Validation(_) => error_names::VALIDATION_FAILED,
-            Self::Sql { .. } => error_names::DATABASE_ERROR,
+            // An agent that could not be invoked keeps the AWS error's name
+            // (AwsThrottled, AwsAccessDenied), so Retry/Catch see it.
+            Self::Sql { source, .. } => source.error_name(),
             Self::Random(_) => error_names::INTERNAL_ERROR,
             Self::Aws(e) => e.error_name(),
         }

@@ -61,7 +61,6 @@ pub mod kinds {
 pub async fn handle(
     input: serde_json::Value,
     connector: &impl Connector,
-    db: &impl Database,
 ) -> Result<DatabaseOutput, DatabaseError> {
     let DatabaseInput { plan } = serde_json::from_value(input)
         .map_err(|e| DatabaseError::Validation(format!("expected {{plan}}: {e}")))?;
@@ -92,7 +91,8 @@ pub async fn handle(
     };
 
     let master = ports.secrets.master(&env.rds.master_secret_arn).await?;
-    let state = db
+    let state = ports
+        .db
         .inspect(&at, &master, &names.database, &names.db_user)
         .await
         .map_err(sql_err)?;
@@ -154,7 +154,8 @@ pub async fn handle(
     // 2. MySQL: make the user agree with the secret.
     let agrees = state.user_exists
         && !fresh
-        && db
+        && ports
+            .db
             .can_login(&at, &names.db_user, &password, &names.database)
             .await;
     let change = DbChange {
@@ -185,7 +186,11 @@ pub async fn handle(
             .await?;
     }
     if change.create_database || change.create_user || change.set_password || change.grant {
-        db.apply(&at, &master, &change).await.map_err(sql_err)?;
+        ports
+            .db
+            .apply(&at, &master, &change)
+            .await
+            .map_err(sql_err)?;
     }
     if change.create_database {
         changes.push(format!("created database {}", names.database));
@@ -373,13 +378,15 @@ mod tests {
 
     impl Connector for Fake {
         type Secrets = Fake;
+        type Db = Fake;
         type State = MemoryState;
         async fn connect(
             &self,
             _env: &stepdeploy_shared::EnvironmentConfig,
-        ) -> EnvPorts<Fake, MemoryState> {
+        ) -> EnvPorts<Fake, MemoryState, Fake> {
             EnvPorts {
                 secrets: self.clone(),
+                db: self.clone(),
                 state: self.1.clone(),
             }
         }
@@ -390,7 +397,7 @@ mod tests {
     }
 
     async fn run(fake: &Fake) -> Result<DatabaseOutput, DatabaseError> {
-        handle(serde_json::json!({ "plan": plan() }), fake, fake).await
+        handle(serde_json::json!({ "plan": plan() }), fake).await
     }
 
     fn secret_password(fake: &Fake) -> String {
@@ -505,7 +512,7 @@ mod tests {
     #[tokio::test]
     async fn bad_payload_is_validation_failed() {
         let fake = Fake::default();
-        let err = handle(serde_json::json!({"plan": 1}), &fake, &fake)
+        let err = handle(serde_json::json!({"plan": 1}), &fake)
             .await
             .expect_err("bad");
         assert_eq!(err.error_name(), "ValidationFailed");

@@ -1,15 +1,18 @@
 //! What the database phase needs: Secrets Manager and the MySQL server, as
-//! small traits, with their adapters.
+//! small traits, with their adapters. MySQL is reached through the MySQL
+//! agent each environment account runs next to its RDS
+//! (`stepdeploy_shared::mysql`), invoked through the deploy role.
 
 use crate::secret::{MasterCredentials, Password};
 use aws_config::SdkConfig;
-use mysql_async::prelude::Queryable;
 use std::future::Future;
 use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::mysql::{Login, MySqlAgent, MySqlCall, MySqlRequest, MySqlResponse, Secret};
 use stepdeploy_shared::state::DynamoStateStore;
-use stepdeploy_shared::timing::{External, InFlight};
+
+pub use stepdeploy_shared::mysql::{DbState, Endpoint};
 
 /// The tenant secret as it stands.
 #[derive(Debug, Clone)]
@@ -51,38 +54,8 @@ pub trait Secrets: Send + Sync {
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
-/// Where MySQL is and how to reach it.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// Host.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// Require TLS.
-    pub tls: bool,
-}
-
-/// What exists on the server for the tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DbState {
-    /// `{tenant}_db` exists.
-    pub database_exists: bool,
-    /// `{tenant}_user`@`%` exists.
-    pub user_exists: bool,
-    /// The user has privileges on the database.
-    pub granted: bool,
-}
-
 /// A MySQL failure, without statements or secrets in it.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation}: {source}")]
-pub struct SqlError {
-    /// What was being done (`CREATE USER goldencrust_user`).
-    pub operation: String,
-    /// The driver's error.
-    #[source]
-    pub source: mysql_async::Error,
-}
+pub use stepdeploy_shared::mysql::AgentError as SqlError;
 
 /// The MySQL server, as the master user.
 pub trait Database: Send + Sync {
@@ -130,67 +103,28 @@ pub struct DbChange<'a> {
     pub grant: bool,
 }
 
-/// Quotes an identifier; only `[a-z0-9_]` is ever passed (derived from a validated tenant).
-fn ident(name: &str) -> Result<String, SqlError> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Err(SqlError {
-            operation: format!("quote identifier {name:?}"),
-            source: mysql_async::Error::Other("identifier outside [a-z0-9_]".into()),
-        });
-    }
-    Ok(format!("`{name}`"))
-}
+/// The MySQL agent of one environment, invoked through its deploy role.
+pub type Agent = MySqlAgent;
 
-/// mysql_async adapter (TLS when the environment asks for it, trusting
-/// RDS's CAs, compiled in, and the extra bundle if one is named).
-pub struct MySql {
-    /// Extra CA bundle for TLS, from `STEPDEPLOY_RDS_CA_BUNDLE`.
-    pub ca_bundle: Option<std::path::PathBuf>,
-}
-
-impl MySql {
-    fn opts(
-        &self,
-        at: &Endpoint,
-        user: &str,
-        password: &str,
-        database: Option<&str>,
-    ) -> mysql_async::Opts {
-        let mut builder = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(at.host.clone())
-            .tcp_port(at.port)
-            .user(Some(user.to_string()))
-            .pass(Some(password.to_string()))
-            .db_name(database.map(str::to_string))
-            .prefer_socket(false);
-        if at.tls {
-            let mut roots = vec![stepdeploy_shared::tls::RDS_CA_BUNDLE.into()];
-            roots.extend(self.ca_bundle.clone().map(Into::into));
-            builder =
-                builder.ssl_opts(Some(mysql_async::SslOpts::default().with_root_certs(roots)));
-        }
-        builder.into()
-    }
-
-    async fn master(
-        &self,
-        at: &Endpoint,
-        master: &MasterCredentials,
-    ) -> Result<mysql_async::Conn, SqlError> {
-        mysql_async::Conn::new(self.opts(at, &master.username, &master.password, None))
-            .await
-            .map_err(|source| SqlError {
-                operation: format!("connect to {}:{} as the master user", at.host, at.port),
-                source,
-            })
+fn call(at: &Endpoint, master: &MasterCredentials, request: MySqlRequest) -> MySqlCall {
+    MySqlCall {
+        endpoint: at.clone(),
+        master: Login {
+            username: master.username.clone(),
+            password: Secret(master.password.clone()),
+        },
+        request,
     }
 }
 
-impl Database for MySql {
+fn unexpected(agent: &Agent, answer: MySqlResponse) -> SqlError {
+    SqlError::Broken {
+        function: agent.function.clone(),
+        reason: format!("answered {answer:?}"),
+    }
+}
+
+impl Database for Agent {
     async fn inspect(
         &self,
         at: &Endpoint,
@@ -198,41 +132,14 @@ impl Database for MySql {
         database: &str,
         user: &str,
     ) -> Result<DbState, SqlError> {
-        let _clock = InFlight::start(External::Mysql);
-        let mut conn = self.master(at, master).await?;
-        fn op(what: &'static str) -> impl FnOnce(mysql_async::Error) -> SqlError {
-            move |source| SqlError {
-                operation: what.to_string(),
-                source,
-            }
+        let request = MySqlRequest::Inspect {
+            database: database.into(),
+            user: user.into(),
+        };
+        match self.call(&call(at, master, request)).await? {
+            MySqlResponse::State(state) => Ok(state),
+            other => Err(unexpected(self, other)),
         }
-        let database_exists: Option<String> = conn
-            .exec_first(
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                (database,),
-            )
-            .await
-            .map_err(op("look up the database"))?;
-        let user_exists: Option<String> = conn
-            .exec_first(
-                "SELECT User FROM mysql.user WHERE User = ? AND Host = '%'",
-                (user,),
-            )
-            .await
-            .map_err(op("look up the user"))?;
-        let granted: Option<String> = conn
-            .exec_first(
-                "SELECT User FROM mysql.db WHERE Db = ? AND User = ? AND Host = '%'",
-                (database, user),
-            )
-            .await
-            .map_err(op("look up the grant"))?;
-        conn.disconnect().await.map_err(op("disconnect"))?;
-        Ok(DbState {
-            database_exists: database_exists.is_some(),
-            user_exists: user_exists.is_some(),
-            granted: granted.is_some(),
-        })
     }
 
     async fn apply(
@@ -241,50 +148,16 @@ impl Database for MySql {
         master: &MasterCredentials,
         change: &DbChange<'_>,
     ) -> Result<(), SqlError> {
-        let _clock = InFlight::start(External::Mysql);
-        let db = ident(change.database)?;
-        let user = change.user;
-        ident(user)?;
-        // The password comes from our own alphabet ([A-Za-z0-9]), checked by Password, so it is a safe literal.
-        let password = change.password.expose();
-        let mut conn = self.master(at, master).await?;
-        if change.create_database {
-            conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-                .await
-                .map_err(|source| SqlError { operation: format!("CREATE DATABASE {db}"), source })?;
-        }
-        if change.create_user {
-            conn.query_drop(format!(
-                "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'"
-            ))
-            .await
-            .map_err(|source| SqlError {
-                operation: format!("CREATE USER {user}"),
-                source,
-            })?;
-        }
-        if change.set_password {
-            conn.query_drop(format!(
-                "ALTER USER '{user}'@'%' IDENTIFIED BY '{password}'"
-            ))
-            .await
-            .map_err(|source| SqlError {
-                operation: format!("ALTER USER {user}"),
-                source,
-            })?;
-        }
-        if change.grant {
-            conn.query_drop(format!("GRANT ALL PRIVILEGES ON {db}.* TO '{user}'@'%'"))
-                .await
-                .map_err(|source| SqlError {
-                    operation: format!("GRANT ON {db} TO {user}"),
-                    source,
-                })?;
-        }
-        conn.disconnect().await.map_err(|source| SqlError {
-            operation: "disconnect".into(),
-            source,
-        })
+        let request = MySqlRequest::Apply {
+            database: change.database.into(),
+            user: change.user.into(),
+            password: Secret(change.password.expose().into()),
+            create_database: change.create_database,
+            create_user: change.create_user,
+            set_password: change.set_password,
+            grant: change.grant,
+        };
+        self.run(&call(at, master, request)).await
     }
 
     async fn can_login(
@@ -294,14 +167,23 @@ impl Database for MySql {
         password: &Password,
         database: &str,
     ) -> bool {
-        let _clock = InFlight::start(External::Mysql);
-        match mysql_async::Conn::new(self.opts(at, user, password.expose(), Some(database))).await {
-            Ok(conn) => {
-                let _ = conn.disconnect().await;
-                true
-            }
-            Err(_) => false,
-        }
+        let login = Login {
+            username: user.into(),
+            password: Secret(password.expose().into()),
+        };
+        // The master login is not used for this request.
+        let none = MasterCredentials {
+            username: String::new(),
+            password: String::new(),
+        };
+        let request = MySqlRequest::CanLogin {
+            login,
+            database: database.into(),
+        };
+        matches!(
+            self.call(&call(at, &none, request)).await,
+            Ok(MySqlResponse::Login { ok: true })
+        )
     }
 }
 
@@ -422,9 +304,11 @@ impl Secrets for SecretsManager {
 
 /// Ports for one environment.
 #[derive(Clone)]
-pub struct EnvPorts<S, L> {
+pub struct EnvPorts<S, L, D> {
     /// Secrets Manager.
     pub secrets: S,
+    /// MySQL, through the environment's agent.
+    pub db: D,
     /// The state table (ledger).
     pub state: L,
 }
@@ -433,17 +317,19 @@ pub struct EnvPorts<S, L> {
 pub trait Connector: Send + Sync {
     /// Secrets port.
     type Secrets: Secrets;
+    /// MySQL port.
+    type Db: Database;
     /// State port.
     type State: stepdeploy_shared::state::StateStore;
     /// Ports acting in `env`'s account.
     fn connect(
         &self,
         env: &EnvironmentConfig,
-    ) -> impl Future<Output = EnvPorts<Self::Secrets, Self::State>> + Send;
+    ) -> impl Future<Output = EnvPorts<Self::Secrets, Self::State, Self::Db>> + Send;
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
-pub struct AwsConnector(EnvCache<EnvPorts<SecretsManager, DynamoStateStore>>);
+pub struct AwsConnector(EnvCache<EnvPorts<SecretsManager, DynamoStateStore, Agent>>);
 
 impl AwsConnector {
     /// A connector on top of the orchestrator's own config.
@@ -454,12 +340,20 @@ impl AwsConnector {
 
 impl Connector for AwsConnector {
     type Secrets = SecretsManager;
+    type Db = Agent;
     type State = DynamoStateStore;
 
-    async fn connect(&self, env: &EnvironmentConfig) -> EnvPorts<SecretsManager, DynamoStateStore> {
+    async fn connect(
+        &self,
+        env: &EnvironmentConfig,
+    ) -> EnvPorts<SecretsManager, DynamoStateStore, Agent> {
         self.0
             .get(env, |config| EnvPorts {
                 secrets: SecretsManager(aws_sdk_secretsmanager::Client::new(config)),
+                db: Agent {
+                    lambda: aws_sdk_lambda::Client::new(config),
+                    function: env.mysql_agent_arn(),
+                },
                 state: DynamoStateStore::new(
                     aws_sdk_dynamodb::Client::new(config),
                     env.state_table.clone(),
@@ -534,10 +428,77 @@ mod tests {
         assert_eq!(value.num_calls(), 1, "a pending secret's value is not read");
     }
 
-    #[test]
-    fn identifiers_are_checked_before_quoting() {
-        assert_eq!(ident("goldencrust_db").expect("valid"), "`goldencrust_db`");
-        assert!(ident("x`; DROP DATABASE mysql; --").is_err());
-        assert!(ident("").is_err());
+    #[tokio::test]
+    async fn the_agent_is_invoked_with_the_call_and_its_errors_are_told_apart() {
+        use aws_sdk_lambda::operation::invoke::InvokeOutput;
+        use aws_smithy_types::Blob;
+        let inspect = mock!(aws_sdk_lambda::Client::invoke)
+            .match_requests(|r| {
+                let call: serde_json::Value = serde_json::from_slice(
+                    r.payload().map(|b| b.as_ref()).unwrap_or_default(),
+                )
+                .unwrap_or_default();
+                r.function_name() == Some("arn:agent")
+                    && call["request"]["action"] == "inspect"
+                    && call["master"]["password"] == "master-pw"
+            })
+            .then_output(|| {
+                InvokeOutput::builder()
+                    .status_code(200)
+                    .payload(Blob::new(
+                        r#"{"outcome":"state","database_exists":true,"user_exists":false,"granted":false}"#,
+                    ))
+                    .build()
+            });
+        let refused = mock!(aws_sdk_lambda::Client::invoke)
+            .match_requests(|r| {
+                String::from_utf8_lossy(r.payload().map(|b| b.as_ref()).unwrap_or_default())
+                    .contains("\"apply\"")
+            })
+            .then_output(|| {
+                InvokeOutput::builder()
+                    .status_code(200)
+                    .function_error("Unhandled")
+                    .payload(Blob::new(
+                        r#"{"errorType":"DatabaseError","errorMessage":"CREATE USER acme_user: Access denied"}"#,
+                    ))
+                    .build()
+            });
+        let agent = Agent {
+            lambda: mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&inspect, &refused]),
+            function: "arn:agent".into(),
+        };
+        let at = Endpoint {
+            host: "db".into(),
+            port: 3306,
+            tls: true,
+        };
+        let master = MasterCredentials {
+            username: "admin".into(),
+            password: "master-pw".into(),
+        };
+        let state = agent
+            .inspect(&at, &master, "acme_db", "acme_user")
+            .await
+            .expect("state");
+        assert!(state.database_exists && !state.user_exists);
+        let password = Password::generate().expect("csprng");
+        let change = DbChange {
+            database: "acme_db",
+            user: "acme_user",
+            password: &password,
+            create_database: false,
+            create_user: true,
+            set_password: false,
+            grant: true,
+        };
+        let err = agent
+            .apply(&at, &master, &change)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&err, SqlError::Refused(m) if m == "CREATE USER acme_user: Access denied"),
+            "{err}"
+        );
     }
 }

@@ -19,6 +19,7 @@ use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::mysql::{Endpoint, Login, MySqlAgent, MySqlCall, MySqlRequest, Secret};
 use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, StateStore};
 use stepdeploy_shared::DeploymentPlan;
 
@@ -112,6 +113,8 @@ pub struct EnvClients {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The state table.
     pub state: DynamoStateStore,
+    /// The environment's MySQL agent.
+    pub mysql: MySqlAgent,
 }
 
 /// Assumes each environment's deploy role once per cold start and keeps the clients.
@@ -137,6 +140,10 @@ impl AwsConnector {
                     aws_sdk_dynamodb::Client::new(c),
                     env.state_table.clone(),
                 ),
+                mysql: MySqlAgent {
+                    lambda: aws_sdk_lambda::Client::new(c),
+                    function: env.mysql_agent_arn(),
+                },
             })
             .await
     }
@@ -581,7 +588,9 @@ async fn undo_one(
             drop_sql(
                 plan,
                 c,
-                &format!("DROP USER IF EXISTS '{}'@'%'", checked(&entry.id)?),
+                MySqlRequest::DropUser {
+                    user: checked(&entry.id)?.to_string(),
+                },
             )
             .await
         }
@@ -589,7 +598,9 @@ async fn undo_one(
             drop_sql(
                 plan,
                 c,
-                &format!("DROP DATABASE IF EXISTS `{}`", checked(&entry.id)?),
+                MySqlRequest::DropDatabase {
+                    database: checked(&entry.id)?.to_string(),
+                },
             )
             .await
         }
@@ -733,11 +744,12 @@ fn checked(name: &str) -> Result<&str, String> {
     }
 }
 
-/// Runs one DROP as the master user.
+/// Drops a MySQL user or database (`IF EXISTS`) through the environment's
+/// MySQL agent, as the master user.
 async fn drop_sql(
     plan: &DeploymentPlan,
     c: &EnvClients,
-    statement: &str,
+    request: MySqlRequest,
 ) -> Result<Undone, String> {
     let env = &plan.env;
     let secret = c
@@ -749,32 +761,19 @@ async fn drop_sql(
         .map_err(|e| AwsCallError::new("secretsmanager:GetSecretValue (master)", e).to_string())?;
     let doc: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap_or_default())
         .map_err(|_| "the master secret is not JSON".to_string())?;
-    let mut opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(env.rds.endpoint.clone())
-        .tcp_port(env.rds.port)
-        .user(doc["username"].as_str().map(str::to_string))
-        .pass(doc["password"].as_str().map(str::to_string))
-        .prefer_socket(false);
-    if env.rds.tls {
-        let (rds, extra) = stepdeploy_shared::tls::mysql_root_pems();
-        let mut roots = vec![rds.into()];
-        roots.extend(extra.map(Into::into));
-        opts = opts.ssl_opts(Some(mysql_async::SslOpts::default().with_root_certs(roots)));
-    }
-    use mysql_async::prelude::Queryable;
-    let what = statement
-        .split(" IF EXISTS")
-        .next()
-        .unwrap_or("DROP")
-        .to_string();
-    let mut conn = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| format!("connect to {}:{}: {e}", env.rds.endpoint, env.rds.port))?;
-    conn.query_drop(statement)
-        .await
-        .map_err(|e| format!("{what}: {e}"))?;
-    conn.disconnect()
-        .await
-        .map_err(|e| format!("disconnect: {e}"))?;
+    let text = |k: &str| doc[k].as_str().unwrap_or_default().to_string();
+    let call = MySqlCall {
+        endpoint: Endpoint {
+            host: env.rds.endpoint.clone(),
+            port: env.rds.port,
+            tls: env.rds.tls,
+        },
+        master: Login {
+            username: text("username"),
+            password: Secret(text("password")),
+        },
+        request,
+    };
+    c.mysql.run(&call).await.map_err(|e| e.to_string())?;
     Ok(Undone::Removed)
 }

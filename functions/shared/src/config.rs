@@ -268,6 +268,21 @@ impl EnvironmentConfig {
         format!("{}-read", self.deploy_role_arn)
     }
 
+    /// The environment's MySQL agent (`{deploy role name}-mysql`, created by
+    /// `infra/target-account-role.yaml` in the VPC of its RDS), which the
+    /// phases invoke through the deploy role for every MySQL statement.
+    pub fn mysql_agent_arn(&self) -> String {
+        let role = self
+            .deploy_role_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or("stepdeploy-deploy");
+        format!(
+            "arn:aws:lambda:{}:{}:function:{role}-mysql",
+            self.region, self.account_id
+        )
+    }
+
     /// Parses and checks one environment file's contents; `file` is only used in messages.
     pub fn from_json(file: &Path, text: &str) -> Result<Self, ConfigError> {
         let invalid = |field: String, reason: String| ConfigError::Invalid {

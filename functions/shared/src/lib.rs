@@ -12,6 +12,7 @@ pub mod config;
 pub mod errors;
 pub mod http;
 pub mod listener;
+pub mod mysql;
 pub mod names;
 pub mod plan;
 pub mod request;

