@@ -106,7 +106,8 @@ class IamChecks:
             "master_secret_arn": self.env["rds"]["master_secret_arn"],
             "task_execution_role_arn": self.env["task_execution_role_arn"],
             "task_role_arn": self.env["task_role_arn"], "hosted_zone_id": self.env["hosted_zone_id"],
-            "log_group": self.env["log_group"]})
+            "log_group": self.env["log_group"], "subnets": self.env["private_subnets"],
+            "security_group": self.env["ecs_security_group"]})
         self.session = self.deploy_session("ecs")
 
     # -- clients -----------------------------------------------------------
@@ -333,8 +334,11 @@ class IamChecks:
         original = json.loads(original) if isinstance(original, str) else original
         changed = copy.deepcopy(original)
         del changed["Statement"][index]
-        iam.put_role_policy(RoleName="stepdeploy-deploy", PolicyName=policy_name,
-                            PolicyDocument=json.dumps(changed))
+        if changed["Statement"]:
+            iam.put_role_policy(RoleName="stepdeploy-deploy", PolicyName=policy_name,
+                                PolicyDocument=json.dumps(changed))
+        else:  # IAM refuses an empty policy: its only statement goes with it
+            iam.delete_role_policy(RoleName="stepdeploy-deploy", PolicyName=policy_name)
         try:
             yield
         finally:
@@ -459,8 +463,9 @@ PROBES: dict[str, tuple[str, Callable[[IamChecks], Any]]] = {
         "secretsmanager").describe_secret(SecretId="dev-acme-db-credentials")),
     "secrets-and-iam/MasterSecret": ("secretsmanager:GetSecretValue", lambda c: c.as_deploy(
         "secretsmanager").get_secret_value(SecretId=c.env["rds"]["master_secret_arn"])),
-    "secrets-and-iam/TenantSecretsPolicies": ("iam:GetRolePolicy", lambda c: c.as_deploy("iam").get_role_policy(
-        RoleName=c.env["task_execution_role_arn"].rsplit("/", 1)[-1], PolicyName="dev-acme-secrets")),
+    "mysql-agent/InvokeTheMySqlAgent": ("lambda:InvokeFunction", lambda c: c.as_deploy("lambda").invoke(
+        FunctionName=f"arn:aws:lambda:{REGION}:{ENV_ACCOUNT}:function:stepdeploy-deploy-mysql",
+        Payload=b"{}")),
     "dns-and-logs/ReadZone": ("route53:ListResourceRecordSets", lambda c: c.as_deploy(
         "route53").list_resource_record_sets(HostedZoneId=c.env["hosted_zone_id"])),
     "dns-and-logs/TenantAliasRecords": ("route53:ChangeResourceRecordSets", lambda c: c.as_deploy(
