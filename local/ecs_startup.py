@@ -42,7 +42,7 @@ definition to an ARN.  Here a service goes through the life AWS gives it:
   grows by the tasks launched, runningCount stays where it was, the
   deployment stays IN_PROGRESS, and the service never reaches a steady state
   while the cause lasts.  ECS relaunches: here the next launch starts after
-  a back-off of STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS (default 0) doubled for
+  a back-off of STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS (default 30) doubled for
   each further consecutive failure, at most ECS_BACKOFF_CAP_SECONDS (900),
   and takes the startup delay again: so a secret created meanwhile lets the
   service start at the first describe after that.  After
@@ -50,9 +50,9 @@ definition to an ARN.  Here a service goes through the life AWS gives it:
   S) is unable to consistently start tasks successfully. For more
   information, see the Troubleshooting section of the Amazon ECS Developer
   Guide." is added once (ECS's SERVICE_TASK_START_IMPAIRED).  AWS's own
-  throttle grows to many minutes, longer than verify waits: set
-  STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS to e.g. 900 to reproduce that (a
-  service whose first tasks failed does not come up within a verify loop).
+  throttle grows to many minutes, longer than verify waits; the default 30 s
+  (doubling) is already longer than a local verify loop, so a service whose
+  first tasks failed does not come up within one, as in AWS.
   There is no deployment circuit breaker (the pipeline does not enable it).
 * RegisterTaskDefinition with container secrets and no executionRoleArn is
   refused as AWS refuses it (ClientException "When you are specifying
@@ -104,7 +104,7 @@ class Settings:
     @classmethod
     def load(cls) -> None:
         cls.startup_seconds = _env_seconds("STEPDEPLOY_LOCAL_ECS_STARTUP_SECONDS", 1.0)
-        cls.backoff_seconds = _env_seconds("STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS", 0.0)
+        cls.backoff_seconds = _env_seconds("STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS", 30.0)
 
 
 _lock = threading.RLock()

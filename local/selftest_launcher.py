@@ -40,7 +40,9 @@ TENANT_HOST = "acme.wpdev.kimmyai.io"
 # ECS start-up delay of this self-test's launcher (local/ecs_startup.py); no back-off.
 ECS_STARTUP_S = 1.0
 os.environ["STEPDEPLOY_LOCAL_ECS_STARTUP_SECONDS"] = str(ECS_STARTUP_S)
-os.environ.pop("STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS", None)
+# No relaunch back-off here (the checks create a missing secret and expect the
+# next launch at once); the stack's default (30 s, doubling) is AWS-like.
+os.environ["STEPDEPLOY_LOCAL_ECS_BACKOFF_SECONDS"] = "0"
 
 
 def free_port() -> int:

@@ -141,3 +141,72 @@ async fn ecs_rejects_a_payload_that_is_not_a_plan() {
     assert_eq!(error, "ValidationFailed");
     assert!(message.contains("expected {plan, database"), "{message}");
 }
+
+/// Why database runs before ecs: a service whose task reads a secret that
+/// does not exist yet fails to start, and ECS backs off relaunching for
+/// longer than verify waits (the local stack models both). Here the old
+/// order is replayed by hand: the service comes first, the secret right
+/// after, and the service still does not come up within a verify loop.
+#[tokio::test]
+async fn a_service_created_before_its_secret_does_not_start_within_a_verify_loop() {
+    let tenant = unique_tenant("or");
+    let plan = invoke(
+        "bootstrap",
+        &bootstrap_input(&tenant, "dev", &format!("{tenant}-1"), json!({})),
+    )
+    .await
+    .ok();
+    let env = stepdeploy_tests::environment("dev");
+    // The name the secret will have (what the task definition named before
+    // the fix), before database has created it.
+    let not_yet = format!(
+        "arn:aws:secretsmanager:{}:{}:secret:dev-{tenant}-db-credentials",
+        env.region, env.account_id
+    );
+    invoke(
+        "ecs",
+        &json!({ "plan": plan, "database": { "secret_arn": not_yet } }),
+    )
+    .await
+    .ok();
+    invoke("database", &json!({ "plan": plan })).await.ok();
+
+    let ecs = aws_sdk_ecs::Client::new(&in_environment("dev").await);
+    let service_name = format!("dev-{tenant}-service");
+    // dev's local verify loop: 10 rounds, 1 s apart.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    while std::time::Instant::now() < until {
+        let described = ecs
+            .describe_services()
+            .cluster(&env.cluster)
+            .services(&service_name)
+            .send()
+            .await
+            .expect("describe services");
+        let service = described.services().first().expect("service");
+        assert_eq!(service.running_count(), 0, "{service:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let stopped = ecs
+        .list_tasks()
+        .cluster(&env.cluster)
+        .service_name(&service_name)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .expect("list tasks");
+    let tasks = ecs
+        .describe_tasks()
+        .cluster(&env.cluster)
+        .set_tasks(Some(stopped.task_arns().to_vec()))
+        .send()
+        .await
+        .expect("describe tasks");
+    assert!(
+        tasks.tasks().iter().any(|t| t
+            .stopped_reason()
+            .is_some_and(|r| r.contains("ResourceInitializationError"))),
+        "{:?}",
+        tasks.tasks()
+    );
+}

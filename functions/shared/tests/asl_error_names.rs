@@ -101,3 +101,32 @@ fn validation_errors_are_never_retried() {
         }
     }
 }
+
+/// Every Task state catches every error: a failed task goes to rollback (or,
+/// after a deployment or teardown that already happened, to its end state),
+/// never straight to a failed execution with its lock held and nothing undone.
+#[test]
+fn every_task_state_catches_everything() {
+    let mut missing = Vec::new();
+    for file in asl_files() {
+        let text = std::fs::read_to_string(&file).expect("read");
+        let asl: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let states = asl["States"].as_object().expect("States");
+        for (name, state) in states {
+            if state["Type"] != "Task" {
+                continue;
+            }
+            let catches_all = state["Catch"].as_array().is_some_and(|catches| {
+                catches.iter().any(|c| {
+                    c["ErrorEquals"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|n| n == "States.ALL"))
+                })
+            });
+            if !catches_all {
+                missing.push(format!("{}: {name}", file.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "Task states without a States.ALL Catch: {missing:#?}");
+}
