@@ -128,5 +128,8 @@ fn every_task_state_catches_everything() {
             }
         }
     }
-    assert!(missing.is_empty(), "Task states without a States.ALL Catch: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "Task states without a States.ALL Catch: {missing:#?}"
+    );
 }
