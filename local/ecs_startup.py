@@ -337,8 +337,12 @@ def _iam_denial(account: str, role_arn: str | None, action: str, resource: str) 
 
 
 def _secret_problem(value_from: str, account: str, region: str,
-                    execution_role: str | None) -> str | None:
-    """Why a task cannot fetch `value_from` (None: it can), in Fargate's words."""
+                    execution_role: str | None, at: float | None = None) -> str | None:
+    """Why a task launched at `at` cannot fetch `value_from` (None: it can), in
+    Fargate's words.  A task fetches its secrets while it starts: a secret
+    created after the launch began does not exist for it (moto's CreatedDate
+    has one-second resolution, so the create time is kept precisely, see
+    install())."""
     from moto.secretsmanager.models import secretsmanager_backends
     from moto.ssm.models import ssm_backends
 
@@ -359,6 +363,11 @@ def _secret_problem(value_from: str, account: str, region: str,
             existing = secretsmanager_backends[s_account][s_region].secrets.get(arn)
         except Exception:
             existing = None
+        if existing is not None and at is not None \
+                and getattr(existing, "_stepdeploy_created", 0.0) > at:
+            return (f"{_ASM_PREFIX}failed to fetch secret {arn} from secrets manager: "
+                    f"ResourceNotFoundException: Secrets Manager can't find the specified "
+                    f"secret. status code: 400, request id: {request_id}")
         candidates = [existing.arn] if existing is not None else [arn, f"{arn}-AbCdEf"]
         denials = [_iam_denial(account, execution_role, "secretsmanager:GetSecretValue", c)
                    for c in candidates]
@@ -427,12 +436,13 @@ def secret_references(definition: Any) -> list[str]:
     return refs
 
 
-def startup_failure(backend: Any, deployment: dict[str, Any]) -> str | None:
-    """The stoppedReason of this deployment's tasks if they cannot start now."""
+def startup_failure(backend: Any, deployment: dict[str, Any],
+                    at: float | None = None) -> str | None:
+    """The stoppedReason of this deployment's tasks (launched at `at`) if they cannot start."""
     definition = backend.describe_task_definition(deployment["taskDefinition"])
     role = getattr(definition, "execution_role_arn", None)
     for ref in secret_references(definition):
-        problem = _secret_problem(ref, backend.account_id, backend.region_name, role)
+        problem = _secret_problem(ref, backend.account_id, backend.region_name, role, at)
         if problem:
             return problem
     return None
@@ -551,7 +561,7 @@ def advance(backend: Any, service: Any, now: float | None = None) -> None:
             break
         steps += 1
         launched = [t for t in _state(service)["tasks"] if t.id in set(launch.task_ids)]
-        reason = startup_failure(backend, deployment)
+        reason = startup_failure(backend, deployment, launch.start)
         deployment["pendingCount"] = 0
         deployment["updatedAt"] = _dt(launch.due)
         changed = True
@@ -648,6 +658,22 @@ def install() -> str:
     from moto.ecs.models import EC2ContainerServiceBackend
 
     Settings.load()
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original_create_secret = SecretsManagerBackend.create_secret
+
+    def create_secret(self, *args, **kwargs):
+        result = original_create_secret(self, *args, **kwargs)
+        name = kwargs.get("name", args[0] if args else None)
+        try:
+            secret = self.secrets[name]
+            if not hasattr(secret, "_stepdeploy_created"):
+                secret._stepdeploy_created = time.time()
+        except Exception:  # noqa: BLE001 - only the precise create time is lost
+            pass
+        return result
+
+    SecretsManagerBackend.create_secret = create_secret
     original_register = EC2ContainerServiceBackend.register_task_definition
     original_create = EC2ContainerServiceBackend.create_service
     original_update = EC2ContainerServiceBackend.update_service

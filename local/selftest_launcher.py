@@ -885,46 +885,31 @@ def main() -> int:
         print(f"stack up in {time.monotonic() - started:.1f}s "
               f"(moto :{stack.moto_port}, standin :{stack.standin_port}, "
               f"logs {stack.logdir})", flush=True)
-        flows = Flows(stack)
-        for name in [n for n in vars(Flows) if n.startswith("test_")]:
-            t0 = time.monotonic()
-            try:
-                getattr(flows, name)()
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
-        # ---- IAM block (local/selftest_iam.py): local IAM enforcement, seed from the templates
+        def run_checks(checks: Any) -> None:
+            """Every test_* method of `checks`, one PASS/FAIL line each."""
+            nonlocal passed, failed
+            for name in [n for n in vars(type(checks)) if n.startswith("test_")]:
+                t0 = time.monotonic()
+                try:
+                    getattr(checks, name)()
+                    passed += 1
+                    print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+                except Exception:
+                    failed += 1
+                    print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+
+        run_checks(Flows(stack))
+        # local/selftest_iam.py: local IAM enforcement, the seed from the templates
         from selftest_iam import IamChecks
 
         t0 = time.monotonic()
         iam_checks = IamChecks(stack)
         print(f"iam: seeded from the templates in {time.monotonic() - t0:.1f}s", flush=True)
-        for name in [n for n in vars(IamChecks) if n.startswith("test_")]:
-            t0 = time.monotonic()
-            try:
-                getattr(iam_checks, name)()
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
-        # ---- end IAM block
-        # ---- strict block (local/selftest_strict.py): quotas, ECS start-up, AWS CLI
+        run_checks(iam_checks)
+        # local/selftest_strict.py: quotas, ECS start-up, the AWS CLI
         from selftest_strict import StrictChecks
 
-        strict_checks = StrictChecks(stack, ECS_STARTUP_S)
-        for name in [n for n in vars(StrictChecks) if n.startswith("test_")]:
-            t0 = time.monotonic()
-            try:
-                getattr(strict_checks, name)()
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-            except Exception:
-                failed += 1
-                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
-        # ---- end strict block
+        run_checks(StrictChecks(stack, ECS_STARTUP_S))
     except Exception:
         failed += 1
         print(f"FAIL setup\n{traceback.format_exc()}", flush=True)

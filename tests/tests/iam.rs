@@ -14,37 +14,6 @@ use stepdeploy_tests::{find_execution, history, in_environment, put_deploy_event
 
 const ROLE: &str = "stepdeploy-deploy";
 
-/// IAM answers policy documents URL-encoded.
-fn url_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn policy(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value {
     let raw = iam
         .get_role_policy()
@@ -56,7 +25,8 @@ async fn policy(iam: &aws_sdk_iam::Client, name: &str) -> serde_json::Value {
         .policy_document()
         .to_string();
     serde_json::from_str(&raw)
-        .or_else(|_| serde_json::from_str(&url_decode(&raw)))
+        // IAM answers policy documents URL-encoded.
+        .or_else(|_| serde_json::from_str(&stepdeploy_shared::http::url_decode(&raw)))
         .expect("policy JSON")
 }
 
