@@ -49,6 +49,24 @@ def summarise(counts: dict[str, int]) -> dict[str, object]:
     return {"total": sum(counts.values()), "mutating": sum(mutating.values()), "mutating_calls": mutating, "calls": counts}
 
 
+def wait_for_site(host: str, within: float = 60.0) -> None:
+    """Until the stand-in serves `host` (the service's task has started), as the
+    state machine's verify loop or dns retries would wait."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        req = urllib.request.Request("http://127.0.0.1:8088/", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(req, timeout=5):
+                return
+        except urllib.error.HTTPError as e:
+            if e.code in (301, 302, 401):
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{host} never served by the stand-in within {within:.0f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev", choices=["dev", "sit", "prod"])
@@ -73,6 +91,7 @@ def main() -> int:
             _, counts = counted("verify", {"plan": plan, "ecs": ecs, "attempt": 0})
             results.setdefault("verify (one round)", {})[run] = summarise(counts)
         if plan["phases"]["dns"]:
+            wait_for_site(plan["names"]["host"])
             _, counts = counted("dns", {"plan": plan})
             results.setdefault("dns", {})[run] = summarise(counts)
 

@@ -257,9 +257,10 @@ async fn reserve_priority(
     // attachment with TooManyTargetGroups, after the run created things).
     // (Read once, and only for a tenant without a rule: a re-deploy reads no claims.)
     let mut claimed = None;
+    let mut registered = None;
     if !rules.iter().any(ours) {
         let claimed = claimed.insert(state.claimed_priorities().await?);
-        let registered = state.tenant_priority(tenant).await?;
+        let registered = *registered.insert(state.tenant_priority(tenant).await?);
         let mut occupied: Vec<u32> = rules.iter().filter_map(|r| r.priority).collect();
         occupied.extend(claimed.iter().filter(|p| Some(**p) != registered));
         occupied.sort_unstable();
@@ -287,7 +288,10 @@ async fn reserve_priority(
     }
 
     // Keep what the tenant already has: its registry entry, else its live rule.
-    let registered = state.tenant_priority(tenant).await?;
+    let registered = match registered {
+        Some(registered) => registered,
+        None => state.tenant_priority(tenant).await?,
+    };
     let live = rules.iter().find(|r| ours(r)).and_then(|r| r.priority);
     for priority in [registered, live].into_iter().flatten() {
         let free_or_ours = live_at(priority).is_none_or(ours);
