@@ -24,13 +24,15 @@ stack name is "stepdeploy", a role without RoleName is named
 <stack>-<logical id>, without CloudFormation's random suffix):
   * infra/template.yaml: every AWS::IAM::Role (Path /stepdeploy/) and
     AWS::IAM::ManagedPolicy; every AWS::Serverless::Function's name and Role;
-    every AWS::Serverless::StateMachine's Name, definition substitutions and Role.
+    every AWS::Serverless::StateMachine's Name, definition substitutions and Role;
+    every AWS::Events::Rule (name, bus, pattern, targets; invoke permissions
+    for Lambda targets); the approvals table's keys and time to live; the
+    topics' names.
   * infra/target-account-role.yaml: every AWS::IAM::Role and AWS::IAM::Policy.
 
 Added by hand (the one list of what the local stack declares itself):
-  * orchestrator: the bus "stepdeploy" and its two request rules (targets:
-    the trigger, with invoke permissions), the run-ended rule on the default
-    bus (target: rollback), a rule copying every event to the
+  * orchestrator: the bus "stepdeploy" (named after the stack, as the
+    template's EventBus), a rule copying every event to the
     SQS "events inbox"; the SNS topics and their SQS inboxes (stand-ins for
     e-mail subscriptions); the approvals table (with TTL); the HMAC secret
     (a random key); the functions' configuration (runtime, memory, timeout,
@@ -668,38 +670,31 @@ def ensure_invoke_permission(aws: Aws, function_name: str, statement_id: str, ru
     report("orchestrator", "lambda-permission", f"{function_name} {statement_id}", "created")
 
 
-def ensure_events(aws: Aws, o: OrchestratorArns, functions: dict[str, str]) -> dict[str, Any]:
-    bus_arn = ensure_event_bus(aws)
-    trigger_arn = o.function("trigger")
-    if "trigger" not in functions:
-        warn(f"{TRIGGER_FUNCTION} is not registered (no functions/trigger/src/main.rs); "
-             "its rules get the target anyway but nothing will run until it exists")
-    request_rules = {
-        f"{PREFIX}-deploy-requested": "Tenant Deployment Requested",
-        f"{PREFIX}-teardown-requested": "Tenant Teardown Requested",
-    }
+def ensure_template_rules(aws: Aws, render: Any, functions: dict[str, str]) -> dict[str, str]:
+    """Every AWS::Events::Rule of infra/template.yaml as the template declares it
+    (name, bus, pattern, targets), with invoke permissions for its Lambda targets.
+    (The targets' retry policies and dead-letter queue are AWS's business.)"""
     rules: dict[str, str] = {}
-    for rule_name, detail_type in request_rules.items():
-        pattern = {"source": [PREFIX], "detail-type": [detail_type]}
-        rules[rule_name] = ensure_rule(aws, rule_name, pattern, f"{detail_type} -> {TRIGGER_FUNCTION}")
-        ensure_target(aws, rule_name, "trigger", trigger_arn)
-        if "trigger" in functions:
-            ensure_invoke_permission(aws, TRIGGER_FUNCTION, f"events-{rule_name}", rules[rule_name])
+    for logical, res in sorted(render.resources.items()):
+        if res.get("Type") != "AWS::Events::Rule":
+            continue
+        props = res["Properties"]
+        name = render.resolve(props["Name"])
+        bus = render.resolve(props.get("EventBusName", "default")) or "default"
+        rules[name] = ensure_rule(aws, name, render.resolve(props["EventPattern"]),
+                                  render.resolve(props.get("Description", logical)), bus=bus)
+        for target in props.get("Targets", []):
+            arn = render.resolve(target["Arn"])
+            ensure_target(aws, name, render.resolve(target["Id"]), arn, bus=bus)
+            function = arn.rsplit(":", 1)[-1] if ":function:" in arn else None
+            if function and function[len(PREFIX) + 1:] in functions:
+                ensure_invoke_permission(aws, function, f"events-{name}", rules[name])
+    return rules
 
-    # infra/template.yaml's RunEndedRule (on the default bus): runs that end
-    # outside their Catch (stopped, timed out) are cleaned up by rollback.
-    run_ended = f"{PREFIX}-run-ended"
-    rules[run_ended] = ensure_rule(
-        aws, run_ended,
-        {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
-         "detail": {"status": ["ABORTED", "TIMED_OUT", "FAILED"],
-                    "stateMachineArn": [o.state_machine("deploy-tenant")]}},
-        "deploy runs stopped, timed out or failed outside their Catch -> rollback",
-        bus="default",
-    )
-    ensure_target(aws, run_ended, "rollback", o.function("rollback"), bus="default")
-    if "rollback" in functions:
-        ensure_invoke_permission(aws, f"{PREFIX}-rollback", f"events-{run_ended}", rules[run_ended])
+
+def ensure_events(aws: Aws, render: Any, functions: dict[str, str]) -> dict[str, Any]:
+    bus_arn = ensure_event_bus(aws)
+    rules = ensure_template_rules(aws, render, functions)
 
     all_rule = f"{PREFIX}-all-events"
     url, queue_arn = ensure_queue(aws, f"{PREFIX}-events-inbox")
@@ -718,7 +713,10 @@ def ensure_events(aws: Aws, o: OrchestratorArns, functions: dict[str, str]) -> d
     }
 
 
-def ensure_approval_table(aws: Aws) -> str:
+def ensure_approval_table(aws: Aws, render: Any) -> str:
+    """infra/template.yaml's ApprovalsTable: its keys and time to live."""
+    props = render.resolve(render.resources["ApprovalsTable"]["Properties"])
+    ttl_spec = props.get("TimeToLiveSpecification") or {}
     ddb = aws.client("dynamodb")
     try:
         arn = ddb.describe_table(TableName=APPROVAL_TABLE)["Table"]["TableArn"]
@@ -729,22 +727,17 @@ def ensure_approval_table(aws: Aws) -> str:
         arn = ddb.create_table(
             TableName=APPROVAL_TABLE,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
         )["TableDescription"]["TableArn"]
         ddb.get_waiter("table_exists").wait(TableName=APPROVAL_TABLE, WaiterConfig={"Delay": 1})
         status = "created"
     ttl = ddb.describe_time_to_live(TableName=APPROVAL_TABLE)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") != "ENABLED" or ttl.get("AttributeName") != "expires_at":
+    if ttl_spec.get("Enabled") and (ttl.get("TimeToLiveStatus") != "ENABLED"
+                                    or ttl.get("AttributeName") != ttl_spec["AttributeName"]):
         ddb.update_time_to_live(
             TableName=APPROVAL_TABLE,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_spec["AttributeName"]},
         )
         status += ", ttl enabled"
     report("orchestrator", "dynamodb-table", APPROVAL_TABLE, status)
@@ -861,17 +854,20 @@ def seed_orchestrator(aws: Aws, repo: Path) -> dict[str, Any]:
     hmac_arn, _ = ensure_secret(
         aws, "orchestrator", HMAC_SECRET_NAME, build_hmac_key, "HMAC key for approval links"
     )
-    table_arn = ensure_approval_table(aws)
-    topics = {key: ensure_topic(aws, f"{PREFIX}-{key}") for key in ("approvals", "notifications")}
-    inboxes = {key: ensure_inbox(aws, arn, f"{PREFIX}-{key}-inbox") for key, arn in topics.items()}
     render = orchestrator_renderer(aws, template, {HMAC_SECRET_NAME: hmac_arn})
+    table_arn = ensure_approval_table(aws, render)
+    # The topics as the template names them; their SQS inboxes stand in for e-mail.
+    topics = {key: ensure_topic(aws, render.resolve(
+        render.resources[f"{key.capitalize()}Topic"]["Properties"]["TopicName"]))
+        for key in ("approvals", "notifications")}
+    inboxes = {key: ensure_inbox(aws, arn, f"{PREFIX}-{key}-inbox") for key, arn in topics.items()}
     try:
         iam = cfn_render.iam_resources(render)
     except cfn_render.RenderError as err:
         raise SeedError(f"infra/template.yaml: {err}") from err
     roles = ensure_template_iam(aws, "orchestrator", iam)
     functions = ensure_functions(aws, repo, render)
-    events = ensure_events(aws, o, functions)
+    events = ensure_events(aws, render, functions)
     machines = ensure_state_machines(aws, repo, render)
     return {
         "account_id": aws.account_id,
