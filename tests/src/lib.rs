@@ -451,7 +451,17 @@ pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, Stri
                 serde_json::from_str(message.body().unwrap_or("{}")).expect("sns envelope");
             let text = envelope["Message"].as_str().unwrap_or_default();
             if !text.contains(&format!("deploy {tenant} to")) {
-                continue; // another test's mail: leave it for that test
+                // Another test's mail: give it back at once (receiving hid it
+                // for the queue's visibility timeout; tests reading the same
+                // inbox in parallel could otherwise starve each other).
+                let _ = sqs
+                    .change_message_visibility()
+                    .queue_url(&queue)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .visibility_timeout(0)
+                    .send()
+                    .await;
+                continue;
             }
             sqs.delete_message()
                 .queue_url(&queue)
