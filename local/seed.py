@@ -95,7 +95,6 @@ APPROVAL_TABLE = f"{PREFIX}-approvals"
 HMAC_SECRET_NAME = f"{PREFIX}/approval-hmac-key"
 DEPLOY_ROLE_NAME = f"{PREFIX}-deploy"
 LOCAL_ADMIN_ROLE_NAME = f"{PREFIX}-local-admin"  # local only, see ensure_local_admin_role
-TRIGGER_FUNCTION = f"{PREFIX}-trigger"
 DOMAIN = "kimmyai.io"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"  # fixed alias zone of every CloudFront distribution
 RDS_MASTER_USER = "stepdeploy_master"

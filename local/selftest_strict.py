@@ -16,6 +16,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
+from selftest_launcher import wait_for
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ORCH, DEV, REGION = "123456789012", "111111111111", "eu-west-1"
@@ -34,14 +36,7 @@ def _error(call: Callable[[], Any]) -> tuple[int, str, str]:
 
 
 def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+    return wait_for(predicate, timeout, what=what)
 
 
 class StrictChecks:
