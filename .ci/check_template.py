@@ -14,7 +14,8 @@ Service Authorization Reference). It asserts:
 3. every STEPDEPLOY_* variable the code reads (functions/*/src) is set on at
    least one function, every STEPDEPLOY_* variable set is read somewhere, and
    each function sets what its crate reads (with the documented exceptions
-   below);
+   below; a crate calling a constructor of the shared crate that reads
+   variables, SHARED_READERS, reads them too);
 4. no IAM statement allows Action "*" (or "service:*") or uses NotAction, and
    a Resource "*" appears only for actions that have no resource-level
    permissions, each with a YAML comment just above it saying so;
@@ -46,6 +47,16 @@ TEMPLATES = [SAM_TEMPLATE, INFRA / "target-account-role.yaml"]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 ENV_VAR = re.compile(r"STEPDEPLOY_[A-Z][A-Z0-9_]*[A-Z0-9]")
 CONFIG_DIR_VAR = "STEPDEPLOY_CONFIG_DIR"
+APPROVALS_TABLE_VAR = "STEPDEPLOY_APPROVALS_TABLE"
+
+# Constructors in functions/shared that read STEPDEPLOY_* variables: a crate
+# that calls one reads them (the shared crate's own reads count only towards
+# "read somewhere", since not every function uses every part of it).
+SHARED_READERS = {
+    "EnvironmentSet::from_env": {CONFIG_DIR_VAR},                      # shared/src/config.rs
+    "ApprovalsTable::from_env": {APPROVALS_TABLE_VAR},                 # shared/src/approvals.rs
+    "Guard::from_env": {CONFIG_DIR_VAR, APPROVALS_TABLE_VAR},          # shared/src/guard.rs
+}
 
 # (function logical id, variable): why that function does not set a variable
 # its crate reads. Everything else a crate reads must be set.
@@ -186,8 +197,9 @@ def check_functions(template: dict[str, Any], all_crates: dict[str, dict[str, An
 def vars_read(crate_dir: Path) -> set[str]:
     text = "\n".join(p.read_text() for p in sorted((crate_dir / "src").rglob("*.rs")))
     found = set(ENV_VAR.findall(text))
-    if "EnvironmentSet::from_env" in text:
-        found.add(CONFIG_DIR_VAR)  # read by functions/shared/src/config.rs
+    for call, variables in SHARED_READERS.items():
+        if call in text:
+            found |= variables
     return found
 
 

@@ -164,7 +164,7 @@ class IamChecks:
                 assert (json.loads(got) if isinstance(got, str) else got) == spec["document"]
         orch_iam = boto3.client("iam", region_name=REGION, endpoint_url=self.endpoint,
                                 aws_access_key_id="testing", aws_secret_access_key="testing")
-        ecs_role = orch_iam.get_role(RoleName="stepdeploy-EcsRole")["Role"]
+        ecs_role = orch_iam.get_role(RoleName="stepdeploy-ecs")["Role"]
         assert ecs_role["Path"] == "/stepdeploy/", ecs_role
         lam = boto3.client("lambda", region_name=REGION, endpoint_url=self.endpoint,
                            aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -189,7 +189,7 @@ class IamChecks:
             TopicArn=topic, Message="m")) == ("", "")
         code, message = error_of(lambda: self.rust("sns", "local-fn-ecs").publish(TopicArn=topic, Message="m"))
         assert code == "AuthorizationError" and "sns:Publish" in message, (code, message)
-        assert "assumed-role/stepdeploy-EcsRole/stepdeploy-ecs" in message, message
+        assert "assumed-role/stepdeploy-ecs/stepdeploy-ecs" in message, message
         # Unknown keys and unmapped calls are refused, not passed.
         assert "belongs to no principal" in (denied(lambda: self.rust("sns", "AKIANOBODY").list_topics()) or "")
         message = denied(lambda: ecs.list_container_instances(cluster=self.env["cluster"]))
@@ -201,7 +201,7 @@ class IamChecks:
         code, message = error_of(lambda: sts.assume_role(
             RoleArn=role, RoleSessionName="stepdeploy-ecs", ExternalId="wrong"))
         assert code == "AccessDenied", (code, message)
-        assert message == (f"User: arn:aws:sts::{ORCH}:assumed-role/stepdeploy-EcsRole/stepdeploy-ecs "
+        assert message == (f"User: arn:aws:sts::{ORCH}:assumed-role/stepdeploy-ecs/stepdeploy-ecs "
                            f"is not authorized to perform: sts:AssumeRole on resource: {role}"), message
         assert denied(lambda: sts.assume_role(RoleArn=role, RoleSessionName="stepdeploy-ecs"))
         # The operator (the CLI's and tests' key) is not under /stepdeploy/: refused,

@@ -320,8 +320,19 @@ fn approval_text(a: &Approval) -> String {
     if !approved.is_empty() {
         text.push_str(&format!(" ({})", approved.join(", ")));
     }
-    if let Some(r) = a.votes.iter().find(|v| v.decision == "reject") {
+    if let Some(r) = a.votes.iter().find(|v| v.decision == "reject" && !v.late) {
         text.push_str(&format!("; rejected by {}", r.approver));
+    }
+    for late in a.votes.iter().filter(|v| v.late) {
+        let verb = if late.decision == "reject" {
+            "rejected"
+        } else {
+            "approved"
+        };
+        text.push_str(&format!(
+            "; {} {verb} too late (after the gate settled)",
+            late.approver
+        ));
     }
     text
 }
@@ -911,6 +922,7 @@ mod tests {
             votes: vec![crate::stack::Vote {
                 approver: "b@x".into(),
                 decision: "approve".into(),
+                late: false,
             }],
         };
         assert_eq!(approval_text(&a), "1 of 2 approvals (b@x)");

@@ -5,7 +5,6 @@
 use crate::error::CliError;
 use crate::progress::{error_text, Event};
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sfn::types::{ExecutionListItem, HistoryEvent};
 use aws_smithy_types::DateTime;
 use std::time::Duration;
@@ -59,6 +58,9 @@ pub struct Vote {
     pub approver: String,
     /// `approve` or `reject`.
     pub decision: String,
+    /// Arrived after the gate settled: recorded, counts for nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// A run's approval request and the votes so far.
@@ -79,7 +81,7 @@ impl Approval {
     pub fn approved_by(&self) -> Vec<String> {
         self.votes
             .iter()
-            .filter(|v| v.decision == "approve")
+            .filter(|v| v.decision == "approve" && !v.late)
             .map(|v| v.approver.clone())
             .collect()
     }
@@ -94,7 +96,6 @@ pub struct Stack {
     config: SdkConfig,
     sfn: aws_sdk_sfn::Client,
     events: aws_sdk_eventbridge::Client,
-    ddb: aws_sdk_dynamodb::Client,
 }
 
 fn seconds(t: &DateTime) -> f64 {
@@ -116,7 +117,6 @@ impl Stack {
             endpoint: config.endpoint_url().map(str::to_string),
             sfn: aws_sdk_sfn::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
-            ddb: aws_sdk_dynamodb::Client::new(&config),
             config,
         }
     }
@@ -321,52 +321,34 @@ impl Stack {
         Ok(events)
     }
 
-    /// The approval request and votes of a run, if it has one.
+    /// The approval request and votes of a run's current gate attempt, if it has one.
     pub async fn approval(&self, execution_arn: &str) -> Result<Option<Approval>, CliError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(self.approvals_table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("RUN#{execution_arn}")))
-            .consistent_read(true)
-            .send()
+        let table =
+            stepdeploy_shared::approvals::ApprovalsTable::new(&self.config, self.approvals_table());
+        let Some(request) = table
+            .request(execution_arn)
             .await
-            .map_err(|e| self.fail(AwsCallError::new("dynamodb:Query (approvals)", e)))?;
-        let text = |item: &std::collections::HashMap<String, AttributeValue>, key: &str| {
-            item.get(key)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
+            .map_err(|e| self.fail(e))?
+        else {
+            return Ok(None);
         };
-        let mut approval: Option<Approval> = None;
-        let mut votes = Vec::new();
-        for item in out.items() {
-            let sk = text(item, "sk");
-            if sk == "REQUEST" {
-                let request: serde_json::Value =
-                    serde_json::from_str(&text(item, "request")).unwrap_or_default();
-                approval = Some(Approval {
-                    required: request["required"].as_u64().unwrap_or(0) as u32,
-                    approvers: request["approvers"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    status: text(item, "status"),
-                    votes: Vec::new(),
-                });
-            } else if sk.starts_with("VOTE#") {
-                votes.push(Vote {
-                    approver: text(item, "approver"),
-                    decision: text(item, "decision"),
-                });
-            }
-        }
-        Ok(approval.map(|a| Approval { votes, ..a }))
+        let votes = table
+            .votes(execution_arn, &request.attempt)
+            .await
+            .map_err(|e| self.fail(e))?
+            .into_iter()
+            .map(|v| Vote {
+                approver: v.approver,
+                decision: v.decision,
+                late: v.late,
+            })
+            .collect();
+        Ok(Some(Approval {
+            required: request.required,
+            approvers: request.approvers,
+            status: request.status,
+            votes,
+        }))
     }
 
     /// A DynamoDB client in `env`'s account, through its read-only role

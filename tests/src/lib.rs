@@ -343,12 +343,45 @@ pub async fn find_execution(
     finished: bool,
     within: std::time::Duration,
 ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    find_execution_of(DEPLOY_STATE_MACHINE, prefix, finished, within).await
+}
+
+/// The teardown state machine.
+pub const TEARDOWN_STATE_MACHINE: &str =
+    "arn:aws:states:eu-west-1:123456789012:stateMachine:stepdeploy-teardown-tenant";
+
+/// Puts a `Tenant Teardown Requested` event with `detail` on the bus.
+pub async fn put_teardown_event(detail: serde_json::Value) {
+    let events = aws_sdk_eventbridge::Client::new(&orchestrator().await);
+    let out = events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name("stepdeploy")
+                .source("stepdeploy")
+                .detail_type("Tenant Teardown Requested")
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put events");
+    assert_eq!(out.failed_entry_count(), 0);
+}
+
+/// [`find_execution`] on any state machine.
+pub async fn find_execution_of(
+    state_machine: &str,
+    prefix: &str,
+    finished: bool,
+    within: std::time::Duration,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
     let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
     let deadline = std::time::Instant::now() + within;
     loop {
         let list = sfn
             .list_executions()
-            .state_machine_arn(DEPLOY_STATE_MACHINE)
+            .state_machine_arn(state_machine)
             .send()
             .await
             .expect("list executions");
@@ -419,6 +452,23 @@ pub fn tenant_mysql_objects(env: &str, tenant: &str) -> Vec<String> {
         .collect()
 }
 
+/// The databases whose names start with `{tenant}_` in `env`'s MariaDB.
+pub fn tenant_databases(env: &str, tenant: &str) -> Vec<String> {
+    let query = format!(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{tenant}\\_%' ORDER BY 1"
+    );
+    let out = Command::new("mariadb")
+        .args(["--no-defaults", "-u", "root", "--socket"])
+        .arg(repo().join(format!("local/.state/mariadb/{env}/mysqld.sock")))
+        .args(["-N", "-e", &query])
+        .output()
+        .expect("mariadb client");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 /// (approver, approve link, reject link) mailed for `tenant` (read from the approvals inbox, SNS → SQS), sorted by approver.
 pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, String, String)> {
     let sqs = aws_sdk_sqs::Client::new(&orchestrator().await);
@@ -450,7 +500,9 @@ pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, Stri
             let envelope: serde_json::Value =
                 serde_json::from_str(message.body().unwrap_or("{}")).expect("sns envelope");
             let text = envelope["Message"].as_str().unwrap_or_default();
-            if !text.contains(&format!("deploy {tenant} to")) {
+            let ours = text.contains(&format!("deploy {tenant} to"))
+                || text.contains(&format!("remove {tenant} from"));
+            if !ours {
                 // Another test's mail: give it back at once (receiving hid it
                 // for the queue's visibility timeout; tests reading the same
                 // inbox in parallel could otherwise starve each other).
@@ -469,6 +521,11 @@ pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, Stri
                 .send()
                 .await
                 .expect("delete");
+            if !text.contains("Approve:") {
+                // The requester's notice: no links in it.
+                assert!(text.contains("cannot approve your own"), "{text}");
+                continue;
+            }
             let approver = envelope["MessageAttributes"]["approver"]["Value"]
                 .as_str()
                 .unwrap_or_default()

@@ -1,13 +1,17 @@
-//! The gate's two faces: the state machine's request (mail the approvers)
-//! and the Function URL (GET shows a confirmation page, POST decides).
+//! The gate's faces: the state machine's `request` (mail the approvers),
+//! `confirm` (right after the gate: is the quorum real?) and `expire`, and
+//! the Function URL (GET shows a confirmation page, POST decides).
 
-use crate::link::{form, query, verify, Decision, Link, LinkError};
-use crate::ports::{sha256_hex, ApprovalRequest, Gate};
+use crate::link::{form, key_id, query, verify, Decision, Link, LinkError};
+use crate::ports::{sha256_hex, ApprovalRequest, Gate, KeyError, VoteOutcome};
 use base64::Engine;
 use serde::Deserialize;
+use stepdeploy_shared::approvals::{self, status, Action, Subject};
 use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::config::EnvironmentSet;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::identity;
 use stepdeploy_shared::DeploymentPlan;
 
 /// The state machine's request.
@@ -22,6 +26,24 @@ pub struct GateRequest {
     pub task_token: String,
     /// `$$.Execution.Id`.
     pub execution: String,
+    /// What is approved (the teardown state machine says `teardown`).
+    #[serde(default)]
+    pub approving: Action,
+}
+
+/// `confirm`: the step right after the gate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// Always `confirm`.
+    pub action: String,
+    /// bootstrap's (or teardown's) plan.
+    pub plan: DeploymentPlan,
+    /// `$$.Execution.Id`.
+    pub execution: String,
+    /// Deploy or teardown.
+    #[serde(default)]
+    pub approving: Action,
 }
 
 /// Why the gate failed (the HTTP face answers pages instead).
@@ -30,6 +52,12 @@ pub enum ApprovalError {
     /// Not a request the gate understands, or no approval configured.
     #[error("invalid input: {0}")]
     Validation(String),
+    /// The link-signing key is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The run went on without a real quorum.
+    #[error("no valid approval for this run: {0}")]
+    Bypassed(String),
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
@@ -39,6 +67,9 @@ impl ErrorName for ApprovalError {
     fn error_name(&self) -> &'static str {
         match self {
             Self::Validation(_) => error_names::VALIDATION_FAILED,
+            Self::Key(KeyError::TooShort(_)) => error_names::CONFIG_INVALID,
+            Self::Key(KeyError::Aws(e)) => e.error_name(),
+            Self::Bypassed(_) => error_names::APPROVAL_BYPASSED,
             Self::Aws(e) => e.error_name(),
         }
     }
@@ -75,10 +106,58 @@ fn page(status: u16, title: &str, body_html: &str) -> serde_json::Value {
     })
 }
 
-/// Mails every approver their own approve and reject links.
+/// Longest reason kept (characters): Step Functions' cause is at most
+/// 32,768 characters, mails and pages stay readable.
+pub const MAX_REASON: usize = 500;
+
+/// An approver's reason as stored and shown anywhere: control, format and
+/// bidi characters (terminal escapes, zero-width, overrides) become spaces,
+/// runs of spaces one, and at most [`MAX_REASON`] characters.
+pub fn sanitise(reason: &str) -> String {
+    let cleaned: String = reason
+        .chars()
+        .map(|c| {
+            let invisible = c.is_control()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{061C}' | '\u{00AD}');
+            if invisible {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let words: Vec<&str> = cleaned.split_whitespace().collect();
+    let joined = words.join(" ");
+    if joined.chars().count() <= MAX_REASON {
+        return joined;
+    }
+    let cut: String = joined.chars().take(MAX_REASON - 1).collect();
+    format!("{cut}…")
+}
+
+/// A fresh gate-attempt id: 128 random bits, hex.
+fn new_attempt() -> Result<String, ApprovalError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ApprovalError::Validation(format!("no randomness for the gate attempt: {e}"))
+    })?;
+    Ok(hex::encode(bytes))
+}
+
+/// The question, in words (`deploy goldencrust to prod`).
+fn question(action: Action, tenant: &str, env: &str) -> String {
+    match action {
+        Action::Deploy => format!("deploy {tenant} to {env}"),
+        Action::Teardown => format!("remove {tenant} from {env}"),
+    }
+}
+
+/// Opens the gate: stores this attempt, mails every approver but the
+/// requester their own links, and the requester a notice.
 pub async fn request(
-    input: GateRequest,
+    mut input: GateRequest,
     gate: &impl Gate,
+    environments: &EnvironmentSet,
     base_url: &str,
     now: u64,
 ) -> Result<serde_json::Value, ApprovalError> {
@@ -88,62 +167,172 @@ pub async fn request(
             input.action
         )));
     }
+    // The allow-list and quorum come from this function's own configs.
+    stepdeploy_shared::guard::reresolve(&mut input.plan, environments)
+        .map_err(|e| ApprovalError::Validation(e.to_string()))?;
     let plan = &input.plan;
     let approval = plan.env.approval.as_ref().ok_or_else(|| {
         ApprovalError::Validation(format!("{} has no approval configured", plan.environment))
     })?;
-    let expires_at = now + approval.timeout_seconds;
-    let stored = ApprovalRequest {
-        execution: input.execution.clone(),
-        token_hash: sha256_hex(&input.task_token),
-        tenant: plan.tenant.to_string(),
-        environment: plan.environment.to_string(),
-        image: plan.image.to_string(),
-        requested_by: plan.requested_by.clone(),
-        approvers: approval.approvers.clone(),
-        required: approval.approvals_required,
-        status: "pending".into(),
-        expires_at,
+    let requester = identity::canonical_email("plan.requested_by", &plan.requested_by)
+        .map_err(|e| ApprovalError::Validation(e.to_string()))?;
+    let approvers: Vec<String> = approval
+        .approvers
+        .iter()
+        .filter_map(|a| identity::canonical("", a).ok())
+        .collect();
+    let token_hash = sha256_hex(&input.task_token);
+    let existing = gate.request(&input.execution).await?;
+    let stored = match existing {
+        // The same waiting task asking again (a retried invocation): same attempt, same links.
+        Some(r) if r.token_hash == token_hash && r.status == status::PENDING => r,
+        // A new gate: a first one, a redriven run, or an execution name used
+        // again. Earlier votes and links belong to the earlier attempt.
+        previous => {
+            let stored = ApprovalRequest {
+                execution: input.execution.clone(),
+                attempt: new_attempt()?,
+                action: input.approving,
+                token_hash,
+                tenant: plan.tenant.to_string(),
+                environment: plan.environment.to_string(),
+                image: plan.image.to_string(),
+                requested_by: requester.clone(),
+                approvers: approvers.clone(),
+                required: approval.approvals_required,
+                status: status::PENDING.into(),
+                expires_at: now + approval.timeout_seconds,
+            };
+            if !gate
+                .open(&stored, previous.as_ref().map(|p| p.attempt.as_str()))
+                .await?
+            {
+                return Err(ApprovalError::Validation(
+                    "another invocation opened this run's gate at the same moment; the state machine retries"
+                        .into(),
+                ));
+            }
+            stored
+        }
     };
-    gate.store(&stored).await?;
-    let key = gate.key().await?;
+    let key = gate.signing_key().await?;
     let region = input.execution.split(':').nth(3).unwrap_or("eu-west-1");
-    for approver in &approval.approvers {
+    let what = question(stored.action, &stored.tenant, &stored.environment);
+    let others: Vec<&String> = approvers.iter().filter(|a| **a != requester).collect();
+    let hours = approval.timeout_seconds.div_ceil(3600);
+    let removal = if stored.action == Action::Teardown {
+        format!(
+            "\nRemoving deletes the tenant's service, listener rule, target group, DNS record and config document. \
+             Its database is kept (renamed) and its secret can be restored for {} days; see the README, \"Restoring a removed tenant\".\n",
+            stepdeploy_shared::config::RETENTION_DAYS
+        )
+    } else {
+        String::new()
+    };
+    for approver in &others {
         let link = |decision| Link {
             execution: input.execution.clone(),
-            approver: approver.clone(),
+            attempt: stored.attempt.clone(),
+            key_id: key.id.clone(),
+            approver: (*approver).clone(),
             decision,
-            expires: expires_at,
+            expires: stored.expires_at,
         };
         let subject = mail_subject(
-            plan.tenant.as_str(),
-            plan.environment.as_str(),
-            &plan.image.to_string(),
+            stored.action,
+            &stored.tenant,
+            &stored.environment,
+            &stored.image,
         );
         let body = format!(
-            "{requester} asks to deploy {tenant} to {env}.\n\nImage: {image}\nApprovals needed: {n} of {total} (distinct approvers; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once and expires in {hours} h. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
-            requester = plan.requested_by,
-            tenant = plan.tenant,
-            env = plan.environment,
-            image = plan.image,
-            n = approval.approvals_required,
-            total = approval.approvers.len(),
+            "{requester} asks to {what}.\n{removal}\nImage: {image}\nApprovals needed: {n} of the {total} approvers other than the requester (distinct people; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once, belongs to this request only and expires in {hours} h. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
+            image = stored.image,
+            n = stored.required,
+            total = others.len(),
             execution = input.execution,
             base = base_url.trim_end_matches('/'),
-            approve = query(&key, &link(Decision::Approve)),
-            reject = query(&key, &link(Decision::Reject)),
-            hours = approval.timeout_seconds / 3600,
+            approve = query(&key.bytes, &link(Decision::Approve)),
+            reject = query(&key.bytes, &link(Decision::Reject)),
         );
         gate.mail(approver, &subject, &body).await?;
     }
-    Ok(
-        serde_json::json!({"requested": approval.approvers.len(), "required": approval.approvals_required, "expires_at": expires_at}),
+    // The requester learns where their request stands, without links.
+    let names: Vec<&str> = others.iter().map(|a| a.as_str()).collect();
+    gate.mail(
+        &requester,
+        &stepdeploy_shared::names::sns_subject(&format!("Waiting for approval: {what}")),
+        &format!(
+            "Your request to {what} waits for {n} approval(s) from: {list}.\nYou cannot approve your own request, so you get no links.\nExecution: {execution}\n",
+            n = stored.required,
+            list = names.join(", "),
+            execution = input.execution,
+        ),
     )
+    .await?;
+    Ok(serde_json::json!({
+        "requested": others.len(),
+        "required": stored.required,
+        "expires_at": stored.expires_at,
+        "attempt": stored.attempt,
+    }))
+}
+
+/// The step right after the gate: the run goes on only if the table holds a
+/// real quorum for exactly this change (resuming the task with
+/// `SendTaskSuccess` by hand is not enough).
+pub async fn confirm(
+    mut input: ConfirmRequest,
+    gate: &impl Gate,
+    environments: &EnvironmentSet,
+) -> Result<serde_json::Value, ApprovalError> {
+    if input.action != "confirm" {
+        return Err(ApprovalError::Validation(format!(
+            "unknown action {:?}",
+            input.action
+        )));
+    }
+    stepdeploy_shared::guard::reresolve(&mut input.plan, environments)
+        .map_err(|e| ApprovalError::Validation(e.to_string()))?;
+    let plan = &input.plan;
+    let approval = plan.env.approval.as_ref().ok_or_else(|| {
+        ApprovalError::Validation(format!("{} has no approval configured", plan.environment))
+    })?;
+    let request = gate.request(&input.execution).await?;
+    let votes = match &request {
+        Some(r) => gate.votes(&input.execution, &r.attempt).await?,
+        None => Vec::new(),
+    };
+    let subject = Subject {
+        execution: &input.execution,
+        action: input.approving,
+        tenant: plan.tenant.as_str(),
+        environment: plan.environment.as_str(),
+        image: plan.image.as_str(),
+        requested_by: &plan.requested_by,
+    };
+    let approved_by = approvals::judge(&subject, request.as_ref(), &votes, approval)
+        .map_err(ApprovalError::Bypassed)?;
+    let late: Vec<serde_json::Value> = votes
+        .iter()
+        .filter(|v| v.late)
+        .map(|v| serde_json::json!({"approver": v.approver, "decision": v.decision, "reason": v.reason}))
+        .collect();
+    Ok(serde_json::json!({ "approved_by": approved_by, "late": late }))
 }
 
 /// Closes a request whose gate timed out, so late links are refused.
 pub async fn expire(execution: &str, gate: &impl Gate) -> Result<serde_json::Value, ApprovalError> {
-    let closed = gate.close(execution, "expired").await?;
+    let Some(request) = gate.request(execution).await? else {
+        return Ok(serde_json::json!({ "expired": false }));
+    };
+    let closed = gate
+        .settle(
+            execution,
+            &request.attempt,
+            status::PENDING,
+            status::EXPIRED,
+        )
+        .await?;
     Ok(serde_json::json!({ "expired": closed }))
 }
 
@@ -156,18 +345,31 @@ fn refuse(status: u16, why: &str) -> serde_json::Value {
     )
 }
 
+fn unavailable(e: &KeyError) -> serde_json::Value {
+    match e {
+        KeyError::TooShort(_) => refuse(
+            503,
+            "the approval service is misconfigured (its signing key is too short)",
+        ),
+        KeyError::Aws(e) => refuse(
+            503,
+            &format!("the approval service is unavailable ({})", e.operation),
+        ),
+    }
+}
+
 /// Checks the link against the stored request; the error is the page to answer.
 async fn check(
     gate: &impl Gate,
     params: &[(String, String)],
     now: u64,
 ) -> Result<(Link, ApprovalRequest), serde_json::Value> {
-    let key = gate.key().await.map_err(|e| {
-        refuse(
-            503,
-            &format!("the approval service is unavailable ({})", e.operation),
-        )
-    })?;
+    let id = key_id(params).map_err(|e| refuse(e.status(), &e.to_string()))?;
+    let key = gate
+        .key(&id)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .ok_or_else(|| refuse(403, "this link's signing key is unknown"))?;
     let link =
         verify(&key, params, now).map_err(|e: LinkError| refuse(e.status(), &e.to_string()))?;
     let request = gate
@@ -180,31 +382,39 @@ async fn check(
             )
         })?
         .ok_or_else(|| refuse(404, "no approval is pending for this deployment"))?;
+    if request.attempt != link.attempt {
+        return Err(refuse(
+            410,
+            "this link belongs to an earlier approval request for this run; use the newest mail",
+        ));
+    }
     if !request
         .approvers
         .iter()
-        .any(|a| a.eq_ignore_ascii_case(&link.approver))
+        .any(|a| identity::same(a, &link.approver))
     {
         return Err(refuse(
             403,
             "you are not on this environment's approver list",
         ));
     }
-    if request.requested_by.eq_ignore_ascii_case(&link.approver)
-        && link.decision == Decision::Approve
-    {
+    if identity::same(&request.requested_by, &link.approver) && link.decision == Decision::Approve {
         return Err(refuse(
             403,
-            "you requested this deployment, so you cannot approve it",
-        ));
-    }
-    if request.status != "pending" {
-        return Err(refuse(
-            409,
-            &format!("this deployment is already {}", request.status),
+            "you requested this change, so you cannot approve it",
         ));
     }
     Ok((link, request))
+}
+
+/// The page for a gate that is no longer pending.
+fn settled(request: &ApprovalRequest) -> serde_json::Value {
+    match request.status.as_str() {
+        status::APPROVED | status::SETTLING => refuse(409, "this change was already approved"),
+        status::REJECTED => refuse(409, "this change was already rejected"),
+        status::EXPIRED => refuse(410, "this approval request expired"),
+        _ => refuse(410, "this run has ended"),
+    }
 }
 
 /// Handles a Function URL request: GET confirms, POST decides.
@@ -220,9 +430,12 @@ pub async fn http(event: &serde_json::Value, gate: &impl Gate, now: u64) -> serd
                 Ok(ok) => ok,
                 Err(page) => return page,
             };
+            if request.status != status::PENDING {
+                return settled(&request);
+            }
             let hidden: String = params
                 .iter()
-                .filter(|(k, _)| ["e", "a", "d", "x", "s"].contains(&k.as_str()))
+                .filter(|(k, _)| ["e", "n", "k", "a", "d", "x", "s"].contains(&k.as_str()))
                 .map(|(k, v)| {
                     format!(
                         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
@@ -236,20 +449,19 @@ pub async fn http(event: &serde_json::Value, gate: &impl Gate, now: u64) -> serd
             } else {
                 "Reject"
             };
+            let what = question(request.action, &request.tenant, &request.environment);
             page(
                 200,
-                &format!("{verb} {} to {}?", request.tenant, request.environment),
+                &format!("{verb}: {what}?"),
                 &format!(
-                    "<p>{} asks to deploy <b>{}</b> to <b>{}</b> with image <code>{}</code>.</p><p>You are <b>{}</b>. {} of {} approvals are needed.</p>\
-                     <form method=\"post\">{hidden}<p><label>Reason (optional)<br><textarea name=\"reason\" rows=\"3\" cols=\"50\"></textarea></label></p>\
+                    "<p>{} asks to <b>{}</b> (image <code>{}</code>).</p><p>You are <b>{}</b>. {} approvals from distinct approvers are needed.</p>\
+                     <form method=\"post\">{hidden}<p><label>Reason (optional)<br><textarea name=\"reason\" rows=\"3\" cols=\"50\" maxlength=\"{MAX_REASON}\"></textarea></label></p>\
                      <p><button type=\"submit\">{verb}</button></p></form>",
                     html_escape(&request.requested_by),
-                    html_escape(&request.tenant),
-                    html_escape(&request.environment),
+                    html_escape(&what),
                     html_escape(&request.image),
                     html_escape(&link.approver),
                     request.required,
-                    request.approvers.len()
                 ),
             )
         }
@@ -264,11 +476,13 @@ pub async fn http(event: &serde_json::Value, gate: &impl Gate, now: u64) -> serd
                 raw.to_string()
             };
             let params = form(&body);
-            let reason = params
-                .iter()
-                .find(|(k, _)| k == "reason")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
+            let reason = sanitise(
+                &params
+                    .iter()
+                    .find(|(k, _)| k == "reason")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+            );
             let (link, request) = match check(gate, &params, now).await {
                 Ok(ok) => ok,
                 Err(page) => return page,
@@ -285,6 +499,104 @@ pub async fn http(event: &serde_json::Value, gate: &impl Gate, now: u64) -> serd
     }
 }
 
+/// Calls `f` up to three times, 0.2 s then 0.8 s apart: the run waits on it.
+async fn with_retries<T, F, Fut>(mut f: F) -> Result<T, AwsCallError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsCallError>>,
+{
+    let mut delay = std::time::Duration::from_millis(200);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tries >= 3 => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+    }
+}
+
+/// A decision that came after the gate settled: recorded, answered as late.
+async fn too_late(
+    gate: &impl Gate,
+    link: &Link,
+    reason: &str,
+) -> Result<serde_json::Value, AwsCallError> {
+    let Some(now) = gate.request(&link.execution).await? else {
+        return Ok(refuse(410, "this run has ended"));
+    };
+    if now.attempt != link.attempt {
+        return Ok(refuse(
+            410,
+            "this link belongs to an earlier approval request for this run; use the newest mail",
+        ));
+    }
+    gate.late(&now, &link.approver, link.decision.as_str(), reason)
+        .await?;
+    let what = question(now.action, &now.tenant, &now.environment);
+    let state = match now.status.as_str() {
+        status::APPROVED | status::SETTLING => "the quorum had already approved it".to_string(),
+        other => format!("it was already {other}"),
+    };
+    Ok(page(
+        409,
+        &format!("Too late: {what}"),
+        &format!(
+            "<p>Your {} arrived after the gate had settled: {}. It is recorded (the run's history and outcome mail show it) and changes nothing.</p>",
+            html_escape(link.decision.as_str()),
+            html_escape(&state)
+        ),
+    ))
+}
+
+/// Resumes a run whose quorum is reached (status `settling`), with retries;
+/// marks the request `approved` once the run has its answer.
+async fn resume(
+    gate: &impl Gate,
+    request: &ApprovalRequest,
+    approved_by: &[String],
+) -> Result<serde_json::Value, AwsCallError> {
+    let what = question(request.action, &request.tenant, &request.environment);
+    let Some(token) = with_retries(|| gate.token(&request.execution, &request.token_hash)).await?
+    else {
+        return Ok(refuse(410, "this run has ended"));
+    };
+    let output = serde_json::json!({ "approved_by": approved_by, "attempt": request.attempt });
+    match with_retries(|| gate.succeed(&token, &output)).await {
+        Ok(()) => {}
+        Err(e) => {
+            return Ok(page(
+                503,
+                &format!("Approved, not yet resumed: {what}"),
+                &format!(
+                    "<p>The quorum is reached and recorded, but the run could not be resumed yet ({}). \
+                     Open your link again and confirm to retry; nothing else is needed.</p>",
+                    html_escape(e.operation)
+                ),
+            ))
+        }
+    }
+    gate.settle(
+        &request.execution,
+        &request.attempt,
+        status::SETTLING,
+        status::APPROVED,
+    )
+    .await?;
+    Ok(page(
+        200,
+        &format!("Approved: {what}"),
+        &format!(
+            "<p>{n} of {n} approvals: the change continues.</p>",
+            n = request.required
+        ),
+    ))
+}
+
 /// Records a decision and, when it settles the gate, resumes or fails the run.
 async fn decide(
     gate: &impl Gate,
@@ -292,81 +604,126 @@ async fn decide(
     request: &ApprovalRequest,
     reason: &str,
 ) -> Result<serde_json::Value, AwsCallError> {
-    if !gate
-        .vote(
-            &link.execution,
-            &link.approver,
-            link.decision.as_str(),
-            reason,
-        )
+    match request.status.as_str() {
+        status::PENDING => {}
+        // The quorum was reached but the resume failed: any approver's
+        // confirmation retries it.
+        status::SETTLING if link.decision == Decision::Approve => {
+            let votes = gate.votes(&request.execution, &request.attempt).await?;
+            return resume(gate, request, &valid_approvals(request, &votes)).await;
+        }
+        _ => return too_late(gate, link, reason).await,
+    }
+    match gate
+        .vote(request, &link.approver, link.decision.as_str(), reason)
         .await?
     {
-        return Ok(refuse(
-            409,
-            "you have already decided on this deployment; links work once",
-        ));
-    }
-    let title = format!("{} to {}", request.tenant, request.environment);
-    match link.decision {
-        Decision::Reject => {
-            if gate.close(&link.execution, "rejected").await? {
-                if let Some(token) = gate.token(&link.execution, &request.token_hash).await? {
-                    let cause = format!(
-                        "rejected by {}{}",
-                        link.approver,
-                        if reason.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {reason}")
-                        }
-                    );
-                    gate.fail(&token, error_names::APPROVAL_REJECTED, &cause)
-                        .await?;
-                }
-            }
-            Ok(page(
-                200,
-                &format!("Rejected: {title}"),
-                "<p>The deployment was stopped. Nothing will be changed.</p>",
+        VoteOutcome::Recorded => {}
+        VoteOutcome::AlreadyDecided => {
+            return Ok(refuse(
+                409,
+                "you have already decided on this change; links work once",
             ))
         }
-        Decision::Approve => {
-            let approvals = gate.approvals(&link.execution).await?;
-            let valid: Vec<&String> = approvals
-                .iter()
-                .filter(|a| {
-                    request.approvers.iter().any(|x| x.eq_ignore_ascii_case(a))
-                        && !a.eq_ignore_ascii_case(&request.requested_by)
-                })
-                .collect();
-            let count = u32::try_from(valid.len()).unwrap_or(u32::MAX);
-            if count >= request.required && gate.close(&link.execution, "approved").await? {
-                if let Some(token) = gate.token(&link.execution, &request.token_hash).await? {
-                    gate.succeed(&token, &serde_json::json!({"approved_by": valid}))
-                        .await?;
+        VoteOutcome::GateSettled => return too_late(gate, link, reason).await,
+    }
+    let what = question(request.action, &request.tenant, &request.environment);
+    match link.decision {
+        Decision::Reject => {
+            if !gate
+                .settle(
+                    &request.execution,
+                    &request.attempt,
+                    status::PENDING,
+                    status::REJECTED,
+                )
+                .await?
+            {
+                return too_late(gate, link, reason).await;
+            }
+            let cause = format!(
+                "rejected by {}{}",
+                link.approver,
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
                 }
+            );
+            let stopped =
+                match with_retries(|| gate.token(&request.execution, &request.token_hash)).await? {
+                    Some(token) => {
+                        with_retries(|| gate.fail(&token, error_names::APPROVAL_REJECTED, &cause))
+                            .await
+                            .is_ok()
+                    }
+                    None => false,
+                };
+            let text = if stopped {
+                "<p>The run was stopped. Nothing will be changed.</p>"
+            } else {
+                "<p>Your rejection is recorded and the gate is closed: the run cannot go on. \
+                 It could not be told at once, so it fails when the gate times out.</p>"
+            };
+            Ok(page(200, &format!("Rejected: {what}"), text))
+        }
+        Decision::Approve => {
+            let votes = gate.votes(&request.execution, &request.attempt).await?;
+            let valid = valid_approvals(request, &votes);
+            let count = u32::try_from(valid.len()).unwrap_or(u32::MAX);
+            if count < request.required {
                 return Ok(page(
                     200,
-                    &format!("Approved: {title}"),
+                    &format!("Approval recorded: {what}"),
+                    &format!("<p>{count} of {} approvals so far.</p>", request.required),
+                ));
+            }
+            if !gate
+                .settle(
+                    &request.execution,
+                    &request.attempt,
+                    status::PENDING,
+                    status::SETTLING,
+                )
+                .await?
+            {
+                return Ok(page(
+                    200,
+                    &format!("Approval recorded: {what}"),
                     &format!(
-                        "<p>{count} of {} approvals: the deployment continues.</p>",
-                        request.required
+                        "<p>Your approval is recorded; the gate had already opened with {n} of {n} approvals.</p>",
+                        n = request.required
                     ),
                 ));
             }
-            Ok(page(
-                200,
-                &format!("Approval recorded: {title}"),
-                &format!("<p>{count} of {} approvals so far.</p>", request.required),
-            ))
+            resume(gate, request, &valid).await
         }
     }
 }
 
+/// Distinct canonical approvers of this attempt, on its allow-list, not the requester.
+fn valid_approvals(request: &ApprovalRequest, votes: &[approvals::Vote]) -> Vec<String> {
+    let mut valid: Vec<String> = votes
+        .iter()
+        .filter(|v| !v.late && v.decision == "approve")
+        .filter_map(|v| identity::canonical("", &v.approver).ok())
+        .filter(|a| {
+            request.approvers.iter().any(|x| identity::same(x, a))
+                && !identity::same(a, &request.requested_by)
+        })
+        .collect();
+    valid.sort();
+    valid.dedup();
+    valid
+}
+
 /// SNS subjects must be under 100 characters; an image with a digest is
 /// longer than that, so the image is shortened (the body has it whole).
-pub fn mail_subject(tenant: &str, env: &str, image: &str) -> String {
+pub fn mail_subject(action: Action, tenant: &str, env: &str, image: &str) -> String {
     const MAX: usize = 99;
+    if action == Action::Teardown {
+        return stepdeploy_shared::names::sns_subject(&format!("Remove {tenant} from {env}?"));
+    }
     let full = format!("Approve {tenant} to {env}? ({image})");
     if full.chars().count() <= MAX {
         return full;
@@ -382,16 +739,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reasons_are_one_clean_bounded_line() {
+        assert_eq!(
+            sanitise("not\u{1b}[31m today\r\n\u{202E}kcab\u{200B}"),
+            "not [31m today kcab"
+        );
+        let long = sanitise(&"x".repeat(40_000));
+        assert_eq!(long.chars().count(), MAX_REASON);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
     fn mail_subjects_fit_sns() {
         assert_eq!(
-            mail_subject("goldencrust", "prod", "wordpress:6.4-apache"),
+            mail_subject(
+                Action::Deploy,
+                "goldencrust",
+                "prod",
+                "wordpress:6.4-apache"
+            ),
             "Approve goldencrust to prod? (wordpress:6.4-apache)"
         );
         let ecr = format!(
             "123456789012.dkr.ecr.af-south-1.amazonaws.com/wordpress@sha256:{}",
             "a".repeat(64)
         );
-        let subject = mail_subject("abcdefghijklmnopqrst", "prodprod", &ecr);
+        let subject = mail_subject(Action::Deploy, "abcdefghijklmnopqrst", "prodprod", &ecr);
         assert_eq!(subject.chars().count(), 99, "{subject}");
         assert!(subject.ends_with("...)"), "{subject}");
     }

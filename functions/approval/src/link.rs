@@ -1,6 +1,8 @@
-//! Approval links: bound to one execution, one approver and one decision,
-//! expiring, and signed with HMAC-SHA256 so they cannot be forged or altered.
-//! They carry no task token; single use is enforced when a decision is recorded.
+//! Approval links: bound to one execution, one gate attempt, one approver and
+//! one decision, expiring, and signed with HMAC-SHA256 so they cannot be
+//! forged or altered. They name the key that signed them (the HMAC secret's
+//! version id), so rotating the key leaves pending links valid. They carry no
+//! task token; single use is enforced when a decision is recorded.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -10,6 +12,11 @@ use sha2::Sha256;
 pub struct Link {
     /// Execution ARN.
     pub execution: String,
+    /// The gate attempt (random, per gate opening): a link of an earlier
+    /// attempt of the same execution (redrive, a name used again) is dead.
+    pub attempt: String,
+    /// Id of the signing key (the HMAC secret's version id).
+    pub key_id: String,
     /// Approver (e-mail on the allow-list).
     pub approver: String,
     /// `approve` or `reject`.
@@ -64,8 +71,10 @@ impl LinkError {
 
 fn payload(link: &Link) -> String {
     format!(
-        "v1\n{}\n{}\n{}\n{}",
+        "v2\n{}\n{}\n{}\n{}\n{}\n{}",
         link.execution,
+        link.attempt,
+        link.key_id,
         link.approver,
         link.decision.as_str(),
         link.expires
@@ -113,13 +122,25 @@ pub fn form(text: &str) -> Vec<(String, String)> {
 /// The query string of a signed link.
 pub fn query(key: &[u8], link: &Link) -> String {
     format!(
-        "e={}&a={}&d={}&x={}&s={}",
+        "e={}&n={}&k={}&a={}&d={}&x={}&s={}",
         encode(&link.execution),
+        encode(&link.attempt),
+        encode(&link.key_id),
         encode(&link.approver),
         link.decision.as_str(),
         link.expires,
         sign(key, link)
     )
+}
+
+/// The id of the key a link names (`k`), to fetch that key before [`verify`].
+pub fn key_id(params: &[(String, String)]) -> Result<String, LinkError> {
+    params
+        .iter()
+        .find(|(k, _)| k == "k")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && !v.contains('\n'))
+        .ok_or_else(|| LinkError::Malformed("missing k".into()))
 }
 
 /// Reads and checks a link from its parameters (query string or form body).
@@ -146,13 +167,18 @@ pub fn verify(key: &[u8], params: &[(String, String)], now: u64) -> Result<Link,
         .map_err(|_| LinkError::Malformed("bad expiry".into()))?;
     let link = Link {
         execution: get("e")?,
+        attempt: get("n")?,
+        key_id: get("k")?,
         approver: get("a")?,
         decision,
         expires,
     };
     // The payload separates fields with line breaks: a field holding one could
     // pass for another split of the same text (no link the gate makes has one).
-    if link.execution.contains('\n') || link.approver.contains('\n') {
+    if [&link.execution, &link.attempt, &link.key_id, &link.approver]
+        .iter()
+        .any(|f| f.contains('\n'))
+    {
         return Err(LinkError::Malformed("line break in a parameter".into()));
     }
     // As `sign` writes it: 64 lower-case hex digits, so one signature has one spelling.
@@ -185,6 +211,8 @@ mod tests {
     fn link() -> Link {
         Link {
             execution: "arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy-tenant:goldencrust-prod-1".into(),
+            attempt: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
+            key_id: "v-1".into(),
             approver: "lead@example.com".into(),
             decision: Decision::Approve,
             expires: 2_000,
@@ -243,7 +271,9 @@ mod tests {
             approver: "c".into(),
             ..link()
         };
-        let forged = query(KEY, &signed).replace("e=a%0Ab&a=c", "e=a&a=b%0Ac");
+        let forged = query(KEY, &signed)
+            .replace("e=a%0Ab&", "e=a&")
+            .replace("&a=c&", "&a=b%0Ac&");
         assert_ne!(forged, query(KEY, &signed));
         assert_eq!(
             verify(KEY, &form(&forged), 1_000),
@@ -304,6 +334,8 @@ mod props {
         )
             .prop_map(|(execution, approver, decision, expires)| Link {
                 execution,
+                attempt: "a1b2".into(),
+                key_id: "k1".into(),
                 approver,
                 decision,
                 expires,
@@ -357,9 +389,9 @@ mod props {
         fn any_query_is_refused_cleanly(
             text in prop_oneof![
                 any::<String>(),
-                "([eadxsr]=[a-z0-9%&=+:@.-]{0,12}&?){0,7}",
+                "([enkadxsr]=[a-z0-9%&=+:@.-]{0,12}&?){0,9}",
                 (link(), "[0-9a-fA-F]{0,70}", "[0-9+ -]{0,22}", prop_oneof!["[a-z]{0,8}", ".{100,300}"]).prop_map(|(l, s, x, d)| {
-                    format!("e={}&a={}&d={d}&x={x}&s={s}", encode(&l.execution), encode(&l.approver))
+                    format!("e={}&n={}&k={}&a={}&d={d}&x={x}&s={s}", encode(&l.execution), encode(&l.attempt), encode(&l.key_id), encode(&l.approver))
                 }),
             ],
             now in any::<u64>(),
@@ -393,14 +425,16 @@ mod props {
         #[test]
         fn altered_links_fail(
             link in signable_link(),
-            which in 0usize..5,
+            which in 0usize..7,
             at in any::<Index>(),
             with in replacement(),
         ) {
             let now = link.expires / 2;
-            // e, a, d, x and s, as the link carries them.
+            // e, n, k, a, d, x and s, as the link carries them.
             let mut params = [
                 link.execution.clone(),
+                link.attempt.clone(),
+                link.key_id.clone(),
                 link.approver.clone(),
                 link.decision.as_str().to_string(),
                 link.expires.to_string(),
@@ -412,12 +446,14 @@ mod props {
             };
             params[which] = changed;
             let q = format!(
-                "e={}&a={}&d={}&x={}&s={}",
+                "e={}&n={}&k={}&a={}&d={}&x={}&s={}",
                 encode(&params[0]),
                 encode(&params[1]),
                 encode(&params[2]),
                 encode(&params[3]),
-                encode(&params[4])
+                encode(&params[4]),
+                encode(&params[5]),
+                encode(&params[6])
             );
             let result = verify(KEY, &form(&q), now);
             prop_assert!(
@@ -472,10 +508,10 @@ mod props {
             approver in "[a-z@.]{1,20}",
             decision in decision(),
         ) {
-            let signed = Link { execution: format!("{execution}\n{moved}"), approver: approver.clone(), decision, expires: 100 };
-            let other = Link { execution: execution.clone(), approver: format!("{moved}\n{approver}"), decision, expires: 100 };
+            let signed = Link { execution: format!("{execution}\n{moved}"), attempt: "n".into(), key_id: "k".into(), approver: approver.clone(), decision, expires: 100 };
+            let other = Link { execution: execution.clone(), attempt: "n".into(), key_id: "k".into(), approver: format!("{moved}\n{approver}"), decision, expires: 100 };
             let forged = format!(
-                "e={}&a={}&d={}&x=100&s={}",
+                "e={}&n=n&k=k&a={}&d={}&x=100&s={}",
                 encode(&other.execution), encode(&other.approver), decision.as_str(), sign(KEY, &signed)
             );
             let result = verify(KEY, &form(&forged), 50);

@@ -4,14 +4,18 @@
 //! each approver signed approve/reject links; invoked through its Function
 //! URL it shows a confirmation page (GET) and records decisions (POST),
 //! resuming the run when enough distinct approvers agreed or failing it with
-//! `ApprovalRejected` at the first rejection. After a timeout the state
-//! machine calls it once more (`expire`) so late links are refused.
+//! `ApprovalRejected` at the first rejection. Right after the gate the state
+//! machine calls it (`confirm`) to check the quorum is real before any
+//! change (`ApprovalBypassed` otherwise); after a timeout (`expire`) so late
+//! links are refused.
 
 mod handler;
 mod link;
 mod ports;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use std::sync::Arc;
+use stepdeploy_shared::config::EnvironmentSet;
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -25,8 +29,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     stepdeploy_shared::init_tracing();
     let config = stepdeploy_shared::aws::sdk_config().await;
     let gate = ports::AwsGate::new(&config, ports::Settings::from_env());
+    let environments = EnvironmentSet::from_env().map_err(Arc::new);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let gate = &gate;
+        let (gate, environments) = (&gate, &environments);
         stepdeploy_shared::timing::measured("approval", async move {
             let payload = event.payload;
             if payload.get("requestContext").is_some() {
@@ -38,12 +43,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     .await
                     .map_err(Diagnostic::from);
             }
-            let input: handler::GateRequest = serde_json::from_value(payload).map_err(|e| {
-                Diagnostic::from(handler::ApprovalError::Validation(format!(
-                    "expected {{action, plan, task_token, execution}}: {e}"
-                )))
+            let environments = environments.as_ref().map_err(|e| Diagnostic {
+                error_type: stepdeploy_shared::error_names::CONFIG_INVALID.into(),
+                error_message: format!("environment configuration is invalid: {e}"),
             })?;
-            handler::request(input, gate, &gate.settings().url, now())
+            let invalid = |e: serde_json::Error, shape: &str| {
+                Diagnostic::from(handler::ApprovalError::Validation(format!(
+                    "expected {shape}: {e}"
+                )))
+            };
+            if payload["action"] == "confirm" {
+                let input: handler::ConfirmRequest = serde_json::from_value(payload)
+                    .map_err(|e| invalid(e, "{action, plan, execution, approving}"))?;
+                return handler::confirm(input, gate, environments)
+                    .await
+                    .map_err(Diagnostic::from);
+            }
+            let input: handler::GateRequest = serde_json::from_value(payload)
+                .map_err(|e| invalid(e, "{action, plan, task_token, execution, approving}"))?;
+            handler::request(input, gate, environments, &gate.settings().url, now())
                 .await
                 .map_err(Diagnostic::from)
         })

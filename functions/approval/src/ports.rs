@@ -3,35 +3,47 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
+use stepdeploy_shared::approvals::{self, ApprovalsTable};
 use stepdeploy_shared::aws_error::AwsCallError;
-use tokio::sync::OnceCell;
 
-/// A pending approval, as stored (no task token: only its SHA-256).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApprovalRequest {
-    /// Execution ARN.
-    pub execution: String,
-    /// SHA-256 (hex) of the task token.
-    pub token_hash: String,
-    /// Tenant.
-    pub tenant: String,
-    /// Environment.
-    pub environment: String,
-    /// Image.
-    pub image: String,
-    /// Who asked (may not approve).
-    pub requested_by: String,
-    /// Allow-list.
-    pub approvers: Vec<String>,
-    /// Quorum.
-    pub required: u32,
-    /// `pending`, `approved`, `rejected`.
-    pub status: String,
-    /// Epoch seconds.
-    pub expires_at: u64,
+pub use stepdeploy_shared::approvals::{ApprovalRequest, Vote};
+
+/// The shortest HMAC key accepted (bytes): shorter keys make links forgeable
+/// by brute force, an empty one by anyone.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// A link-signing key and its id (the HMAC secret's version id).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// Version id, carried by links as `k`.
+    pub id: String,
+    /// The key.
+    pub bytes: Vec<u8>,
+}
+
+/// Why the gate cannot use its key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Secrets Manager failed.
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
+    /// The key is too short to sign with.
+    #[error("the approval links' HMAC key is {0} bytes; it must be at least 32 (set a long random secret)")]
+    TooShort(usize),
+}
+
+/// What a vote came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteOutcome {
+    /// Recorded while the gate was pending for this attempt.
+    Recorded,
+    /// This approver already decided in this attempt.
+    AlreadyDecided,
+    /// The gate had settled (or moved to another attempt) first.
+    GateSettled,
 }
 
 /// Settings from the environment.
@@ -70,38 +82,55 @@ impl Settings {
 
 /// What the gate needs.
 pub trait Gate: Send + Sync {
-    /// The HMAC key (fetched once).
-    fn key(&self) -> impl Future<Output = Result<Vec<u8>, AwsCallError>> + Send;
-    /// Stores a request (replacing one for the same execution: a retried gate).
-    fn store(
+    /// The key new links are signed with (the secret's current version).
+    fn signing_key(&self) -> impl Future<Output = Result<SigningKey, KeyError>> + Send;
+    /// The key with id `id` (a link's `k`), `None` if there is no such version.
+    fn key(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, KeyError>> + Send;
+    /// Stores a new gate attempt: only if the execution has none, or its
+    /// request is still the attempt `replacing` (conditional, so two gate
+    /// openings cannot both win); `false` if another write came first.
+    fn open(
         &self,
         request: &ApprovalRequest,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-    /// The request for `execution`.
+        replacing: Option<&str>,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// The current request for `execution`.
     fn request(
         &self,
         execution: &str,
     ) -> impl Future<Output = Result<Option<ApprovalRequest>, AwsCallError>> + Send;
-    /// Records `approver`'s decision once; `false` if they already decided.
+    /// Records a decision in one transaction with a check that the request is
+    /// still pending for this attempt.
     fn vote(
         &self,
-        execution: &str,
+        request: &ApprovalRequest,
         approver: &str,
         decision: &str,
         reason: &str,
-    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
-    /// Approvers who approved so far.
-    fn approvals(
+    ) -> impl Future<Output = Result<VoteOutcome, AwsCallError>> + Send;
+    /// Records a decision that came after the gate settled (counts for nothing).
+    fn late(
+        &self,
+        request: &ApprovalRequest,
+        approver: &str,
+        decision: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Every decision of one attempt.
+    fn votes(
         &self,
         execution: &str,
-    ) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
-    /// Moves the request from `pending` to `to`; `false` if it was no longer pending.
-    fn close(
+        attempt: &str,
+    ) -> impl Future<Output = Result<Vec<Vote>, AwsCallError>> + Send;
+    /// Moves the request of `attempt` from status `from` to `to`; `false` if it was not in `from`.
+    fn settle(
         &self,
         execution: &str,
+        attempt: &str,
+        from: &str,
         to: &str,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
-    /// Mails one approver.
+    /// Mails one approver (or, with `approver` empty, the requester's notice).
     fn mail(
         &self,
         approver: &str,
@@ -138,23 +167,24 @@ pub fn sha256_hex(text: &str) -> String {
 /// The AWS adapter.
 pub struct AwsGate {
     settings: Settings,
-    ddb: aws_sdk_dynamodb::Client,
+    table: ApprovalsTable,
     secrets: aws_sdk_secretsmanager::Client,
     sfn: aws_sdk_sfn::Client,
     sns: aws_sdk_sns::Client,
-    key: OnceCell<Vec<u8>>,
+    /// Keys by version id: a version's value never changes.
+    keys: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 impl AwsGate {
     /// Clients built once per cold start.
     pub fn new(config: &SdkConfig, settings: Settings) -> Self {
         Self {
+            table: ApprovalsTable::new(config, settings.table.clone()),
             settings,
-            ddb: aws_sdk_dynamodb::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             sfn: aws_sdk_sfn::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
-            key: OnceCell::new(),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -163,140 +193,236 @@ impl AwsGate {
         &self.settings
     }
 
-    fn key_of(execution: &str, sk: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".into(), AttributeValue::S(format!("RUN#{execution}"))),
-            ("sk".into(), AttributeValue::S(sk.into())),
-        ])
+    fn ddb(&self) -> &aws_sdk_dynamodb::Client {
+        self.table.client()
+    }
+
+    /// Reads a version of the key (the current one without `version`).
+    async fn fetch_key(&self, version: Option<&str>) -> Result<Option<SigningKey>, KeyError> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(&self.settings.hmac_secret)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e)
+                if version.is_some()
+                    && e.as_service_error().is_some_and(|e| {
+                        e.is_resource_not_found_exception() || e.is_invalid_request_exception()
+                    }) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(AwsCallError::new("secretsmanager:GetSecretValue (hmac key)", e).into())
+            }
+        };
+        let bytes = out.secret_string().unwrap_or_default().as_bytes().to_vec();
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort(bytes.len()));
+        }
+        let id = out.version_id().unwrap_or("current").to_string();
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(id.clone(), bytes.clone());
+        }
+        Ok(Some(SigningKey { id, bytes }))
     }
 }
 
+fn text(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
 impl Gate for AwsGate {
-    async fn key(&self) -> Result<Vec<u8>, AwsCallError> {
-        self.key
-            .get_or_try_init(|| async {
-                let out = self
-                    .secrets
-                    .get_secret_value()
-                    .secret_id(&self.settings.hmac_secret)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        AwsCallError::new("secretsmanager:GetSecretValue (hmac key)", e)
-                    })?;
-                Ok(out.secret_string().unwrap_or_default().as_bytes().to_vec())
-            })
-            .await
-            .cloned()
+    async fn signing_key(&self) -> Result<SigningKey, KeyError> {
+        // Read each cold start (and so after a rotation): new links use the current version.
+        self.fetch_key(None)
+            .await?
+            .ok_or_else(|| KeyError::TooShort(0))
     }
 
-    async fn store(&self, request: &ApprovalRequest) -> Result<(), AwsCallError> {
+    async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, KeyError> {
+        if let Some(bytes) = self.keys.lock().ok().and_then(|k| k.get(id).cloned()) {
+            return Ok(Some(bytes));
+        }
+        Ok(self.fetch_key(Some(id)).await?.map(|k| k.bytes))
+    }
+
+    async fn open(
+        &self,
+        request: &ApprovalRequest,
+        replacing: Option<&str>,
+    ) -> Result<bool, AwsCallError> {
         let body = serde_json::to_string(request).unwrap_or_default();
-        self.ddb
+        let mut put = self
+            .ddb()
             .put_item()
-            .table_name(&self.settings.table)
-            .set_item(Some(Self::key_of(&request.execution, "REQUEST")))
-            .item("request", AttributeValue::S(body))
-            .item("status", AttributeValue::S(request.status.clone()))
+            .table_name(self.table.name())
+            .set_item(Some(approvals::key(
+                &request.execution,
+                approvals::REQUEST_SK,
+            )))
+            .item("request", text(&body))
+            .item("status", text(&request.status))
+            .item("attempt", text(&request.attempt))
             .item(
                 "expires_at",
-                AttributeValue::N((request.expires_at + 86_400).to_string()),
-            )
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("dynamodb:PutItem (approval request)", e))?;
-        Ok(())
+                AttributeValue::N(
+                    (request.expires_at + approvals::KEEP_AFTER_GATE_SECONDS).to_string(),
+                ),
+            );
+        put = match replacing {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => put
+                .condition_expression("attempt = :old")
+                .expression_attribute_values(":old", text(old)),
+        };
+        stepdeploy_shared::state::conditional_write(
+            put.send().await,
+            "dynamodb:PutItem (approval request)",
+        )
     }
 
     async fn request(&self, execution: &str) -> Result<Option<ApprovalRequest>, AwsCallError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.settings.table)
-            .set_key(Some(Self::key_of(execution, "REQUEST")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("dynamodb:GetItem (approval request)", e))?;
-        Ok(out.item.and_then(|item| {
-            let mut request: ApprovalRequest =
-                serde_json::from_str(item.get("request")?.as_s().ok()?).ok()?;
-            if let Some(status) = item.get("status").and_then(|s| s.as_s().ok()) {
-                request.status = status.clone();
-            }
-            Some(request)
-        }))
+        self.table.request(execution).await
     }
 
     async fn vote(
         &self,
-        execution: &str,
+        request: &ApprovalRequest,
         approver: &str,
         decision: &str,
         reason: &str,
-    ) -> Result<bool, AwsCallError> {
-        let result = self
-            .ddb
-            .put_item()
-            .table_name(&self.settings.table)
-            .set_item(Some(Self::key_of(execution, &format!("VOTE#{approver}"))))
-            .item("decision", AttributeValue::S(decision.into()))
-            .item("approver", AttributeValue::S(approver.into()))
-            .item(
-                "reason",
-                AttributeValue::S(reason.chars().take(500).collect()),
-            )
+    ) -> Result<VoteOutcome, AwsCallError> {
+        use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
+        let build = |e| AwsCallError::other("dynamodb:TransactWriteItems (build)", e);
+        let mut item = approvals::key(
+            &request.execution,
+            &approvals::vote_sk(&request.attempt, approver),
+        );
+        item.insert("approver".into(), text(approver));
+        item.insert("decision".into(), text(decision));
+        item.insert("reason".into(), text(reason));
+        item.insert(
+            "expires_at".into(),
+            AttributeValue::N(
+                (request.expires_at + approvals::KEEP_AFTER_GATE_SECONDS).to_string(),
+            ),
+        );
+        let put = Put::builder()
+            .table_name(self.table.name())
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let check = ConditionCheck::builder()
+            .table_name(self.table.name())
+            .set_key(Some(approvals::key(
+                &request.execution,
+                approvals::REQUEST_SK,
+            )))
+            .condition_expression("#s = :pending AND attempt = :attempt")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":pending", text(approvals::status::PENDING))
+            .expression_attribute_values(":attempt", text(&request.attempt))
+            .build()
+            .map_err(build)?;
+        let result = self
+            .ddb()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
             .send()
             .await;
-        stepdeploy_shared::state::conditional_write(result, "dynamodb:PutItem (vote)")
+        match result {
+            Ok(_) => Ok(VoteOutcome::Recorded),
+            Err(e) => {
+                let reasons: Option<Vec<String>> = match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+                        c.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None").to_string())
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                match reasons.as_deref() {
+                    // The gate's check failed: it settled (or a new attempt began) first.
+                    Some([_, gate]) if gate == "ConditionalCheckFailed" => {
+                        Ok(VoteOutcome::GateSettled)
+                    }
+                    Some([vote, _]) if vote == "ConditionalCheckFailed" => {
+                        Ok(VoteOutcome::AlreadyDecided)
+                    }
+                    _ => Err(AwsCallError::new("dynamodb:TransactWriteItems (vote)", e)),
+                }
+            }
+        }
     }
 
-    async fn approvals(&self, execution: &str) -> Result<Vec<String>, AwsCallError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.settings.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("RUN#{execution}")))
-            .expression_attribute_values(":v", AttributeValue::S("VOTE#".into()))
-            .consistent_read(true)
+    async fn late(
+        &self,
+        request: &ApprovalRequest,
+        approver: &str,
+        decision: &str,
+        reason: &str,
+    ) -> Result<(), AwsCallError> {
+        self.ddb()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(approvals::key(
+                &request.execution,
+                &approvals::late_sk(&request.attempt, approver),
+            )))
+            .item("approver", text(approver))
+            .item("decision", text(decision))
+            .item("reason", text(reason))
+            .item(
+                "expires_at",
+                AttributeValue::N(
+                    (request.expires_at + approvals::KEEP_AFTER_GATE_SECONDS).to_string(),
+                ),
+            )
             .send()
             .await
-            .map_err(|e| AwsCallError::new("dynamodb:Query (votes)", e))?;
-        Ok(out
-            .items()
-            .iter()
-            .filter(|i| {
-                i.get("decision")
-                    .and_then(|d| d.as_s().ok())
-                    .map(String::as_str)
-                    == Some("approve")
-            })
-            .filter_map(|i| i.get("approver").and_then(|a| a.as_s().ok()).cloned())
-            .collect())
+            .map_err(|e| AwsCallError::new("dynamodb:PutItem (late decision)", e))?;
+        Ok(())
     }
 
-    async fn close(&self, execution: &str, to: &str) -> Result<bool, AwsCallError> {
+    async fn votes(&self, execution: &str, attempt: &str) -> Result<Vec<Vote>, AwsCallError> {
+        self.table.votes(execution, attempt).await
+    }
+
+    async fn settle(
+        &self,
+        execution: &str,
+        attempt: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, AwsCallError> {
         let result = self
-            .ddb
+            .ddb()
             .update_item()
-            .table_name(&self.settings.table)
-            .set_key(Some(Self::key_of(execution, "REQUEST")))
+            .table_name(self.table.name())
+            .set_key(Some(approvals::key(execution, approvals::REQUEST_SK)))
             .update_expression("SET #s = :to")
-            .condition_expression("#s = :pending")
+            .condition_expression("#s = :from AND attempt = :attempt")
             .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":to", AttributeValue::S(to.into()))
-            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .expression_attribute_values(":to", text(to))
+            .expression_attribute_values(":from", text(from))
+            .expression_attribute_values(":attempt", text(attempt))
             .send()
             .await;
-        stepdeploy_shared::state::conditional_write(result, "dynamodb:UpdateItem (close approval)")
+        stepdeploy_shared::state::conditional_write(result, "dynamodb:UpdateItem (settle approval)")
     }
 
     async fn mail(&self, approver: &str, subject: &str, body: &str) -> Result<(), AwsCallError> {
         let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
             .data_type("String")
-            .string_value(approver)
+            .string_value(if approver.is_empty() { "-" } else { approver })
             .build()
             .map_err(|e| AwsCallError::other("sns:Publish (build)", e))?;
         self.sns

@@ -10,15 +10,23 @@ mod ports;
 mod secret;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use stepdeploy_shared::approvals::Action;
+use stepdeploy_shared::guard::{Guard, Quorum};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     stepdeploy_shared::init_tracing();
-    let connector = ports::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
+    let config = stepdeploy_shared::aws::sdk_config().await;
+    let guard = Guard::from_env(&config);
+    let connector = ports::AwsConnector::new(config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let connector = &connector;
+        let (connector, guard) = (&connector, &guard);
         stepdeploy_shared::timing::measured("database", async move {
-            handler::handle(event.payload, connector)
+            let payload = guard
+                .admit(event.payload, Quorum::Required, Action::Deploy)
+                .await
+                .map_err(Diagnostic::from)?;
+            handler::handle(payload, connector)
                 .await
                 .map_err(Diagnostic::from)
         })

@@ -76,6 +76,10 @@ fn validate(request: &MySqlRequest) -> Result<(), AgentError> {
         MySqlRequest::CanLogin { database, .. } => checked(database),
         MySqlRequest::DropUser { user } => checked(user),
         MySqlRequest::DropDatabase { database } => checked(database),
+        MySqlRequest::RetainDatabase {
+            database,
+            retained_as,
+        } => checked(database).and(checked(retained_as)),
     }
     .map(|_| ())
 }
@@ -222,6 +226,45 @@ pub async fn handle(input: serde_json::Value, mysql: &MySql) -> Result<MySqlResp
             conn.query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
                 .await
                 .map_err(sql(format!("DROP DATABASE {database}")))?;
+            MySqlResponse::Done
+        }
+        MySqlRequest::RetainDatabase {
+            database,
+            retained_as,
+        } => {
+            let (database, retained_as) = (checked(&database)?, checked(&retained_as)?);
+            let exists: Option<String> = conn
+                .exec_first(
+                    "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+                    (database,),
+                )
+                .await
+                .map_err(sql(format!("look up database {database}")))?;
+            if exists.is_some() {
+                conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{retained_as}`"))
+                    .await
+                    .map_err(sql(format!("CREATE DATABASE {retained_as}")))?;
+                let tables: Vec<String> = conn
+                    .exec(
+                        "SELECT table_name FROM information_schema.tables \
+                         WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+                        (database,),
+                    )
+                    .await
+                    .map_err(sql(format!("list the tables of {database}")))?;
+                for table in &tables {
+                    // Table names come from the server; quoted with backticks doubled.
+                    let quoted = table.replace('`', "``");
+                    conn.query_drop(format!(
+                        "RENAME TABLE `{database}`.`{quoted}` TO `{retained_as}`.`{quoted}`"
+                    ))
+                    .await
+                    .map_err(sql(format!("RENAME TABLE {database}.* TO {retained_as}")))?;
+                }
+                conn.query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
+                    .await
+                    .map_err(sql(format!("DROP DATABASE {database}")))?;
+            }
             MySqlResponse::Done
         }
     };

@@ -51,6 +51,11 @@ pub trait History: Send + Sync {
         &self,
         execution_arn: &str,
     ) -> impl Future<Output = Result<RunRecord, AwsCallError>> + Send;
+    /// The run's status (`RUNNING`, `FAILED`, …), `None` if there is no such execution.
+    fn status(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
 }
 
 /// Whether `input` is a status-change event rather than the state machine's `{state}`.
@@ -81,6 +86,13 @@ pub fn record_of<'a>(exits: impl IntoIterator<Item = (&'a str, Option<&'a str>)>
 pub struct StepFunctionsHistory(pub aws_sdk_sfn::Client);
 
 impl History for StepFunctionsHistory {
+    async fn status(&self, execution_arn: &str) -> Result<Option<String>, AwsCallError> {
+        use stepdeploy_shared::guard::Runs;
+        stepdeploy_shared::guard::StepFunctionsRuns(self.0.clone())
+            .status(execution_arn)
+            .await
+    }
+
     async fn run_record(&self, execution_arn: &str) -> Result<RunRecord, AwsCallError> {
         let mut pages = self
             .0

@@ -150,7 +150,7 @@ impl AwsConnector {
 }
 
 /// Days a removed tenant secret can be restored (Secrets Manager's minimum is 7).
-pub const SECRET_RECOVERY_DAYS: i64 = 7;
+pub const SECRET_RECOVERY_DAYS: i64 = stepdeploy_shared::config::RETENTION_DAYS;
 
 /// Outcome of undoing one entry.
 pub enum Undone {
@@ -190,7 +190,7 @@ pub async fn handle(
             cleanup::RunRecord {
                 last_state: Some(state),
                 ..
-            } => rollback_state(state, connector).await,
+            } => rollback_state(state, connector, history).await,
             cleanup::RunRecord {
                 last_state: None, ..
             } => Ok(RollbackOutput {
@@ -201,20 +201,39 @@ pub async fn handle(
     }
     let RollbackInput { state } = serde_json::from_value(input)
         .map_err(|e| RollbackError::Validation(format!("expected {{state}}: {e}")))?;
-    rollback_state(state, connector).await
+    rollback_state(state, connector, history).await
 }
 
 /// Undoes the ledger of the run whose execution state is `state`.
 async fn rollback_state(
     state: serde_json::Value,
     connector: &AwsConnector,
+    history: &impl History,
 ) -> Result<RollbackOutput, RollbackError> {
     let run: RunState = serde_json::from_value(state)
         .map_err(|e| RollbackError::Validation(format!("state: {e}")))?;
     // Without a plan bootstrap failed, and bootstrap cleans up after itself.
-    let Some(WrappedPlan { output: plan }) = run.plan else {
+    let Some(WrappedPlan { output: mut plan }) = run.plan else {
         return Ok(RollbackOutput::default());
     };
+    // The environment as this function's configs say, not as the payload does.
+    let environments = stepdeploy_shared::EnvironmentSet::from_env()
+        .map_err(|e| RollbackError::Validation(format!("environment configuration: {e}")))?;
+    stepdeploy_shared::guard::reresolve(&mut plan, &environments)
+        .map_err(|e| RollbackError::Validation(e.to_string()))?;
+    // Undo only a run that did not succeed: a succeeded run's ledger is the
+    // tenant's current state, and undoing it (a direct invoke with that
+    // run's plan) would remove a live tenant without any approval.
+    match history.status(&plan.execution).await?.as_deref() {
+        Some("RUNNING" | "FAILED" | "TIMED_OUT" | "ABORTED") => {}
+        other => {
+            return Err(RollbackError::Validation(format!(
+                "execution {} is {}: rollback undoes only runs that are failing or ended without success",
+                plan.execution,
+                other.unwrap_or("unknown")
+            )))
+        }
+    }
     let clients = connector.connect(&plan.env).await;
     let mut ledger = clients.state.ledger(&plan.execution).await?;
     // A phase retried after a failure may have written an entry twice: undo it once.
@@ -590,6 +609,23 @@ async fn undo_one(
                 c,
                 MySqlRequest::DropUser {
                     user: checked(&entry.id)?.to_string(),
+                },
+            )
+            .await
+        }
+        // Teardown in an approval environment keeps the data: the tables
+        // move to the retained database named in `previous`.
+        ("mysql_database_retained", true) => {
+            let retained_as = entry
+                .previous
+                .as_deref()
+                .ok_or_else(|| "no retained name for the database".to_string())?;
+            drop_sql(
+                plan,
+                c,
+                MySqlRequest::RetainDatabase {
+                    database: checked(&entry.id)?.to_string(),
+                    retained_as: checked(retained_as)?.to_string(),
                 },
             )
             .await

@@ -7,15 +7,17 @@
 //! priority range outside ALB's limits) are rejected with the file, the field
 //! and the reason.
 
-use crate::validate::{
-    check_identity, field_path, one_line, EnvironmentName, FieldError, ImageRef,
-};
+use crate::validate::{field_path, one_line, EnvironmentName, FieldError, ImageRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where the functions read environment configs from: a directory of `<env>.json` files.
 pub const CONFIG_DIR_VAR: &str = "STEPDEPLOY_CONFIG_DIR";
+
+/// Days a removed tenant's secret stays restorable (Secrets Manager's
+/// recovery window; rollback and teardown delete with it, never forced).
+pub const RETENTION_DAYS: i64 = 7;
 
 /// One environment: the account it lives in and the shared infrastructure tenants use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -519,11 +521,13 @@ impl EnvironmentConfig {
             }
             let mut seen = std::collections::HashSet::new();
             for (i, approver) in approval.approvers.iter().enumerate() {
-                check_identity(&format!("approval.approvers[{i}]"), approver)?;
-                if !seen.insert(approver.to_ascii_lowercase()) {
+                let field = format!("approval.approvers[{i}]");
+                // One mailbox, one vote: `lead@` and `Lead+p@` are one approver.
+                let id = crate::identity::canonical_email(&field, approver)?;
+                if !seen.insert(id.clone()) {
                     return Err(FieldError::new(
-                        format!("approval.approvers[{i}]"),
-                        format!("{approver:?} is listed twice"),
+                        field,
+                        format!("{approver:?} is listed twice (as {id:?})"),
                     ));
                 }
             }

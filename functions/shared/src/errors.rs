@@ -41,6 +41,9 @@ pub mod error_names {
     pub const APPROVAL_REJECTED: &str = "ApprovalRejected";
     /// Not enough approvals arrived before the gate's timeout.
     pub const APPROVAL_TIMED_OUT: &str = "ApprovalTimedOut";
+    /// A run in an approval environment went on without a valid quorum record
+    /// for its execution (resumed outside the gate, or a phase invoked directly).
+    pub const APPROVAL_BYPASSED: &str = "ApprovalBypassed";
     /// Rollback could not remove everything the run created.
     pub const ROLLBACK_FAILED: &str = "RollbackFailed";
     /// A bug or an unexpected state inside stepdeploy itself.
@@ -63,6 +66,7 @@ pub mod error_names {
         DNS_CHECK_FAILED,
         APPROVAL_REJECTED,
         APPROVAL_TIMED_OUT,
+        APPROVAL_BYPASSED,
         ROLLBACK_FAILED,
         INTERNAL_ERROR,
     ];

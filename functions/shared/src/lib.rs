@@ -6,11 +6,14 @@
 //! they go through this crate so that dev, sit and prod stay consistent and
 //! the state machines can rely on one set of `error_type` names.
 
+pub mod approvals;
 pub mod aws;
 pub mod aws_error;
 pub mod config;
 pub mod errors;
+pub mod guard;
 pub mod http;
+pub mod identity;
 pub mod listener;
 pub mod mysql;
 pub mod names;

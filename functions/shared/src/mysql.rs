@@ -100,6 +100,17 @@ pub enum MySqlRequest {
         /// Database name.
         database: String,
     },
+    /// Keeps a removed tenant's data: moves every table of `database` into
+    /// `retained_as` (created if needed) with `RENAME TABLE`, then drops the
+    /// emptied `database`. Nothing to do if `database` does not exist; a
+    /// partly moved database finishes moving. Views, routines and events are
+    /// not moved (WordPress has none).
+    RetainDatabase {
+        /// Database name.
+        database: String,
+        /// Where its tables go.
+        retained_as: String,
+    },
 }
 
 /// One invocation of the agent.

@@ -7,7 +7,7 @@
 
 use crate::config::EnvironmentSet;
 use crate::validate::{
-    check_identity, field_path, one_line, shown, EnvironmentName, FieldError, ImageRef, TenantName,
+    field_path, one_line, shown, EnvironmentName, FieldError, ImageRef, TenantName,
 };
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
@@ -247,15 +247,24 @@ fn check_request_id(value: Option<&str>) -> Result<(), FieldError> {
     }
 }
 
+/// What every request names: the tenant, a known environment, and the
+/// requester in canonical form ([`crate::identity`]); an e-mail address in
+/// environments with approvers, where the requester may not approve.
+struct Common {
+    tenant: TenantName,
+    environment: EnvironmentName,
+    requested_by: String,
+}
+
 fn validate_common(
     tenant: &str,
     environment: &str,
     requested_by: &str,
     environments: &EnvironmentSet,
-) -> Result<(TenantName, EnvironmentName), FieldError> {
+) -> Result<Common, FieldError> {
     let tenant = TenantName::parse(tenant).map_err(|e| e.within("detail"))?;
     let environment = EnvironmentName::parse(environment).map_err(|e| e.within("detail"))?;
-    environments.get(environment.as_str()).map_err(|_| {
+    let env = environments.get(environment.as_str()).map_err(|_| {
         FieldError::new(
             "detail.environment",
             format!(
@@ -265,15 +274,27 @@ fn validate_common(
             ),
         )
     })?;
-    check_identity("detail.requested_by", requested_by)?;
-    Ok((tenant, environment))
+    let requested_by = if env.approval.is_some() {
+        crate::identity::canonical_email("detail.requested_by", requested_by)?
+    } else {
+        crate::identity::canonical("detail.requested_by", requested_by)?
+    };
+    Ok(Common {
+        tenant,
+        environment,
+        requested_by,
+    })
 }
 
 fn validate_deploy(
     detail: DeployDetail,
     environments: &EnvironmentSet,
 ) -> Result<DeployRequest, FieldError> {
-    let (tenant, environment) = validate_common(
+    let Common {
+        tenant,
+        environment,
+        requested_by,
+    } = validate_common(
         &detail.tenant,
         &detail.environment,
         &detail.requested_by,
@@ -307,7 +328,7 @@ fn validate_deploy(
         image,
         alb_priority: detail.alb_priority,
         auto_promote: detail.auto_promote.unwrap_or(false),
-        requested_by: detail.requested_by,
+        requested_by,
         request_id: detail.request_id,
     })
 }
@@ -316,7 +337,11 @@ fn validate_teardown(
     detail: TeardownDetail,
     environments: &EnvironmentSet,
 ) -> Result<TeardownRequest, FieldError> {
-    let (tenant, environment) = validate_common(
+    let Common {
+        tenant,
+        environment,
+        requested_by,
+    } = validate_common(
         &detail.tenant,
         &detail.environment,
         &detail.requested_by,
@@ -326,7 +351,7 @@ fn validate_teardown(
     Ok(TeardownRequest {
         tenant,
         environment,
-        requested_by: detail.requested_by,
+        requested_by,
         request_id: detail.request_id,
     })
 }
@@ -389,7 +414,7 @@ mod tests {
         let r = Request::from_event(
             &event(
                 TEARDOWN_REQUESTED,
-                json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "ops"}),
+                json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "Ops+Teardown@Example.com"}),
             ),
             &environments(),
         )
@@ -401,9 +426,28 @@ mod tests {
                 r.environment().as_str(),
                 r.requested_by()
             ),
-            ("goldencrust", "prod", "ops")
+            ("goldencrust", "prod", "ops@example.com"),
+            "the requester in canonical form"
         );
-        let e = Request::from_event(&event(TEARDOWN_REQUESTED, json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "ops", "image": "x"})), &environments()).expect_err("no image on teardown");
+        // Where a quorum decides, the requester must be an address the
+        // self-approval rule can compare.
+        for (who, why) in [
+            ("ops", "not an e-mail address"),
+            ("cto@example.com\u{200B}", "U+200B"),
+            ("c\u{0442}o@example.com", "not an e-mail address"),
+        ] {
+            let e = Request::from_event(
+                &event(
+                    TEARDOWN_REQUESTED,
+                    json!({"tenant": "goldencrust", "environment": "prod", "requested_by": who}),
+                ),
+                &environments(),
+            )
+            .expect_err("refused");
+            assert_eq!(e.field, "detail.requested_by");
+            assert!(e.reason.contains(why), "{who:?}: {}", e.reason);
+        }
+        let e = Request::from_event(&event(TEARDOWN_REQUESTED, json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "ops@example.com", "image": "x"})), &environments()).expect_err("no image on teardown");
         assert_eq!(e.field, "detail.image");
         assert!(
             e.reason.starts_with("unknown field `image`"),

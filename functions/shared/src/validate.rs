@@ -50,7 +50,7 @@ pub fn shown(value: &str) -> String {
 
 /// A message that may quote outside text raw (serde's `unknown field` does):
 /// control characters escaped, and at most `max` characters, keeping its end.
-pub(crate) fn one_line(text: &str, max: usize) -> String {
+pub fn one_line(text: &str, max: usize) -> String {
     let escaped: Vec<char> = text
         .chars()
         .flat_map(|c| {
@@ -303,24 +303,10 @@ impl ImageRef {
     }
 }
 
-/// Checks a free-text identity such as `requested_by` (an e-mail or user name).
+/// Checks a free-text identity such as `requested_by` (an e-mail or user
+/// name): see [`crate::identity::canonical`].
 pub fn check_identity(field: &str, value: &str) -> Result<(), FieldError> {
-    if value.trim().is_empty() {
-        return Err(FieldError::new(
-            field,
-            "is empty; say who asked for this (an e-mail address or user name)",
-        ));
-    }
-    if value.chars().count() > 128 {
-        return Err(FieldError::new(field, "is longer than 128 characters"));
-    }
-    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(FieldError::new(
-            field,
-            format!("{} contains whitespace or control characters", shown(value)),
-        ));
-    }
-    Ok(())
+    crate::identity::canonical(field, value).map(|_| ())
 }
 
 #[cfg(test)]

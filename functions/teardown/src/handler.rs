@@ -127,6 +127,20 @@ fn entry(kind: &str, id: impl Into<String>) -> LedgerEntry {
     }
 }
 
+/// Where a removed tenant's tables are kept: `{database}_rm` and the
+/// teardown's start time as `yyyymmddthhmmss` (unique per teardown; at most
+/// 64 characters, as MySQL allows).
+pub fn retained_name(database: &str, started_at: &str) -> String {
+    let stamp: String = started_at
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let (date, time) = stamp.split_at(stamp.len().min(8));
+    let name = format!("{database}_rm{date}t{time}");
+    name.chars().take(64).collect()
+}
+
 /// Every resource the tenant has, found by name, in the order they must go.
 async fn inventory(
     plan: &DeploymentPlan,
@@ -157,7 +171,16 @@ async fn inventory(
     }
     // DROP … IF EXISTS: always safe to ask.
     found.push(entry("mysql_user", names.db_user.clone()));
-    found.push(entry("mysql_database", names.database.clone()));
+    if env.approval.is_some() {
+        // Where removal needs a quorum it is recoverable: the tables move to
+        // `{database}_rm{yyyymmddThhmmss}` (README, "Restoring a removed tenant").
+        found.push(LedgerEntry {
+            previous: Some(retained_name(&names.database, &plan.started_at)),
+            ..entry("mysql_database_retained", names.database.clone())
+        });
+    } else {
+        found.push(entry("mysql_database", names.database.clone()));
+    }
     match c
         .secrets
         .describe_secret()
@@ -291,7 +314,9 @@ pub async fn handle(
                 alb_priority: priority,
                 auto_promote: false,
                 phases: PhaseSwitches {
-                    approval: false,
+                    // Removing from an environment with approvers goes
+                    // through the same quorum as deploying to it.
+                    approval: env.approval.is_some(),
                     verify: false,
                     dns: false,
                     promote_to: None,
@@ -342,5 +367,20 @@ pub async fn handle(
                 .await?;
             Ok(serde_json::json!({ "lock_released": released }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retained_name;
+
+    #[test]
+    fn retained_databases_are_named_by_the_teardown_time() {
+        assert_eq!(
+            retained_name("goldencrust_db", "2026-11-30T10:15:02.123Z"),
+            "goldencrust_db_rm20261130t101502"
+        );
+        let long = "a".repeat(60);
+        assert_eq!(retained_name(&long, "2026-11-30T10:15:02Z").len(), 64);
     }
 }

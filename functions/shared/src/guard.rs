@@ -1,0 +1,227 @@
+//! What every phase does with its payload before it acts: trust nothing in
+//! it that says *where* or *whether* to change things.
+//!
+//! A phase function can be invoked directly by anyone with
+//! `lambda:InvokeFunction` on it, with any plan. So the guard
+//! - re-resolves the environment by name from the function's own configs
+//!   (the environments layer), replacing the payload's account, role,
+//!   ExternalId, cluster, endpoints and derived names: a plan cannot point a
+//!   phase at another account or another tenant's resources;
+//! - for a change in an environment with approvers, requires the run named by
+//!   the plan to be running and to hold a real quorum for exactly this
+//!   tenant, environment, image and action ([`crate::approvals::judge`]),
+//!   failing with `ApprovalBypassed` otherwise.
+
+use crate::approvals::{Action, ApprovalsTable, QuorumError, Subject};
+use crate::aws_error::AwsCallError;
+use crate::config::{ConfigError, EnvironmentSet};
+use crate::errors::ErrorName;
+use crate::names::ResourceNames;
+use crate::validate::FieldError;
+use crate::DeploymentPlan;
+use std::sync::Arc;
+
+/// Whether a payload's change needs the quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quorum {
+    /// The phase changes the environment (database, ecs, dns, teardown's remove).
+    Required,
+    /// The phase reads, reports, or undoes what its own run created.
+    NotRequired,
+}
+
+/// Why a payload was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The environment configs could not be loaded.
+    #[error("environment configuration is invalid: {0}")]
+    Config(#[source] Arc<ConfigError>),
+    /// The plan is malformed or names an unknown environment.
+    #[error("invalid input: {0}")]
+    Validation(#[from] FieldError),
+    /// No valid quorum, or the run is not running.
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+}
+
+impl ErrorName for GuardError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            Self::Config(_) => crate::error_names::CONFIG_INVALID,
+            Self::Validation(_) => crate::error_names::VALIDATION_FAILED,
+            Self::Quorum(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<GuardError> for lambda_runtime::Diagnostic {
+    fn from(err: GuardError) -> Self {
+        crate::errors::diagnostic(&err)
+    }
+}
+
+/// Replaces what the plan says about its environment with this function's
+/// own config for that environment (by name), and re-derives the names.
+pub fn reresolve(
+    plan: &mut DeploymentPlan,
+    environments: &EnvironmentSet,
+) -> Result<(), FieldError> {
+    let env = environments
+        .get(plan.environment.as_str())
+        .map_err(|e| FieldError::new("plan.environment", e.to_string()))?;
+    plan.env = env.clone();
+    plan.names = ResourceNames::new(&plan.environment, &plan.tenant, &env.domain);
+    plan.phases.approval = env.approval.is_some();
+    Ok(())
+}
+
+/// Is the run that `execution` names still running? (A plan naming a
+/// finished run would replay its approval.)
+pub trait Runs: Send + Sync {
+    /// The execution's status (`RUNNING`, `SUCCEEDED`, …), `None` if there is no such execution.
+    fn status(
+        &self,
+        execution: &str,
+    ) -> impl std::future::Future<Output = Result<Option<String>, AwsCallError>> + Send;
+}
+
+/// [`Runs`] on Step Functions.
+#[derive(Debug, Clone)]
+pub struct StepFunctionsRuns(pub aws_sdk_sfn::Client);
+
+impl Runs for StepFunctionsRuns {
+    async fn status(&self, execution: &str) -> Result<Option<String>, AwsCallError> {
+        match self
+            .0
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.status().as_str().to_string())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_execution_does_not_exist() || e.is_invalid_arn()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsCallError::new("states:DescribeExecution", e)),
+        }
+    }
+}
+
+/// The guard, built once per cold start.
+pub struct Guard<R = StepFunctionsRuns> {
+    environments: Result<EnvironmentSet, Arc<ConfigError>>,
+    approvals: ApprovalsTable,
+    runs: R,
+}
+
+impl Guard<StepFunctionsRuns> {
+    /// The configs from `STEPDEPLOY_CONFIG_DIR`, the approvals table from
+    /// `STEPDEPLOY_APPROVALS_TABLE`, on the orchestrator's credentials.
+    pub fn from_env(config: &aws_types::SdkConfig) -> Self {
+        Self {
+            environments: EnvironmentSet::from_env().map_err(Arc::new),
+            approvals: ApprovalsTable::from_env(config),
+            runs: StepFunctionsRuns(aws_sdk_sfn::Client::new(config)),
+        }
+    }
+}
+
+impl<R: Runs> Guard<R> {
+    /// With the given parts (tests).
+    pub fn new(
+        environments: Result<EnvironmentSet, Arc<ConfigError>>,
+        approvals: ApprovalsTable,
+        runs: R,
+    ) -> Self {
+        Self {
+            environments,
+            approvals,
+            runs,
+        }
+    }
+
+    /// The environment configs.
+    pub fn environments(&self) -> Result<&EnvironmentSet, GuardError> {
+        self.environments
+            .as_ref()
+            .map_err(|e| GuardError::Config(Arc::clone(e)))
+    }
+
+    /// Checks `plan` in place: re-resolved, and (for a change in an approval
+    /// environment) approved for its run.
+    pub async fn check(
+        &self,
+        plan: &mut DeploymentPlan,
+        quorum: Quorum,
+        action: Action,
+    ) -> Result<(), GuardError> {
+        reresolve(plan, self.environments()?)?;
+        let Some(approval) = plan.env.approval.as_ref() else {
+            return Ok(());
+        };
+        if quorum == Quorum::NotRequired {
+            return Ok(());
+        }
+        // A deployment is approved in a deploy run, a removal in a teardown run.
+        let machine = plan.execution.split(':').nth(6).unwrap_or_default();
+        let expected = match action {
+            Action::Deploy => "-deploy-tenant",
+            Action::Teardown => "-teardown-tenant",
+        };
+        if !plan.execution.contains(":execution:") || !machine.ends_with(expected) {
+            return Err(QuorumError::Bypassed(format!(
+                "execution {} is not a run of the *{expected} state machine",
+                plan.execution
+            ))
+            .into());
+        }
+        match self
+            .runs
+            .status(&plan.execution)
+            .await
+            .map_err(QuorumError::Aws)?
+        {
+            Some(status) if status == "RUNNING" => {}
+            other => {
+                return Err(QuorumError::Bypassed(format!(
+                    "execution {} is {}, not a running run",
+                    plan.execution,
+                    other.as_deref().unwrap_or("unknown")
+                ))
+                .into())
+            }
+        }
+        let subject = Subject {
+            execution: &plan.execution,
+            action,
+            tenant: plan.tenant.as_str(),
+            environment: plan.environment.as_str(),
+            image: plan.image.as_str(),
+            requested_by: &plan.requested_by,
+        };
+        self.approvals.require_quorum(&subject, approval).await?;
+        Ok(())
+    }
+
+    /// [`Guard::check`] on the `plan` of a phase payload (`{plan, …}`),
+    /// written back re-resolved. A payload without a plan passes unchanged:
+    /// the phase refuses it with its own message.
+    pub async fn admit(
+        &self,
+        mut payload: serde_json::Value,
+        quorum: Quorum,
+        action: Action,
+    ) -> Result<serde_json::Value, GuardError> {
+        let Some(raw) = payload.get_mut("plan") else {
+            return Ok(payload);
+        };
+        let mut plan: DeploymentPlan = serde_json::from_value(raw.take())
+            .map_err(|e| FieldError::new("plan", crate::validate::one_line(&e.to_string(), 300)))?;
+        self.check(&mut plan, quorum, action).await?;
+        *raw = serde_json::to_value(&plan).map_err(|e| FieldError::new("plan", e.to_string()))?;
+        Ok(payload)
+    }
+}
