@@ -58,6 +58,8 @@ def approval_links(tenant: str, count: int = 3) -> dict[str, tuple[str, str]]:
             if f"deploy {tenant} to" not in text:
                 continue
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+            if "Approve:" not in text:
+                continue  # the requester's notice: no links in it
             approver = envelope["MessageAttributes"]["approver"]["Value"]
             line = lambda p: next(l.split(p, 1)[1].strip() for l in text.splitlines() if l.startswith(p))
             links[approver] = (line("Approve:"), line("Reject:"))

@@ -139,7 +139,8 @@ async fn ecs_creates_the_tenant_and_a_rerun_converges() {
 async fn ecs_rejects_a_payload_that_is_not_a_plan() {
     let (error, message) = invoke("ecs", &json!({"plan": {"tenant": "x"}})).await.err();
     assert_eq!(error, "ValidationFailed");
-    assert!(message.contains("expected {plan, database"), "{message}");
+    // The guard reads the plan before the phase does, and names the field.
+    assert!(message.contains("plan: tenant"), "{message}");
 }
 
 /// Why database runs before ecs: a service whose task reads a secret that

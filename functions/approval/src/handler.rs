@@ -218,7 +218,13 @@ pub async fn request(
     let key = gate.signing_key().await?;
     let region = input.execution.split(':').nth(3).unwrap_or("eu-west-1");
     let what = question(stored.action, &stored.tenant, &stored.environment);
-    let others: Vec<&String> = approvers.iter().filter(|a| **a != requester).collect();
+    // Mailed as configured (the SNS subscriptions filter on that spelling),
+    // compared canonically.
+    let others: Vec<&String> = approval
+        .approvers
+        .iter()
+        .filter(|a| !identity::same(a, &requester))
+        .collect();
     let hours = approval.timeout_seconds.div_ceil(3600);
     let removal = if stored.action == Action::Teardown {
         format!(
@@ -535,7 +541,8 @@ async fn too_late(
             "this link belongs to an earlier approval request for this run; use the newest mail",
         ));
     }
-    gate.late(&now, &link.approver, link.decision.as_str(), reason)
+    let voter = identity::canonical("", &link.approver).unwrap_or_else(|_| link.approver.clone());
+    gate.late(&now, &voter, link.decision.as_str(), reason)
         .await?;
     let what = question(now.action, &now.tenant, &now.environment);
     let state = match now.status.as_str() {
@@ -614,8 +621,10 @@ async fn decide(
         }
         _ => return too_late(gate, link, reason).await,
     }
+    // One vote per person: the vote's key is the canonical identity.
+    let voter = identity::canonical("", &link.approver).unwrap_or_else(|_| link.approver.clone());
     match gate
-        .vote(request, &link.approver, link.decision.as_str(), reason)
+        .vote(request, &voter, link.decision.as_str(), reason)
         .await?
     {
         VoteOutcome::Recorded => {}

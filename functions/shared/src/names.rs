@@ -73,14 +73,31 @@ fn slug(raw: &str, max: usize) -> String {
 /// `request_id` or the event's id. The trigger names runs with it and the
 /// CLI finds them with it, so one rule serves both.
 pub fn execution_name(tenant: &str, environment: &str, id: &str) -> String {
-    let mut name = format!(
-        "{}-{}-{}",
+    let (t, e, i) = (
         slug(tenant, crate::validate::TENANT_MAX_LEN),
         slug(environment, crate::validate::ENVIRONMENT_MAX_LEN),
-        slug(id, 64)
+        slug(id, 64),
     );
+    let prefix = format!("{t}-{e}-");
+    // Slugging is lossy (`Release_7` and `release-7`, `ACME` and `acme`): a
+    // request whose parts are not already in name form gets a digest of
+    // them, so an invalid request cannot take the name a valid one will use.
+    let lossy = t != tenant || e != environment || i != id;
+    let mut name = if lossy {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{tenant}\n{environment}\n{id}").as_bytes());
+        let suffix = format!("-x{}", &hex_lower(&digest)[..10]);
+        let room = limits::EXECUTION_NAME.saturating_sub(prefix.len() + suffix.len());
+        format!("{prefix}{}{suffix}", &i[..i.len().min(room)])
+    } else {
+        format!("{prefix}{i}")
+    };
     name.truncate(limits::EXECUTION_NAME);
     name
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The tenant and environment an execution name starts with, if it is one of ours.

@@ -66,10 +66,34 @@ fn environment_name_ok(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
-fn requested_by_ok(s: &str) -> bool {
-    !s.is_empty()
+/// The identity rules (`stepdeploy_shared::identity`), written out again:
+/// letters, digits and `. _ @ + - '` only; in an environment with approvers,
+/// a plain-ASCII address `local@domain.tld` (the local part's `+tag` aside).
+fn requested_by_ok(s: &str, email: bool) -> bool {
+    let plain = !s.is_empty()
         && s.chars().count() <= 128
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || "._@+-'".contains(c))
+        && !s
+            .chars()
+            .any(|c| ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'].contains(&c));
+    if !plain || !email {
+        return plain;
+    }
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let local = local.split('+').next().unwrap_or_default();
+    let dotted =
+        |p: &str| !p.is_empty() && !p.starts_with('.') && !p.ends_with('.') && !p.contains("..");
+    s.is_ascii()
+        && !domain.contains('@')
+        && dotted(local)
+        && dotted(domain)
+        && domain.contains('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 fn request_id_ok(s: &str) -> bool {
@@ -142,9 +166,13 @@ fn invalid_detail_fields(deploy: bool, detail: &Map<String, Value>) -> BTreeSet<
         .filter(|e| environment_name_ok(e))
         .and_then(|e| environments().get(e).ok());
     flag("environment", env.is_some());
+    let approvers = env.is_some_and(|c| c.approval.is_some());
     flag(
         "requested_by",
-        required_str("requested_by", requested_by_ok),
+        detail
+            .get("requested_by")
+            .and_then(Value::as_str)
+            .is_some_and(|s| requested_by_ok(s, approvers)),
     );
     flag(
         "request_id",
@@ -382,7 +410,8 @@ fn valid_deploy_detail() -> impl Strategy<Value = Map<String, Value>> {
     (
         regex("[a-z][a-z0-9]{1,19}"),
         prop::sample::select(vec!["dev", "sit", "prod"]),
-        regex("[a-z0-9.]{1,20}@[a-z]{1,10}\\.io"),
+        regex("[a-z0-9][a-z0-9.]{0,18}[a-z0-9]@[a-z]{1,10}\\.io")
+            .prop_filter("no ..", |s| !s.contains("..")),
         prop::option::of(prop::sample::select(GOOD_IMAGES.to_vec())),
         prop::option::of(10u32..=109),
         prop::option::of(any::<bool>()),
@@ -431,10 +460,18 @@ fn check_detail(deploy: bool, detail: &Map<String, Value>) -> Result<(), TestCas
                 request.environment().as_str(),
                 detail["environment"].as_str().unwrap_or_default()
             );
-            prop_assert_eq!(
-                request.requested_by(),
-                detail["requested_by"].as_str().unwrap_or_default()
-            );
+            // Kept in canonical form: lower case, without an address's `+tag`.
+            let raw = detail["requested_by"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase();
+            let canonical = match raw.split_once('@') {
+                Some((local, domain)) => {
+                    format!("{}@{domain}", local.split('+').next().unwrap_or_default())
+                }
+                None => raw,
+            };
+            prop_assert_eq!(request.requested_by(), canonical);
             prop_assert_eq!(matches!(request, Request::Deploy(_)), deploy);
         }
         Err(e) => {

@@ -203,10 +203,12 @@ mod tests {
             execution_name(&e),
             "goldencrust-sit-6a7e8feb-b491-4cf7-a9f1-bf3703467718"
         );
+        // Not in name form: readable, plus a digest of what was sent.
         let e = event(json!({"tenant": "Golden Crust!", "environment": "prod"}));
-        assert_eq!(
-            execution_name(&e),
-            "golden-crust--prod-6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+        let name = execution_name(&e);
+        assert!(
+            name.starts_with("golden-crust--prod-6a7e8feb-b491-4cf7-a9f1-bf3703467718-x"),
+            "{name}"
         );
         let mut e = event(json!({"tenant": "t".repeat(200), "environment": "e".repeat(50)}));
         e["id"] = json!("x".repeat(200));
@@ -217,8 +219,30 @@ mod tests {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
         assert_eq!(execution_name(&json!({})), "invalid-unknown-no-id");
         let e =
-            event(json!({"tenant": "goldencrust", "environment": "sit", "request_id": "Build-42"}));
+            event(json!({"tenant": "goldencrust", "environment": "sit", "request_id": "build-42"}));
         assert_eq!(execution_name(&e), "goldencrust-sit-build-42");
+    }
+
+    /// A squatter's request cannot take the name a later valid request uses:
+    /// ids and tenants that only look alike once slugged name different runs.
+    #[test]
+    fn look_alike_requests_get_different_names() {
+        let name = |tenant: &str, id: &str| {
+            execution_name(&event(
+                json!({"tenant": tenant, "environment": "prod", "request_id": id}),
+            ))
+        };
+        let valid = name("acme", "release-7");
+        assert_eq!(valid, "acme-prod-release-7");
+        for squat in [
+            name("acme", "Release_7"),
+            name("acme", "release_7"),
+            name("ACME", "release-7"),
+        ] {
+            assert_ne!(squat, valid);
+            assert!(squat.starts_with("acme-prod-release-7-x"), "{squat}");
+        }
+        assert_ne!(name("acme", "Release_7"), name("acme", "release_7"));
     }
 
     #[tokio::test]
