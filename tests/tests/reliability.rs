@@ -655,9 +655,10 @@ async fn leak_scenario(
     assert!(history_events >= 40, "{history_events} history events");
     assert!(
         sns_messages >= 6,
-        "{sns_messages} mails (3 approval, 2 success, 1 failure expected)"
+        "{sns_messages} mails (4 approval, 2 success, 1 failure expected)"
     );
-    assert_eq!(approval_mails, 3);
+    // Three approvers' links and the requester's notice.
+    assert_eq!(approval_mails, 4);
     assert!(
         events >= 6,
         "{events} events (3 requested, 2 succeeded, 1 failed expected)"
