@@ -712,7 +712,9 @@ pub async fn history(stack: &Stack, global: &Global, a: &args::History) -> Resul
             status: run.status.clone(),
             started: timestamp(run.started),
             seconds: run.stopped.map(|s| s - run.started),
-            requested_by: detail["requested_by"].as_str().map(str::to_string),
+            requested_by: detail["requested_by"]
+                .as_str()
+                .map(crate::progress::terminal_safe),
             image: detail["image"].as_str().map(str::to_string),
             approved_by,
             error: d.as_ref().and_then(|d| error_text(d.error(), d.cause())),

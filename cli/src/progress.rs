@@ -140,7 +140,10 @@ pub fn error_text(error: Option<&str>, cause: Option<&str>) -> Option<String> {
         (None, Some(c)) => c.to_string(),
         (Some(e), Some(c)) => format!("{e}: {}", cause_message(c)),
     };
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line: String = terminal_safe(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     Some(if one_line.chars().count() > 300 {
         let mut cut: String = one_line.chars().take(297).collect();
         cut.push_str("...");
@@ -148,6 +151,24 @@ pub fn error_text(error: Option<&str>, cause: Option<&str>) -> Option<String> {
     } else {
         one_line
     })
+}
+
+/// Text from outside (a run's error, a requester's name, a rejection
+/// reason) as it may reach a terminal: control characters (escape
+/// sequences), bidi overrides and other invisible format characters are
+/// shown as `\u{…}` instead of acting on the terminal or the reader.
+pub fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let invisible = (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{061C}' | '\u{00AD}');
+            if invisible {
+                format!("\\u{{{:x}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A Lambda's cause is a JSON document (`errorType`, `errorMessage`); keep the message.
@@ -161,6 +182,16 @@ fn cause_message(cause: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outside_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            terminal_safe("rejected by x: \u{1b}[2J\u{202e}olleh"),
+            "rejected by x: \\u{1b}[2J\\u{202e}olleh"
+        );
+        let text = error_text(Some("ApprovalRejected"), Some("no\u{7}pe")).expect("text");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+    }
 
     fn ev(kind: &str, at: f64, state: Option<&str>, error: Option<&str>) -> Event {
         Event {

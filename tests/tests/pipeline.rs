@@ -310,3 +310,35 @@ async fn the_same_event_sent_twice_starts_one_execution() {
         .count();
     assert_eq!(runs, 1);
 }
+
+/// A request id names one request: the same id with another detail (a
+/// squatter, or a sender reusing ids) is refused loudly instead of being
+/// swallowed as a duplicate of the first run.
+#[tokio::test]
+async fn another_request_under_a_used_request_id_is_refused() {
+    let tenant = unique_tenant("ri");
+    let id = format!("rel-{tenant}");
+    let first = stepdeploy_tests::event(
+        "Tenant Deployment Requested",
+        json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io", "request_id": id}),
+    );
+    let started = stepdeploy_tests::invoke("trigger", &first).await.ok();
+    assert_eq!(started["deduplicated"], false, "{started}");
+    // The same request again, as a retrying sender puts it (a new event id):
+    // found, not started twice.
+    let mut resent = first.clone();
+    resent["id"] = json!(stepdeploy_tests::unique_event_id());
+    let again = stepdeploy_tests::invoke("trigger", &resent).await.ok();
+    assert_eq!(again["deduplicated"], true, "{again}");
+    assert_eq!(again["execution_arn"], started["execution_arn"]);
+    // Another image under the same id: refused.
+    let other = stepdeploy_tests::event(
+        "Tenant Deployment Requested",
+        json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io", "request_id": id, "image": "wordpress:6.5-apache"}),
+    );
+    let (kind, message) = stepdeploy_tests::invoke("trigger", &other).await.err();
+    assert_eq!(kind, "ValidationFailed", "{message}");
+    assert!(message.contains("another detail"), "{message}");
+    let done = finished_execution(&format!("{tenant}-dev-"), Duration::from_secs(240)).await;
+    assert_eq!(done.status(), &ExecutionStatus::Succeeded);
+}

@@ -5,7 +5,7 @@
 //! event changes nothing.
 
 use crate::error::BootstrapError;
-use crate::ports::{ConfigBucket, Connector, ListenerRule, ListenerRules};
+use crate::ports::{ConfigBucket, Connector, EnvPorts, ListenerRule, ListenerRules};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use stepdeploy_shared::config::{
@@ -62,22 +62,51 @@ pub fn lock_ttl(env: &EnvironmentConfig) -> u64 {
     approval + verify + 3_600
 }
 
-/// Runs bootstrap for one state machine input.
+/// The `Claim` step of an approval environment: the plan bootstrap made
+/// before the gate, now approved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimInput {
+    /// Always `claim`.
+    pub action: String,
+    /// bootstrap's plan (its `alb_priority` is the requested one, or 0).
+    pub plan: DeploymentPlan,
+}
+
+/// Runs bootstrap for one state machine input: the request (`{event, …}`),
+/// or, in an environment with approvers, the claim after the gate
+/// (`{action: "claim", plan}`).
 pub async fn handle(
     input: serde_json::Value,
     environments: &Result<EnvironmentSet, Arc<ConfigError>>,
     connector: &impl Connector,
     clock: &impl Clock,
 ) -> Result<DeploymentPlan, BootstrapError> {
+    let environments = environments
+        .as_ref()
+        .map_err(|e| BootstrapError::Config(Arc::clone(e)))?;
+    if input.get("action").is_some() {
+        let ClaimInput { action, plan } = serde_json::from_value(input).map_err(|e| {
+            FieldError::new(
+                "(state machine input)",
+                format!("{e}; expected {{action, plan}}"),
+            )
+        })?;
+        if action != "claim" {
+            return Err(FieldError::new("action", format!("unknown action {action:?}")).into());
+        }
+        let env = environments
+            .get(plan.environment.as_str())
+            .map_err(|e| FieldError::new("plan.environment", e.to_string()))?;
+        let ports = connector.connect(env).await;
+        return claim(plan, env, &ports, clock).await;
+    }
     let input: BootstrapInput = serde_json::from_value(input).map_err(|e| {
         FieldError::new(
             "(state machine input)",
             format!("{e}; expected {{event, execution, started_at}}"),
         )
     })?;
-    let environments = environments
-        .as_ref()
-        .map_err(|e| BootstrapError::Config(Arc::clone(e)))?;
     let request = match Request::from_event(&input.event, environments)? {
         Request::Deploy(request) => request,
         Request::Teardown(_) => {
@@ -102,14 +131,63 @@ pub async fn handle(
         .ensure_bucket(&env.config_bucket, &env.region)
         .await?;
 
+    let promote_to = if request.auto_promote {
+        env.promote_to.clone().filter(|next| {
+            environments
+                .get(next.as_str())
+                .is_ok_and(|next_env| next_env.approval.is_none())
+        })
+    } else {
+        None
+    };
+    let plan = DeploymentPlan {
+        tenant: request.tenant.clone(),
+        environment: request.environment.clone(),
+        execution: input.execution,
+        requested_by: request.requested_by.clone(),
+        image: request
+            .image
+            .clone()
+            .unwrap_or_else(|| env.defaults.image.clone()),
+        // The requested priority (0: none) until the claim picks one.
+        alb_priority: request.alb_priority.unwrap_or(0),
+        auto_promote: request.auto_promote,
+        names,
+        phases: PhaseSwitches {
+            approval: env.approval.is_some(),
+            verify: env.verify.enabled,
+            dns: env.dns.enabled,
+            promote_to,
+        },
+        env: env.clone(),
+        started_at: input.started_at,
+    };
+    if env.approval.is_some() {
+        // Where humans decide, the lock and the priority are taken after the
+        // gate (the Claim state): a pending request holds nothing, so it can
+        // neither block the tenant for a day nor use up the range.
+        return Ok(plan);
+    }
+    claim(plan, env, &ports, clock).await
+}
+
+/// Takes the tenant's lock and its ALB priority for `plan`.
+async fn claim<S: StateStore, L: ListenerRules, B>(
+    mut plan: DeploymentPlan,
+    env: &EnvironmentConfig,
+    ports: &EnvPorts<S, L, B>,
+    clock: &impl Clock,
+) -> Result<DeploymentPlan, BootstrapError> {
     let now = clock.now();
-    let tenant = request.tenant.as_str();
+    let tenant = plan.tenant.as_str().to_string();
+    let tenant = tenant.as_str();
+    let execution = plan.execution.clone();
     let locked = ports
         .state
         .acquire_lock(
             tenant,
-            &input.execution,
-            &request.requested_by,
+            &execution,
+            &plan.requested_by,
             now,
             now + lock_ttl(env),
         )
@@ -119,7 +197,7 @@ pub async fn handle(
         Err(err) => {
             // The put may have been applied before the error (a lost answer,
             // then a failed retry): the release is conditional on this run.
-            if let Err(release) = ports.state.release_lock(tenant, &input.execution).await {
+            if let Err(release) = ports.state.release_lock(tenant, &execution).await {
                 tracing::error!(error = %release, "could not release the lock after a failed bootstrap; it expires by itself");
             }
             return Err(err.into());
@@ -137,58 +215,39 @@ pub async fn handle(
             })
         }
     }
+    let request = DeployRequest {
+        tenant: plan.tenant.clone(),
+        environment: plan.environment.clone(),
+        image: Some(plan.image.clone()),
+        alb_priority: (plan.alb_priority != 0).then_some(plan.alb_priority),
+        auto_promote: plan.auto_promote,
+        requested_by: plan.requested_by.clone(),
+        request_id: None,
+    };
     // From here on this run holds the lock: give it back if bootstrap fails,
     // since no rollback will know about a run that never produced a plan.
     match reserve_priority(
         &request,
         env,
-        &names,
-        &input.execution,
+        &plan.names,
+        &execution,
         &ports.state,
         &ports.rules,
     )
     .await
     {
         Ok(alb_priority) => {
-            let promote_to = if request.auto_promote {
-                env.promote_to.clone().filter(|next| {
-                    environments
-                        .get(next.as_str())
-                        .is_ok_and(|next_env| next_env.approval.is_none())
-                })
-            } else {
-                None
-            };
-            Ok(DeploymentPlan {
-                tenant: request.tenant.clone(),
-                environment: request.environment.clone(),
-                execution: input.execution,
-                requested_by: request.requested_by.clone(),
-                image: request
-                    .image
-                    .clone()
-                    .unwrap_or_else(|| env.defaults.image.clone()),
-                alb_priority,
-                auto_promote: request.auto_promote,
-                names,
-                phases: PhaseSwitches {
-                    approval: env.approval.is_some(),
-                    verify: env.verify.enabled,
-                    dns: env.dns.enabled,
-                    promote_to,
-                },
-                env: env.clone(),
-                started_at: input.started_at,
-            })
+            plan.alb_priority = alb_priority;
+            Ok(plan)
         }
         Err(err) => {
             // Also a claim whose answer was lost, or whose ledger entry could
             // not be written: found through the registry, released if this
             // run made it.
-            if let Err(release) = ports.state.release_claim_of(tenant, &input.execution).await {
+            if let Err(release) = ports.state.release_claim_of(tenant, &execution).await {
                 tracing::error!(error = %release, "could not give back the priority claim of a failed bootstrap");
             }
-            if let Err(release) = ports.state.release_lock(tenant, &input.execution).await {
+            if let Err(release) = ports.state.release_lock(tenant, &execution).await {
                 tracing::error!(error = %release, "could not release the lock after a failed bootstrap; it expires by itself");
             }
             Err(err)
@@ -436,6 +495,43 @@ mod tests {
             &FixedClock(1_000),
         )
         .await
+    }
+
+    /// In an environment with approvers a pending request holds nothing:
+    /// the lock and the priority are taken by the claim after the gate.
+    #[tokio::test]
+    async fn approval_environments_claim_after_the_gate() {
+        let world = World::default();
+        let detail = json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "jane@kimmyai.io"});
+        let pending = run(&world, detail.clone(), "exec-a").await.expect("plan");
+        assert_eq!(pending.alb_priority, 0);
+        assert!(world
+            .state
+            .claimed_priorities()
+            .await
+            .expect("claims")
+            .is_empty());
+        // A second pending request for the same tenant is not locked out.
+        let other = run(&world, detail, "exec-b").await.expect("plan");
+        let claim = |plan: &DeploymentPlan| json!({"action": "claim", "plan": plan});
+        let claimed = handle(claim(&pending), &environments(), &world, &FixedClock(1_000))
+            .await
+            .expect("claimed");
+        assert!(claimed.alb_priority > 0);
+        assert_eq!(
+            world
+                .state
+                .claimed_priorities()
+                .await
+                .expect("claims")
+                .len(),
+            1
+        );
+        // The other run's claim finds the tenant locked.
+        let err = handle(claim(&other), &environments(), &world, &FixedClock(1_000))
+            .await
+            .expect_err("locked");
+        assert_eq!(err.error_name(), "DeploymentLocked");
     }
 
     #[tokio::test]

@@ -10,7 +10,9 @@ mod ports;
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use std::sync::Arc;
+use stepdeploy_shared::approvals::Action;
 use stepdeploy_shared::config::EnvironmentSet;
+use stepdeploy_shared::guard::{Guard, Quorum};
 use stepdeploy_shared::plan::DeploymentPlan;
 
 #[tokio::main]
@@ -21,12 +23,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // Still start: every invocation answers ConfigInvalid, which the state machine reports.
         tracing::error!(error = %e, "environment configuration is invalid");
     }
-    let connector = ports::AwsConnector::new(stepdeploy_shared::aws::sdk_config().await);
+    let config = stepdeploy_shared::aws::sdk_config().await;
+    let guard = Guard::from_env(&config);
+    let connector = ports::AwsConnector::new(config);
     let clock = handler::SystemClock;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (environments, connector, clock) = (&environments, &connector, &clock);
+        let (environments, connector, clock, guard) = (&environments, &connector, &clock, &guard);
         stepdeploy_shared::timing::measured("bootstrap", async move {
-            handler::handle(event.payload, environments, connector, clock)
+            // The claim after the gate takes the lock and a priority in an
+            // approval environment: only for an approved, running run.
+            let payload = if event.payload.get("action").is_some() {
+                guard
+                    .admit(event.payload, Quorum::Required, Action::Deploy)
+                    .await
+                    .map_err(Diagnostic::from)?
+            } else {
+                event.payload
+            };
+            handler::handle(payload, environments, connector, clock)
                 .await
                 .map_err(Diagnostic::from)
                 .map(|plan: DeploymentPlan| plan)

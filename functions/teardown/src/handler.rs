@@ -33,6 +33,11 @@ pub enum Step {
         /// `prepare`'s plan.
         plan: DeploymentPlan,
     },
+    /// Take the lock after the gate (environments with approvers).
+    Lock {
+        /// `prepare`'s plan.
+        plan: DeploymentPlan,
+    },
     /// Release the lock after a failure.
     Unlock {
         /// `prepare`'s plan.
@@ -249,6 +254,32 @@ async fn inventory(
     Ok(found)
 }
 
+/// Takes the tenant's lock for a teardown (an hour).
+async fn lock(
+    clients: &EnvClients,
+    tenant: &str,
+    execution: &str,
+    requested_by: &str,
+    environment: &str,
+) -> Result<(), TeardownError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    if let LockOutcome::HeldBy(holder) = clients
+        .state
+        .acquire_lock(tenant, execution, requested_by, now, now + 3_600)
+        .await?
+    {
+        return Err(TeardownError::Locked {
+            tenant: tenant.to_string(),
+            environment: environment.to_string(),
+            owner: holder.owner,
+        });
+    }
+    Ok(())
+}
+
 /// Runs one step.
 pub async fn handle(
     input: serde_json::Value,
@@ -278,26 +309,15 @@ pub async fn handle(
                 .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
             let clients = ports.connector.connect(env).await;
             clients.state.ensure_table().await?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            if let LockOutcome::HeldBy(holder) = clients
-                .state
-                .acquire_lock(
+            if env.approval.is_none() {
+                lock(
+                    &clients,
                     request.tenant.as_str(),
                     &execution,
                     &request.requested_by,
-                    now,
-                    now + 3_600,
+                    &env.name.to_string(),
                 )
-                .await?
-            {
-                return Err(TeardownError::Locked {
-                    tenant: request.tenant.to_string(),
-                    environment: env.name.to_string(),
-                    owner: holder.owner,
-                });
+                .await?;
             }
             let priority = clients
                 .state
@@ -358,6 +378,18 @@ pub async fn handle(
                 .release_lock(plan.tenant.as_str(), &plan.execution)
                 .await?;
             Ok(serde_json::to_value(out).unwrap_or_default())
+        }
+        Step::Lock { plan } => {
+            let clients = ports.connector.connect(&plan.env).await;
+            lock(
+                &clients,
+                plan.tenant.as_str(),
+                &plan.execution,
+                &plan.requested_by,
+                plan.environment.as_str(),
+            )
+            .await?;
+            Ok(serde_json::json!({ "locked": true }))
         }
         Step::Unlock { plan } => {
             let clients = ports.connector.connect(&plan.env).await;

@@ -27,7 +27,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         stepdeploy_shared::timing::measured("teardown", async move {
             // Removing is a change: in an approval environment it needs the
             // quorum; unlocking after a failure undoes only this run's lock.
-            let quorum = if event.payload["action"] == "remove" {
+            let quorum = if ["remove", "lock"]
+                .contains(&event.payload["action"].as_str().unwrap_or_default())
+            {
                 Quorum::Required
             } else {
                 Quorum::NotRequired

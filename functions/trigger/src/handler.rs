@@ -43,6 +43,9 @@ pub enum TriggerError {
     /// The function is deployed without the state machine it should start.
     #[error("{0} is not set: the trigger does not know which state machine to start")]
     NotConfigured(&'static str),
+    /// The request id names a run started by a request with another detail.
+    #[error("{0}")]
+    Conflict(String),
     /// StartExecution failed.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
@@ -53,6 +56,7 @@ impl ErrorName for TriggerError {
         match self {
             Self::Unroutable(_) => error_names::VALIDATION_FAILED,
             Self::NotConfigured(_) => error_names::CONFIG_INVALID,
+            Self::Conflict(_) => error_names::VALIDATION_FAILED,
             Self::Aws(e) => e.error_name(),
         }
     }
@@ -84,6 +88,11 @@ pub trait Executions: Send + Sync {
         name: &str,
         input: String,
     ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    /// The input an execution was started with (`None` if there is no such execution).
+    fn input_of(
+        &self,
+        execution_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
 }
 
 /// Step Functions adapter.
@@ -113,6 +122,25 @@ impl Executions for SfnExecutions {
                 Ok(None)
             }
             Err(e) => Err(AwsCallError::new("states:StartExecution", e)),
+        }
+    }
+
+    async fn input_of(&self, execution_arn: &str) -> Result<Option<String>, AwsCallError> {
+        match self
+            .0
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.input().map(str::to_string)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_execution_does_not_exist()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(AwsCallError::new("states:DescribeExecution", e)),
         }
     }
 }
@@ -165,6 +193,22 @@ pub async fn handle(
             state_machine.replacen(":stateMachine:", ":execution:", 1)
         )
     });
+    if deduplicated {
+        // The same request again (a redelivery, a retrying sender) finds its
+        // run; another request under the same id is refused, not swallowed.
+        let first: Option<serde_json::Value> = executions
+            .input_of(&execution_arn)
+            .await?
+            .and_then(|input| serde_json::from_str(&input).ok());
+        if let Some(first) = first {
+            if first["event"]["detail"] != event["detail"] {
+                return Err(TriggerError::Conflict(format!(
+                    "execution {name} already exists for a request with another detail; \
+                     a request_id names one request: use a new request_id for a new request"
+                )));
+            }
+        }
+    }
     tracing::info!(%execution_arn, deduplicated, "execution for event");
     Ok(Started {
         execution_arn,
@@ -287,15 +331,35 @@ mod tests {
                 ExecutionAlreadyExists::builder().message("exists").build(),
             )
         });
-        let sfn = SfnExecutions(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&rule]));
-        let started = handle(
-            event(json!({"tenant": "goldencrust", "environment": "sit"})),
-            &targets(),
-            &sfn,
-        )
-        .await
-        .expect("deduplicated");
+        let first = event(json!({"tenant": "goldencrust", "environment": "sit"}));
+        let input = json!({ "event": first }).to_string();
+        let describe = mock!(aws_sdk_sfn::Client::describe_execution).then_output(move || {
+            aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                .execution_arn("arn:exec:1")
+                .state_machine_arn(SM)
+                .status(aws_sdk_sfn::types::ExecutionStatus::Running)
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                .input(input.clone())
+                .build()
+                .expect("output")
+        });
+        let sfn = SfnExecutions(mock_client!(
+            aws_sdk_sfn,
+            RuleMode::MatchAny,
+            [&rule, &describe]
+        ));
+        let started = handle(first.clone(), &targets(), &sfn)
+            .await
+            .expect("deduplicated");
         assert!(started.deduplicated);
+        // The same request id with another detail: refused, naming why.
+        let mut other = first;
+        other["detail"]["image"] = json!("wordpress:6.5-apache");
+        let err = handle(other, &targets(), &sfn)
+            .await
+            .expect_err("another request under the same id");
+        assert_eq!(err.error_name(), "ValidationFailed");
+        assert!(err.to_string().contains("another detail"), "{err}");
         assert_eq!(started.execution_arn, "arn:aws:states:eu-west-1:123456789012:execution:stepdeploy-deploy-tenant:goldencrust-sit-6a7e8feb-b491-4cf7-a9f1-bf3703467718");
     }
 
