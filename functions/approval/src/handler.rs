@@ -747,6 +747,251 @@ pub fn mail_subject(action: Action, tenant: &str, env: &str, image: &str) -> Str
 mod tests {
     use super::*;
 
+    /// The gate's storage in memory, with the races and failures the tests set up.
+    #[derive(Default)]
+    struct FakeGate {
+        request: std::sync::Mutex<Option<ApprovalRequest>>,
+        votes: std::sync::Mutex<Vec<approvals::Vote>>,
+        /// Another decision settles the gate just before this vote's transaction.
+        settle_before_vote: std::sync::Mutex<Option<&'static str>>,
+        /// SendTaskSuccess fails this many times.
+        resume_failures: std::sync::Mutex<u32>,
+        resumed: std::sync::Mutex<u32>,
+    }
+
+    impl Gate for FakeGate {
+        async fn signing_key(&self) -> Result<crate::ports::SigningKey, KeyError> {
+            Ok(crate::ports::SigningKey {
+                id: "k".into(),
+                bytes: vec![7; 32],
+            })
+        }
+        async fn key(&self, _id: &str) -> Result<Option<Vec<u8>>, KeyError> {
+            Ok(Some(vec![7; 32]))
+        }
+        async fn open(&self, r: &ApprovalRequest, _: Option<&str>) -> Result<bool, AwsCallError> {
+            *self.request.lock().unwrap() = Some(r.clone());
+            Ok(true)
+        }
+        async fn request(&self, _: &str) -> Result<Option<ApprovalRequest>, AwsCallError> {
+            Ok(self.request.lock().unwrap().clone())
+        }
+        async fn vote(
+            &self,
+            r: &ApprovalRequest,
+            approver: &str,
+            decision: &str,
+            reason: &str,
+        ) -> Result<VoteOutcome, AwsCallError> {
+            if let Some(to) = self.settle_before_vote.lock().unwrap().take() {
+                if let Some(current) = self.request.lock().unwrap().as_mut() {
+                    current.status = to.into();
+                }
+            }
+            let current = self.request.lock().unwrap().clone();
+            if current.is_none_or(|c| c.status != status::PENDING || c.attempt != r.attempt) {
+                return Ok(VoteOutcome::GateSettled);
+            }
+            let mut votes = self.votes.lock().unwrap();
+            if votes.iter().any(|v| !v.late && v.approver == approver) {
+                return Ok(VoteOutcome::AlreadyDecided);
+            }
+            votes.push(approvals::Vote {
+                approver: approver.into(),
+                decision: decision.into(),
+                reason: reason.into(),
+                late: false,
+            });
+            Ok(VoteOutcome::Recorded)
+        }
+        async fn late(
+            &self,
+            _: &ApprovalRequest,
+            approver: &str,
+            decision: &str,
+            reason: &str,
+        ) -> Result<(), AwsCallError> {
+            self.votes.lock().unwrap().push(approvals::Vote {
+                approver: approver.into(),
+                decision: decision.into(),
+                reason: reason.into(),
+                late: true,
+            });
+            Ok(())
+        }
+        async fn votes(&self, _: &str, _: &str) -> Result<Vec<approvals::Vote>, AwsCallError> {
+            Ok(self.votes.lock().unwrap().clone())
+        }
+        async fn settle(
+            &self,
+            _: &str,
+            attempt: &str,
+            from: &str,
+            to: &str,
+        ) -> Result<bool, AwsCallError> {
+            let mut request = self.request.lock().unwrap();
+            match request.as_mut() {
+                Some(r) if r.status == from && r.attempt == attempt => {
+                    r.status = to.into();
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+        async fn mail(&self, _: &str, _: &str, _: &str) -> Result<(), AwsCallError> {
+            Ok(())
+        }
+        async fn token(&self, _: &str, _: &str) -> Result<Option<String>, AwsCallError> {
+            Ok(Some("token".into()))
+        }
+        async fn succeed(&self, _: &str, _: &serde_json::Value) -> Result<(), AwsCallError> {
+            let mut failures = self.resume_failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(AwsCallError::other(
+                    "states:SendTaskSuccess",
+                    std::io::Error::other("throttled"),
+                ));
+            }
+            *self.resumed.lock().unwrap() += 1;
+            Ok(())
+        }
+        async fn fail(&self, _: &str, _: &str, _: &str) -> Result<(), AwsCallError> {
+            Ok(())
+        }
+    }
+
+    fn pending() -> ApprovalRequest {
+        ApprovalRequest {
+            execution: "arn:aws:states:eu-west-1:1:execution:stepdeploy-deploy-tenant:acme-prod-1"
+                .into(),
+            attempt: "a1".into(),
+            action: Action::Deploy,
+            token_hash: "h".into(),
+            tenant: "acme".into(),
+            environment: "prod".into(),
+            image: "wordpress:6".into(),
+            requested_by: "jane@x.io".into(),
+            approvers: vec!["lead@x.io".into(), "ops@x.io".into(), "cto@x.io".into()],
+            required: 2,
+            status: status::PENDING.into(),
+            expires_at: 10_000,
+        }
+    }
+
+    fn link(approver: &str, decision: Decision) -> Link {
+        Link {
+            execution: pending().execution,
+            attempt: "a1".into(),
+            key_id: "k".into(),
+            approver: approver.into(),
+            decision,
+            expires: 10_000,
+        }
+    }
+
+    fn body(page: &serde_json::Value) -> String {
+        format!(
+            "{} {}",
+            page["statusCode"],
+            page["body"].as_str().unwrap_or_default()
+        )
+    }
+
+    /// A rejection that loses the race with the deciding approval is told so
+    /// and recorded as late; it does not claim to have stopped anything.
+    #[tokio::test]
+    async fn a_rejection_after_the_gate_opened_is_answered_as_late() {
+        let gate = FakeGate::default();
+        gate.open(&pending(), None).await.unwrap();
+        *gate.settle_before_vote.lock().unwrap() = Some(status::APPROVED);
+        let page = decide(&gate, &link("cto@x.io", Decision::Reject), &pending(), "no")
+            .await
+            .unwrap();
+        let text = body(&page);
+        assert!(
+            text.starts_with("409")
+                && text.contains("Too late")
+                && text.contains("already approved"),
+            "{text}"
+        );
+        assert!(!text.contains("stopped"), "{text}");
+        let votes = gate.votes.lock().unwrap().clone();
+        assert_eq!(votes.len(), 1);
+        assert!(votes[0].late && votes[0].decision == "reject");
+    }
+
+    /// Counts never pass the quorum; a third approver is told the gate had opened.
+    #[tokio::test]
+    async fn quorum_counts_never_exceed_the_quorum() {
+        let gate = FakeGate::default();
+        gate.open(&pending(), None).await.unwrap();
+        let first = body(
+            &decide(&gate, &link("lead@x.io", Decision::Approve), &pending(), "")
+                .await
+                .unwrap(),
+        );
+        assert!(first.contains("1 of 2 approvals so far"), "{first}");
+        let second = body(
+            &decide(&gate, &link("ops@x.io", Decision::Approve), &pending(), "")
+                .await
+                .unwrap(),
+        );
+        assert!(
+            second.contains("2 of 2 approvals: the change continues"),
+            "{second}"
+        );
+        let now = gate.request.lock().unwrap().clone().unwrap();
+        let third = body(
+            &decide(&gate, &link("cto@x.io", Decision::Approve), &now, "")
+                .await
+                .unwrap(),
+        );
+        assert!(
+            third.contains("Too late") && !third.contains("3 of"),
+            "{third}"
+        );
+        assert_eq!(*gate.resumed.lock().unwrap(), 1);
+    }
+
+    /// A failed resume is retried, then reported; the gate stays `settling`
+    /// and the next confirmation resumes the run.
+    #[tokio::test]
+    async fn a_failed_resume_is_retried_and_can_be_finished() {
+        let gate = FakeGate::default();
+        gate.open(&pending(), None).await.unwrap();
+        decide(&gate, &link("lead@x.io", Decision::Approve), &pending(), "")
+            .await
+            .unwrap();
+        *gate.resume_failures.lock().unwrap() = 5;
+        let page = body(
+            &decide(&gate, &link("ops@x.io", Decision::Approve), &pending(), "")
+                .await
+                .unwrap(),
+        );
+        assert!(
+            page.starts_with("503") && page.contains("not yet resumed"),
+            "{page}"
+        );
+        let now = gate.request.lock().unwrap().clone().unwrap();
+        assert_eq!(now.status, status::SETTLING);
+        assert_eq!(*gate.resume_failures.lock().unwrap(), 2, "three tries");
+        *gate.resume_failures.lock().unwrap() = 0;
+        let page = body(
+            &decide(&gate, &link("ops@x.io", Decision::Approve), &now, "")
+                .await
+                .unwrap(),
+        );
+        assert!(
+            page.starts_with("200") && page.contains("continues"),
+            "{page}"
+        );
+        assert_eq!(
+            gate.request.lock().unwrap().clone().unwrap().status,
+            status::APPROVED
+        );
+    }
+
     #[test]
     fn reasons_are_one_clean_bounded_line() {
         assert_eq!(
