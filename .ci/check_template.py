@@ -65,6 +65,10 @@ NOT_NEEDED = {
         "serves the URL; only the gate (ApprovalFunction) builds links",
     ("ApprovalLinksFunction", "STEPDEPLOY_APPROVAL_TOPIC_ARN"):
         "records decisions; only the gate (ApprovalFunction) mails approvers",
+    ("TeardownFunction", "STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN"):
+        "uses rollback's undo; only the rollback binary serves cleanup requests",
+    ("TeardownFunction", "STEPDEPLOY_NOTIFICATION_TOPIC_ARN"):
+        "uses rollback's undo; the teardown state machine announces the removal itself",
 }
 
 # Crates the environment accounts' stack deploys (AWS::Lambda::Function of

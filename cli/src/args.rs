@@ -70,6 +70,8 @@ pub enum Command {
     History(History),
     /// Remove a tenant from an environment (asks for confirmation).
     Teardown(Teardown),
+    /// Finish the rollback of a failed run once its obstacle is removed.
+    Cleanup(Cleanup),
     /// Environment configs.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -161,6 +163,19 @@ pub struct Teardown {
     /// Requester, idempotency key, --wait.
     #[command(flatten)]
     pub request: Request,
+}
+
+/// `stepdeploy cleanup`.
+#[derive(Debug, Args)]
+pub struct Cleanup {
+    /// A failed or stopped run (name or ARN), or a tenant (with --env: the run holding its lock).
+    pub target: String,
+    /// Environment, when TARGET is a tenant.
+    #[arg(long = "env", short = 'e')]
+    pub environment: Option<String>,
+    /// Who asks; defaults to $USER.
+    #[arg(long, env = "STEPDEPLOY_REQUESTED_BY")]
+    pub requested_by: Option<String>,
 }
 
 /// `stepdeploy config …`.

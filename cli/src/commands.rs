@@ -265,6 +265,73 @@ pub async fn teardown(stack: &Stack, global: &Global, a: &args::Teardown) -> Res
     request(stack, global, Machine::Teardown, detail, &a.request, &envs).await
 }
 
+/// `stepdeploy cleanup`: runs rollback again for one failed or stopped run
+/// (rollback's `Tenant Cleanup Requested`, invoked and awaited), and says
+/// what it undid or what is still left.
+pub async fn cleanup(stack: &Stack, global: &Global, a: &args::Cleanup) -> Result<(), CliError> {
+    let requested_by = a
+        .requested_by
+        .clone()
+        .or_else(|| {
+            ["USER", "LOGNAME"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        })
+        .ok_or_else(|| CliError::Refused("say who asks: --requested-by you@example.com".into()))?;
+    let detail = match &a.environment {
+        Some(name) => {
+            let envs = environments(global)?;
+            let env = environment(&envs, name)?;
+            let t = tenant(&a.target)?;
+            json!({"tenant": t.as_str(), "environment": env.name.as_str(), "requested_by": requested_by})
+        }
+        None => json!({"execution": a.target, "requested_by": requested_by}),
+    };
+    let event = as_delivered(
+        "Tenant Cleanup Requested",
+        &detail,
+        "stepdeploy-cli-cleanup",
+    );
+    match stack.invoke("rollback", &event).await? {
+        Ok(out) => {
+            let undone: Vec<String> = ["removed", "restored"]
+                .iter()
+                .flat_map(|k| out[*k].as_array().cloned().unwrap_or_default())
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            match global.output {
+                Output::Json => println!("{}", json!({"complete": true, "result": out})),
+                Output::Text => println!(
+                    "cleanup finished: nothing is left{}{}",
+                    if undone.is_empty() {
+                        " (it was already clean)".to_string()
+                    } else {
+                        format!("; undone: {}", undone.join(", "))
+                    },
+                    if out["lock_released"] == true {
+                        "; lock released"
+                    } else {
+                        ""
+                    }
+                ),
+            }
+            Ok(())
+        }
+        Err((kind, message)) => {
+            let message = crate::progress::terminal_safe(&message);
+            if kind == stepdeploy_shared::error_names::ROLLBACK_FAILED {
+                Err(CliError::Refused(format!(
+                    "cleanup could not finish: {message}"
+                )))
+            } else {
+                Err(CliError::Refused(format!(
+                    "cleanup refused ({kind}): {message}"
+                )))
+            }
+        }
+    }
+}
+
 fn confirm(t: &TenantName, env: &EnvironmentConfig) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
@@ -274,14 +341,27 @@ fn confirm(t: &TenantName, env: &EnvironmentConfig) -> Result<(), CliError> {
         )));
     }
     let names = ResourceNames::new(&env.name, t, &env.domain);
-    eprint!(
-        "This removes {t} from {env} for good: service {svc}, database {db}, secret {secret}, https://{host}/ and its config document.\nType the tenant name to confirm: ",
-        env = env.name,
-        svc = names.service,
-        db = names.database,
-        secret = names.db_secret,
-        host = names.host
-    );
+    match &env.approval {
+        Some(approval) => eprint!(
+            "This asks to remove {t} from {env}: service {svc}, https://{host}/ and its config document go once {n} approvers agree; database {db} is kept renamed and secret {secret} stays restorable for {days} days.\nType the tenant name to confirm: ",
+            env = env.name,
+            svc = names.service,
+            db = names.database,
+            secret = names.db_secret,
+            host = names.host,
+            n = approval.approvals_required,
+            days = stepdeploy_shared::config::RETENTION_DAYS,
+        ),
+        None => eprint!(
+            "This removes {t} from {env} for good: service {svc}, database {db}, secret {secret} (restorable for {days} days), https://{host}/ and its config document.\nType the tenant name to confirm: ",
+            env = env.name,
+            svc = names.service,
+            db = names.database,
+            secret = names.db_secret,
+            host = names.host,
+            days = stepdeploy_shared::config::RETENTION_DAYS,
+        ),
+    }
     std::io::stderr().flush()?;
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;

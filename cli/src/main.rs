@@ -41,6 +41,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(a) => commands::status(&stack, g, a).await,
         Command::History(a) => commands::history(&stack, g, a).await,
         Command::Teardown(a) => commands::teardown(&stack, g, a).await,
+        Command::Cleanup(a) => commands::cleanup(&stack, g, a).await,
         Command::Config(_) | Command::Events(_) => Ok(()),
     }
 }

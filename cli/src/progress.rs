@@ -144,8 +144,8 @@ pub fn error_text(error: Option<&str>, cause: Option<&str>) -> Option<String> {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    Some(if one_line.chars().count() > 300 {
-        let mut cut: String = one_line.chars().take(297).collect();
+    Some(if one_line.chars().count() > 600 {
+        let mut cut: String = one_line.chars().take(597).collect();
         cut.push_str("...");
         cut
     } else {
@@ -264,6 +264,6 @@ mod tests {
         );
         assert_eq!(error_text(None, None), None);
         let long = "x ".repeat(400);
-        assert!(error_text(Some("E"), Some(&long)).is_some_and(|t| t.len() == 300));
+        assert!(error_text(Some("E"), Some(&long)).is_some_and(|t| t.len() == 600));
     }
 }

@@ -125,6 +125,32 @@ impl Stack {
         CliError::aws(self.endpoint.as_deref(), err)
     }
 
+    /// Invokes `{stack}-{function}` and waits for its answer: the result, or
+    /// the function's (`errorType`, `errorMessage`).
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+    ) -> Result<Result<serde_json::Value, (String, String)>, CliError> {
+        let out = aws_sdk_lambda::Client::new(&self.config)
+            .invoke()
+            .function_name(format!("{}-{function}", self.name))
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await
+            .map_err(|e| self.fail(AwsCallError::new("lambda:Invoke", e)))?;
+        let body: serde_json::Value = out
+            .payload()
+            .and_then(|b| serde_json::from_slice(b.as_ref()).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Ok(if out.function_error().is_some() {
+            let text = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+            Err((text("errorType"), text("errorMessage")))
+        } else {
+            Ok(body)
+        })
+    }
+
     /// The orchestrator's region.
     pub fn region(&self) -> String {
         self.config

@@ -369,3 +369,209 @@ fn prod_deploy_is_watched_through_two_approvals() {
     );
     assert_eq!(history[0]["requested_by"], "ops@example.com");
 }
+
+/// When rollback cannot finish (an operator's extra listener rule pins the
+/// tenant's target group), the run's error, `history` and the failure mail
+/// say what is left and the command that finishes; the tenant stays locked.
+/// Once the obstacle is gone, `stepdeploy cleanup` finishes the job.
+#[test]
+fn an_incomplete_rollback_is_reported_and_finished_by_cleanup() {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
+    ensure_stack();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let tenant = unique_tenant("pin");
+    let host = format!("{tenant}.wpdev.kimmyai.io");
+    let before = rt.block_on(async {
+        stepdeploy_tests::inventory_shape(&stepdeploy_tests::tenant_inventory("dev", &tenant).await)
+    });
+    stepdeploy_tests::standin_fail(&host, true);
+    let started = json(&[
+        "deploy",
+        &tenant,
+        "--env",
+        "dev",
+        "--requested-by",
+        "ops@example.com",
+        "--output",
+        "json",
+    ]);
+    let execution = started["execution"]
+        .as_str()
+        .expect("execution")
+        .to_string();
+    let env = stepdeploy_tests::environment("dev");
+    // While it verifies, an operator points a rule of their own at the tenant's target group.
+    let pin = rt.block_on(async {
+        let dev = stepdeploy_tests::in_environment("dev").await;
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&dev);
+        let tg = loop {
+            if let Ok(out) = elb
+                .describe_target_groups()
+                .names(format!("dev-{tenant}-tg"))
+                .send()
+                .await
+            {
+                if let Some(arn) = out
+                    .target_groups()
+                    .first()
+                    .and_then(|t| t.target_group_arn())
+                {
+                    break arn.to_string();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let rule = elb
+            .create_rule()
+            .listener_arn(&env.alb_listener_arn)
+            .priority(40_000 + i32::try_from(std::process::id() % 9_000).unwrap_or(0))
+            .conditions(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .values(format!("/pinned-{tenant}"))
+                    .build(),
+            )
+            .actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(&tg)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("operator's rule");
+        rule.rules()[0].rule_arn().expect("rule arn").to_string()
+    });
+    let waited = run(&["watch", &execution]);
+    stepdeploy_tests::standin_fail(&host, false);
+    assert_eq!(waited.status.code(), Some(3), "{}", stdout(&waited));
+    let done = rt.block_on(stepdeploy_tests::find_execution(
+        &execution,
+        true,
+        Duration::from_secs(60),
+    ));
+    assert_eq!(
+        done.error(),
+        Some("VerificationFailed"),
+        "the original error stays"
+    );
+    let cause = done.cause().unwrap_or_default().to_string();
+    for says in [
+        "Rolled back: NOT complete",
+        "target_group",
+        &format!("stepdeploy cleanup {execution}"),
+    ] {
+        assert!(
+            cause.contains(says),
+            "{says:?} not in the run's cause: {cause}"
+        );
+    }
+    let history = json(&["history", &tenant, "--env", "dev", "--output", "json"]);
+    let error = history[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("NOT complete") && error.contains("stepdeploy cleanup"),
+        "{history:#}"
+    );
+    // The lock stays until the rest is gone: a redeploy is refused.
+    let again = run(&[
+        "deploy",
+        &tenant,
+        "--env",
+        "dev",
+        "--requested-by",
+        "ops@example.com",
+        "--wait",
+    ]);
+    let said = format!("{}{}", stdout(&again), stderr(&again));
+    assert!(said.contains("DeploymentLocked"), "{said}");
+
+    // Cleanup before the obstacle is gone: still says what is left.
+    let o = run(&["cleanup", &execution, "--requested-by", "ops@example.com"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("target_group"), "{}", stderr(&o));
+    // The operator removes their rule; cleanup finishes.
+    rt.block_on(async {
+        let dev = stepdeploy_tests::in_environment("dev").await;
+        aws_sdk_elasticloadbalancingv2::Client::new(&dev)
+            .delete_rule()
+            .rule_arn(&pin)
+            .send()
+            .await
+            .expect("delete the operator's rule");
+    });
+    let o = run(&[
+        "cleanup",
+        &tenant,
+        "--env",
+        "dev",
+        "--requested-by",
+        "ops@example.com",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stderr(&o), stdout(&o));
+    assert!(
+        stdout(&o).contains("nothing is left") && stdout(&o).contains("lock released"),
+        "{}",
+        stdout(&o)
+    );
+    let after = rt.block_on(async {
+        stepdeploy_tests::inventory_shape(&stepdeploy_tests::tenant_inventory("dev", &tenant).await)
+    });
+    assert_eq!(after, before, "the environment is as before the run");
+    // Idempotent: a second cleanup finds no run holding the tenant.
+    let o = run(&[
+        "cleanup",
+        &tenant,
+        "--env",
+        "dev",
+        "--requested-by",
+        "ops@example.com",
+    ]);
+    assert!(stderr(&o).contains("nothing to clean up"), "{}", stderr(&o));
+}
+
+/// A prod run stopped while its gate waits: its links answer 410 "this run
+/// has ended", and nothing of the tenant is held (a new request reaches the
+/// gate at once).
+#[test]
+fn a_run_stopped_at_the_gate_closes_its_links() {
+    ensure_stack();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let tenant = unique_tenant("sg");
+    let started = json(&[
+        "deploy",
+        &tenant,
+        "--env",
+        "prod",
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--output",
+        "json",
+    ]);
+    let arn = started["execution_arn"].as_str().expect("arn").to_string();
+    let mails = rt.block_on(approval_links(&tenant, 3));
+    stepdeploy_tests::aws_cli(&["stepfunctions", "stop-execution", "--execution-arn", &arn]);
+    let (status, body) = stepdeploy_tests::get(&mails[0].1);
+    assert_eq!(status, "410", "{body}");
+    assert!(body.contains("this run has ended"), "{body}");
+    let (status, _) = post(&mails[1].1, "");
+    assert_eq!(status, "410");
+    // Nothing held: the next request for the tenant reaches its gate.
+    let next = json(&[
+        "deploy",
+        &tenant,
+        "--env",
+        "prod",
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--output",
+        "json",
+    ]);
+    let links = rt.block_on(approval_links(&tenant, 3));
+    assert_eq!(links.len(), 3);
+    stepdeploy_tests::aws_cli(&[
+        "stepfunctions",
+        "stop-execution",
+        "--execution-arn",
+        next["execution_arn"].as_str().expect("arn"),
+    ]);
+}

@@ -394,6 +394,39 @@ async fn check(
             "this link belongs to an earlier approval request for this run; use the newest mail",
         ));
     }
+    if request.status == status::ENDED {
+        return Err(refuse(
+            410,
+            "this run has ended; nothing waits for a decision",
+        ));
+    }
+    // A run stopped (or failed, or timed out) while its gate waited: the
+    // gate closes and its links say so.
+    if request.status == status::PENDING {
+        let run = gate.run_status(&request.execution).await.map_err(|e| {
+            refuse(
+                503,
+                &format!("the approval service is unavailable ({})", e.operation),
+            )
+        })?;
+        if run.as_deref() != Some("RUNNING") {
+            let _ = gate
+                .settle(
+                    &request.execution,
+                    &request.attempt,
+                    status::PENDING,
+                    status::ENDED,
+                )
+                .await;
+            return Err(refuse(
+                410,
+                &format!(
+                    "this run has ended ({}); nothing waits for a decision",
+                    run.as_deref().unwrap_or("gone").to_lowercase()
+                ),
+            ));
+        }
+    }
     if !request
         .approvers
         .iter()
@@ -843,6 +876,9 @@ mod tests {
         }
         async fn token(&self, _: &str, _: &str) -> Result<Option<String>, AwsCallError> {
             Ok(Some("token".into()))
+        }
+        async fn run_status(&self, _: &str) -> Result<Option<String>, AwsCallError> {
+            Ok(Some("RUNNING".into()))
         }
         async fn succeed(&self, _: &str, _: &serde_json::Value) -> Result<(), AwsCallError> {
             let mut failures = self.resume_failures.lock().unwrap();

@@ -143,6 +143,11 @@ pub trait Gate: Send + Sync {
         execution: &str,
         hash: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    /// The run's status (`RUNNING`, `ABORTED`, …), `None` if it does not exist.
+    fn run_status(
+        &self,
+        execution: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
     /// Resumes the run.
     fn succeed(
         &self,
@@ -456,6 +461,13 @@ impl Gate for AwsGate {
                 let token = parameters["Payload"]["task_token"].as_str()?;
                 (sha256_hex(token) == hash).then(|| token.to_string())
             }))
+    }
+
+    async fn run_status(&self, execution: &str) -> Result<Option<String>, AwsCallError> {
+        use stepdeploy_shared::guard::Runs;
+        stepdeploy_shared::guard::StepFunctionsRuns(self.sfn.clone())
+            .status(execution)
+            .await
     }
 
     async fn succeed(&self, token: &str, output: &serde_json::Value) -> Result<(), AwsCallError> {

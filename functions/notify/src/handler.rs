@@ -64,6 +64,9 @@ struct RunState {
     error: Option<StepError>,
     #[serde(default)]
     rollback: Option<Wrapped<serde_json::Value>>,
+    /// Rollback's own failure (`RollbackFailed`: what is left, and the command).
+    #[serde(default)]
+    rollback_error: Option<StepError>,
 }
 
 /// A caught error as Step Functions records it.
@@ -106,6 +109,13 @@ pub struct NotifyOutput {
     pub config_document: Option<String>,
     /// Whether the lock was released here.
     pub lock_released: bool,
+    /// Failure only: the run's error name, for its final state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Failure only: the run's cause with the rollback's outcome added, so
+    /// the console shows both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// Why notify failed.
@@ -581,6 +591,8 @@ pub async fn handle(
                     plan.env.config_bucket, plan.names.config_key
                 )),
                 lock_released,
+                error: None,
+                cause: None,
             })
         }
         (Outcome::Succeeded, None) => Err(NotifyError::Validation(
@@ -596,37 +608,110 @@ pub async fn handle(
                 error.error.unwrap_or_else(|| "Unknown".into()),
                 error.cause.unwrap_or_default(),
             );
-            let removed = run
-                .rollback
-                .as_ref()
-                .map(|r| r.output["removed"].clone())
-                .unwrap_or(serde_json::Value::Null);
+            let rollback = rollback_outcome(&run);
             let subject =
                 format!("stepdeploy: {tenant} failed in {environment} at {phase} ({error_name})");
             let message = format!(
                 "Deploying {tenant} to {environment} failed at {phase}.\n\nError: {error_name}\nCause: {}\nRolled back: {}\nExecution: {execution}\n",
-                cause.chars().take(2000).collect::<String>(),
-                if removed.is_null() { "nothing to roll back".to_string() } else { removed.to_string() },
+                cause_text(&cause).chars().take(2000).collect::<String>(),
+                rollback.text,
             );
             ports.publish(&subject, &message, &attributes).await?;
             ports
-                .put_event(DEPLOY_FAILED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "phase": phase, "error": error_name}))
+                .put_event(DEPLOY_FAILED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "phase": phase, "error": error_name, "rollback": {"complete": rollback.complete, "outcome": rollback.text}}))
                 .await?;
+            // What rollback left keeps the tenant locked until `stepdeploy cleanup`.
             let lock_released = match plan {
-                Some(plan) => {
+                Some(plan) if rollback.complete => {
                     ports
                         .release_lock(&plan.env, plan.tenant.as_str(), &plan.execution)
                         .await?
                 }
-                None => false,
+                _ => false,
             };
+            let combined = with_rollback(&cause, &rollback);
             Ok(NotifyOutput {
                 outcome,
                 subject,
                 config_document: None,
                 lock_released,
+                error: Some(error_name),
+                cause: Some(combined),
             })
         }
+    }
+}
+
+/// What rollback did, as the failure message and event say it.
+struct RollbackOutcome {
+    /// Nothing is left.
+    complete: bool,
+    /// One line for people.
+    text: String,
+}
+
+fn rollback_outcome(run: &RunState) -> RollbackOutcome {
+    if let Some(error) = &run.rollback_error {
+        return RollbackOutcome {
+            complete: false,
+            text: format!(
+                "NOT complete — {}",
+                cause_text(error.cause.as_deref().unwrap_or("rollback failed"))
+            ),
+        };
+    }
+    let Some(rollback) = &run.rollback else {
+        return RollbackOutcome {
+            complete: false,
+            text: "rollback did not run".into(),
+        };
+    };
+    let list = |key: &str| -> Vec<String> {
+        rollback.output[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (removed, restored) = (list("removed"), list("restored"));
+    let text = match (removed.is_empty(), restored.is_empty()) {
+        (true, true) => "complete; the run had created nothing".to_string(),
+        (false, true) => format!("complete; removed {}", removed.join(", ")),
+        (true, false) => format!("complete; restored {}", restored.join(", ")),
+        (false, false) => format!(
+            "complete; removed {}; restored {}",
+            removed.join(", "),
+            restored.join(", ")
+        ),
+    };
+    RollbackOutcome {
+        complete: true,
+        text,
+    }
+}
+
+/// A Lambda's cause is `{"errorType", "errorMessage"}`: its message.
+fn cause_text(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+        .unwrap_or_else(|| cause.to_string())
+}
+
+/// The run's cause with the rollback's outcome added, in the cause's own
+/// shape (a Lambda's JSON keeps its `errorType`).
+fn with_rollback(cause: &str, rollback: &RollbackOutcome) -> String {
+    let tail = format!(" | Rolled back: {}", rollback.text);
+    match serde_json::from_str::<serde_json::Value>(cause) {
+        Ok(mut v) if v["errorMessage"].is_string() => {
+            let message = format!("{}{tail}", v["errorMessage"].as_str().unwrap_or_default());
+            v["errorMessage"] = serde_json::Value::String(message);
+            v.to_string()
+        }
+        _ => format!("{cause}{tail}"),
     }
 }
 
@@ -795,6 +880,45 @@ mod tests {
             log[0]
         );
         assert!(log[1].contains("\"phase\":\"database\""), "{}", log[1]);
+    }
+
+    /// Rollback that could not finish: the mail, the event and the run's
+    /// cause say what is left and how to finish; the tenant stays locked.
+    #[tokio::test]
+    async fn an_incomplete_rollback_is_reported_and_keeps_the_lock() {
+        let sent = Sent::default();
+        let left = "rollback could not finish: 1 left: target_group arn:tg/x (ResourceInUse: in use by a listener rule). Undone: task_definition sit-goldencrust. Remove the obstacle, then run `stepdeploy cleanup goldencrust-sit-1`; the tenant stays locked until then.";
+        let run = state(serde_json::json!({
+            "error": {"Error": "VerificationFailed", "Cause": "{\"errorType\":\"VerificationFailed\",\"errorMessage\":\"not stable\"}"},
+            "rollback_error": {"Error": "RollbackFailed", "Cause": serde_json::json!({"errorType": "RollbackFailed", "errorMessage": left}).to_string()},
+        }));
+        let out = handle(
+            serde_json::json!({"outcome": "failed", "state": run}),
+            &sent,
+        )
+        .await
+        .expect("ok");
+        let log = sent.log();
+        assert!(
+            log[0].contains("Rolled back: NOT complete — rollback could not finish")
+                && log[0].contains("target_group arn:tg/x")
+                && log[0].contains("stepdeploy cleanup goldencrust-sit-1")
+                && !log[0].contains("nothing to roll back"),
+            "{}",
+            log[0]
+        );
+        assert!(log[1].contains("\"complete\":false"), "{}", log[1]);
+        assert!(!out.lock_released, "what is left keeps the tenant locked");
+        assert_eq!(out.error.as_deref(), Some("VerificationFailed"));
+        let cause: serde_json::Value =
+            serde_json::from_str(out.cause.as_deref().unwrap_or_default()).expect("JSON cause");
+        assert_eq!(cause["errorType"], "VerificationFailed");
+        let message = cause["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("not stable | Rolled back: NOT complete")
+                && message.contains("stepdeploy cleanup"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

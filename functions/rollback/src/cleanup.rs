@@ -12,6 +12,68 @@ use serde::Deserialize;
 use std::future::Future;
 use stepdeploy_shared::aws_error::AwsCallError;
 
+/// The operator's request to finish a rollback left incomplete.
+pub const CLEANUP_REQUESTED: &str = "Tenant Cleanup Requested";
+
+/// Whether `input` is a `Tenant Cleanup Requested` event (or the CLI's
+/// invocation, which sends the same shape).
+pub fn is_cleanup_request(input: &serde_json::Value) -> bool {
+    input.get("detail-type").and_then(|t| t.as_str()) == Some(CLEANUP_REQUESTED)
+}
+
+/// `detail` of a cleanup request: a run (name or ARN), or a tenant and an
+/// environment (the run holding the tenant's lock).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupDetail {
+    /// The run whose rollback to finish.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// Or the tenant…
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// …in this environment.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Who asks.
+    pub requested_by: String,
+}
+
+/// Where cleanup outcomes are told (the notifications topic).
+pub trait Reports: Send + Sync {
+    /// Publishes one message.
+    fn publish(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// [`Reports`] on SNS (`STEPDEPLOY_NOTIFICATION_TOPIC_ARN`; no topic, no message).
+pub struct SnsReports {
+    /// Client.
+    pub sns: aws_sdk_sns::Client,
+    /// Topic.
+    pub topic_arn: Option<String>,
+}
+
+impl Reports for SnsReports {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), AwsCallError> {
+        let Some(topic) = &self.topic_arn else {
+            return Ok(());
+        };
+        self.sns
+            .publish()
+            .topic_arn(topic)
+            .subject(stepdeploy_shared::names::sns_subject(subject))
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("sns:Publish (cleanup outcome)", e))?;
+        Ok(())
+    }
+}
+
 /// EventBridge's `detail-type` for Step Functions' execution status changes.
 pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
 

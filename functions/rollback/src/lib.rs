@@ -55,8 +55,49 @@ pub struct RollbackOutput {
     pub removed: Vec<String>,
     /// Pre-existing resources put back as they were.
     pub restored: Vec<String>,
+    /// What could not be undone (empty when the rollback finished).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<LeftBehind>,
     /// Whether this call released the lock.
     pub lock_released: bool,
+}
+
+/// A resource rollback could not undo, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftBehind {
+    /// `kind id`, as the ledger names it.
+    pub resource: String,
+    /// The error that kept it (or why it was kept on purpose).
+    pub error: String,
+}
+
+/// The operator's command that finishes a rollback left incomplete.
+pub fn cleanup_command(execution: &str) -> String {
+    let name = execution.rsplit(':').next().unwrap_or(execution);
+    format!("stepdeploy cleanup {name}")
+}
+
+/// One line per resource left, and what to do.
+fn incomplete_message(execution: &str, removed: &[String], left: &[LeftBehind]) -> String {
+    let left_text: Vec<String> = left
+        .iter()
+        .map(|l| {
+            let error: String = l.error.split_whitespace().collect::<Vec<_>>().join(" ");
+            let error: String = error.chars().take(240).collect();
+            format!("{} ({error})", l.resource)
+        })
+        .collect();
+    format!(
+        "rollback could not finish; remove the obstacle, then run `{}` (the tenant stays locked until then). {} left: {}. Undone: {}.",
+        cleanup_command(execution),
+        left.len(),
+        left_text.join("; "),
+        if removed.is_empty() {
+            "nothing".to_string()
+        } else {
+            removed.join(", ")
+        },
+    )
 }
 
 /// Why rollback could not finish.
@@ -65,15 +106,16 @@ pub enum RollbackError {
     /// The payload is not `{state}`.
     #[error("invalid input: {0}")]
     Validation(String),
-    /// Undoing one entry failed; the state machine retries the whole rollback.
-    #[error("could not undo {kind} {id}: {reason}")]
-    Undo {
-        /// Ledger kind.
-        kind: String,
-        /// Resource.
-        id: String,
-        /// Why.
-        reason: String,
+    /// Some entries could not be undone (the state machine retries the whole
+    /// rollback; what is left stays in the ledger for `stepdeploy cleanup`).
+    #[error("{}", incomplete_message(execution, removed, left))]
+    Incomplete {
+        /// The run.
+        execution: String,
+        /// What was undone.
+        removed: Vec<String>,
+        /// What is left, and why.
+        left: Vec<LeftBehind>,
     },
     /// An AWS call failed.
     #[error(transparent)]
@@ -84,7 +126,7 @@ impl ErrorName for RollbackError {
     fn error_name(&self) -> &'static str {
         match self {
             Self::Validation(_) => error_names::VALIDATION_FAILED,
-            Self::Undo { .. } => error_names::ROLLBACK_FAILED,
+            Self::Incomplete { .. } => error_names::ROLLBACK_FAILED,
             Self::Aws(e) => e.error_name(),
         }
     }
@@ -169,7 +211,11 @@ pub async fn handle(
     input: serde_json::Value,
     connector: &AwsConnector,
     history: &impl History,
+    reports: &impl cleanup::Reports,
 ) -> Result<RollbackOutput, RollbackError> {
+    if cleanup::is_cleanup_request(&input) {
+        return cleanup_request(input, connector, history, reports).await;
+    }
     if cleanup::is_status_change(&input) {
         let event: cleanup::StatusChange = serde_json::from_value(input)
             .map_err(|e| RollbackError::Validation(format!("status change event: {e}")))?;
@@ -202,6 +248,112 @@ pub async fn handle(
     let RollbackInput { state } = serde_json::from_value(input)
         .map_err(|e| RollbackError::Validation(format!("expected {{state}}: {e}")))?;
     rollback_state(state, connector, history).await
+}
+
+/// `stepdeploy cleanup` / `Tenant Cleanup Requested`: runs the rollback of
+/// one run again, once the operator removed what kept it from finishing.
+/// It undoes only that run's own ledger (what the run created), so it needs
+/// no quorum even in an environment with approvers; the lock and the
+/// priority claim go only when nothing is left. The outcome is published.
+async fn cleanup_request(
+    input: serde_json::Value,
+    connector: &AwsConnector,
+    history: &impl History,
+    reports: &impl cleanup::Reports,
+) -> Result<RollbackOutput, RollbackError> {
+    let detail: cleanup::CleanupDetail = serde_json::from_value(input["detail"].clone())
+        .map_err(|e| RollbackError::Validation(format!("detail: {e}")))?;
+    stepdeploy_shared::identity::canonical("detail.requested_by", &detail.requested_by)
+        .map_err(|e| RollbackError::Validation(e.to_string()))?;
+    let execution = match (&detail.execution, &detail.tenant, &detail.environment) {
+        (Some(execution), None, None) if execution.starts_with("arn:") => execution.clone(),
+        (Some(name), None, None) => {
+            let machine = std::env::var("STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN").map_err(|_| {
+                RollbackError::Validation(
+                    "STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN is not set: give the execution's ARN"
+                        .into(),
+                )
+            })?;
+            format!(
+                "{}:{name}",
+                machine.replacen(":stateMachine:", ":execution:", 1)
+            )
+        }
+        (None, Some(tenant), Some(environment)) => {
+            let tenant = stepdeploy_shared::TenantName::parse(tenant)
+                .map_err(|e| RollbackError::Validation(e.within("detail").to_string()))?;
+            let environments = stepdeploy_shared::EnvironmentSet::from_env().map_err(|e| {
+                RollbackError::Validation(format!("environment configuration: {e}"))
+            })?;
+            let env = environments
+                .get(environment)
+                .map_err(|e| RollbackError::Validation(format!("detail.environment: {e}")))?;
+            let clients = connector.connect(env).await;
+            clients
+                .state
+                .lock_owner(tenant.as_str())
+                .await?
+                .ok_or_else(|| {
+                    RollbackError::Validation(format!(
+                        "no run holds {tenant} in {environment}: nothing to clean up"
+                    ))
+                })?
+        }
+        _ => {
+            return Err(RollbackError::Validation(
+                "detail: give either execution, or tenant and environment".into(),
+            ))
+        }
+    };
+    match history.status(&execution).await?.as_deref() {
+        Some("FAILED" | "TIMED_OUT" | "ABORTED") => {}
+        Some("RUNNING") => {
+            return Err(RollbackError::Validation(format!(
+                "execution {execution} is still running: it rolls itself back if it fails; \
+                 stop it first (aws stepfunctions stop-execution) to clean up now"
+            )))
+        }
+        other => {
+            return Err(RollbackError::Validation(format!(
+            "execution {execution} is {}: only a failed, stopped or timed-out run is cleaned up",
+            other.unwrap_or("unknown")
+        )))
+        }
+    }
+    let record = history.run_record(&execution).await?;
+    let Some(state) = record.last_state else {
+        return Err(RollbackError::Validation(format!(
+            "execution {execution} made no plan: nothing to clean up"
+        )));
+    };
+    let name = execution
+        .rsplit(':')
+        .next()
+        .unwrap_or(&execution)
+        .to_string();
+    let outcome = rollback_state(state, connector, history).await;
+    let (subject, message) =
+        match &outcome {
+            Ok(out) => (
+                format!("stepdeploy: cleanup of {name} finished"),
+                format!(
+                "Cleanup of {name}, asked by {}: nothing is left.\nUndone: {}\nLock released: {}\n",
+                detail.requested_by,
+                if out.removed.is_empty() && out.restored.is_empty() {
+                    "nothing (it was already clean)".to_string()
+                } else {
+                    [out.removed.clone(), out.restored.clone()].concat().join(", ")
+                },
+                out.lock_released
+            ),
+            ),
+            Err(e) => (
+                format!("stepdeploy: cleanup of {name} could not finish"),
+                format!("Cleanup of {name}, asked by {}: {e}\n", detail.requested_by),
+            ),
+        };
+    reports.publish(&subject, &message).await?;
+    outcome
 }
 
 /// Undoes the ledger of the run whose execution state is `state`.
@@ -246,18 +398,34 @@ async fn rollback_state(
     });
     let mut output = RollbackOutput::default();
     for entry in &ledger {
-        let undone = undo(&plan, &clients, entry)
-            .await
-            .map_err(|reason| RollbackError::Undo {
-                kind: entry.kind.clone(),
-                id: entry.id.clone(),
-                reason,
-            })?;
         let line = format!("{} {}", entry.kind, entry.id);
-        match undone {
-            Undone::Removed | Undone::AlreadyGone => output.removed.push(line),
-            Undone::Restored => output.restored.push(line),
+        // The priority goes back to the pool only once nothing else is left:
+        // a listener rule still standing would otherwise share it.
+        if entry.kind == "priority_claim" && !output.left.is_empty() {
+            output.left.push(LeftBehind {
+                resource: line,
+                error: "kept until the rest is removed".into(),
+            });
+            continue;
         }
+        // Past a failure, go on: most entries do not depend on each other,
+        // and the report then names everything that is left.
+        match undo(&plan, &clients, entry).await {
+            Ok(Undone::Removed | Undone::AlreadyGone) => output.removed.push(line),
+            Ok(Undone::Restored) => output.restored.push(line),
+            Err(error) => output.left.push(LeftBehind {
+                resource: line,
+                error,
+            }),
+        }
+    }
+    if !output.left.is_empty() {
+        tracing::warn!(left = output.left.len(), "rollback could not finish");
+        return Err(RollbackError::Incomplete {
+            execution: plan.execution.clone(),
+            removed: output.removed,
+            left: output.left,
+        });
     }
     output.lock_released = clients
         .state

@@ -16,11 +16,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     stepdeploy_shared::init_tracing();
     let base = stepdeploy_shared::aws::sdk_config().await;
     let history = rollback::cleanup::StepFunctionsHistory(aws_sdk_sfn::Client::new(&base));
+    let reports = rollback::cleanup::SnsReports {
+        sns: aws_sdk_sns::Client::new(&base),
+        topic_arn: std::env::var("STEPDEPLOY_NOTIFICATION_TOPIC_ARN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
     let connector = rollback::AwsConnector::new(base);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (connector, history) = (&connector, &history);
+        let (connector, history, reports) = (&connector, &history, &reports);
         stepdeploy_shared::timing::measured("rollback", async move {
-            rollback::handle(event.payload, connector, history)
+            rollback::handle(event.payload, connector, history, reports)
                 .await
                 .map_err(Diagnostic::from)
         })

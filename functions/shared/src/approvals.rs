@@ -48,6 +48,8 @@ pub mod status {
     pub const REJECTED: &str = "rejected";
     /// The gate timed out.
     pub const EXPIRED: &str = "expired";
+    /// The run ended (stopped, timed out, failed) while its gate waited.
+    pub const ENDED: &str = "ended";
 }
 
 /// What is being approved.

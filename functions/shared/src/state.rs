@@ -296,6 +296,15 @@ impl DynamoStateStore {
         Self::key(CLAIMS_PK.into(), &claim_sk(priority))
     }
 
+    /// The run holding `tenant`'s lock, expired or not (`stepdeploy cleanup
+    /// <tenant> --env E` finishes that run's rollback).
+    pub async fn lock_owner(&self, tenant: &str) -> Result<Option<String>, AwsCallError> {
+        Ok(self
+            .get(format!("LOCK#{tenant}"), "LOCK")
+            .await?
+            .and_then(|item| get_s(&item, "owner").map(str::to_string)))
+    }
+
     async fn get(
         &self,
         pk: String,
