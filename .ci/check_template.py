@@ -22,7 +22,10 @@ Service Authorization Reference). It asserts:
 5. every IAM resource of both templates renders with local/cfn_render.py
    (the local seed creates the roles and policies from the templates
    themselves, so there is no second copy to keep in step; this catches an
-   intrinsic function the renderer does not model before local/up does).
+   intrinsic function the renderer does not model before local/up does);
+6. RequestNotUnderstoodRule's anything-but list is exactly the detail-types
+   the code knows (KNOWN_DETAIL_TYPES in functions/shared/src/request.rs), so
+   a new event type is neither reported as not understood nor lost.
 
 Prints what it checked; exits 1 with one line per problem otherwise.
 """
@@ -359,6 +362,23 @@ def check_local_render() -> None:
         fail(f"local/cfn_render.py cannot render the templates for the local seed: {err}")
 
 
+def check_known_detail_types(template: dict[str, Any]) -> None:
+    source = (REPO / "functions" / "shared" / "src" / "request.rs").read_text()
+    consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', source))
+    known = re.search(r"pub const KNOWN_DETAIL_TYPES: \[&str; \d+\] = \[([^\]]*)\]", source)
+    if not known:
+        fail("functions/shared/src/request.rs: KNOWN_DETAIL_TYPES not found")
+        return
+    in_code = sorted(consts[name.strip()] for name in known.group(1).split(",") if name.strip())
+    rule = resources(template, "AWS::Events::Rule").get("RequestNotUnderstoodRule", {})
+    pattern = rule.get("Properties", {}).get("EventPattern", {}).get("detail-type", [{}])
+    in_rule = sorted(pattern[0].get("anything-but", [])) if pattern and isinstance(pattern[0], dict) else []
+    if in_code != in_rule:
+        fail(f"RequestNotUnderstoodRule lists {in_rule}, the code knows {in_code}")
+    else:
+        ok(f"RequestNotUnderstoodRule: anything but the {len(in_code)} detail-types the code knows")
+
+
 def main() -> int:
     print(f"check_template: infra/*.yaml against functions/ and statemachines/ (cfn-lint {version('cfn-lint')} decoder)")
     parsed = {path: load(path) for path in TEMPLATES}
@@ -367,6 +387,7 @@ def main() -> int:
     check_state_machines(sam)
     function_crate = check_functions(sam, all_crates)
     check_env_vars(sam, all_crates, function_crate)
+    check_known_detail_types(sam)
     data = policy_data()
     for path, template in parsed.items():
         check_iam(path, template, data)

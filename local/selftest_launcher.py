@@ -451,6 +451,20 @@ class Flows:
         assert d["status"] == "SUCCEEDED", d
         assert json.loads(d["output"]) == {"done": True}, d
 
+    def test_sfn_stop_while_a_task_waits_is_immediate(self) -> None:
+        # AWS aborts at once; moto's engine alone noticed only at the task's timeout.
+        sm = self.state_machine("stopwait", {"StartAt": "Wait", "States": {"Wait": {
+            "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "stepdeploy-echo",
+                           "Payload": {"token.$": "$$.Task.Token", "step": "stop-1"}},
+            "TimeoutSeconds": 600, "End": True}}})
+        arn = self.sfn.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+        wait_for(lambda: self.emu.calls_matching("echo", lambda e: e.get("step") == "stop-1"),
+                 what="token invoke")
+        self.sfn.stop_execution(executionArn=arn)
+        d = self.sfn.describe_execution(executionArn=arn)
+        assert d["status"] == "ABORTED" and d.get("stopDate"), d
+
     def test_sfn_in_environment_account_invokes_its_lambda(self) -> None:
         lam = self.stack.client("lambda", DEV)
         sfn = self.stack.client("stepfunctions", DEV)

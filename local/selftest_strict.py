@@ -171,6 +171,18 @@ class StrictChecks:
             FunctionName="strict-env-fits", Environment=over))
         assert (status, code) == (400, "InvalidParameterValueException"), code
 
+    def test_events_detail_must_be_a_json_object(self) -> None:
+        events = self.stack.client("events")
+        events.create_event_bus(Name="strict-bus")
+        entry = lambda detail: {"EventBusName": "strict-bus", "Source": "stepdeploy",  # noqa: E731
+                                "DetailType": "Tenant Deployment Requested", "Detail": detail}
+        out = events.put_events(Entries=[entry('"a string"'), entry('{"tenant": "x"}'),
+                                         entry("[1, 2]"), entry("{not json")])
+        assert out["FailedEntryCount"] == 3, out
+        codes = [e.get("ErrorCode") for e in out["Entries"]]
+        assert codes == ["MalformedDetail", None, "MalformedDetail", "MalformedDetail"], codes
+        assert out["Entries"][1]["EventId"], out
+
     def test_quota_sfn_execution_history_25000_events(self) -> None:
         sfn = self.stack.client("stepfunctions")
         role = self.stack.client("iam").create_role(

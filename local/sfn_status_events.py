@@ -8,6 +8,13 @@ state machine's own Catch (a StopExecution, a timeout, States.Runtime).
 moto 5.2.5 (and its main branch) emits none: here every execution that ends
 puts one, with AWS's detail fields, through moto's own put_events, so rules
 and targets see it as they would in AWS.  RUNNING is not emitted.
+
+StopExecution takes effect at once in AWS (the execution is ABORTED and its
+status-change event sent), whatever the run is doing.  moto's engine only
+notices a stop at its next state transition, so a run waiting at a
+waitForTaskToken task stayed RUNNING until the task's timeout (a day in prod):
+here a stop marks the execution ABORTED and sends its event at once; the
+engine's own end later sends no second event.
 """
 
 from __future__ import annotations
@@ -57,9 +64,10 @@ def install() -> str:
 
     original = BaseExecutionWorkerCommunication.terminated
 
-    def terminated(self: Any) -> None:
-        original(self)
-        execution = self.execution
+    def send(execution: Any) -> None:
+        if getattr(execution, "_stepdeploy_status_sent", False):
+            return
+        execution._stepdeploy_status_sent = True
         try:
             backend = events_backends[execution.account_id][execution.region_name]
             backend.put_events([status_change(execution)])
@@ -67,6 +75,30 @@ def install() -> str:
             print(f"[moto_launcher] sfn status event for {execution.exec_arn} not sent: {err!r}",
                   flush=True)
 
+    def terminated(self: Any) -> None:
+        stopped = getattr(self.execution, "_stepdeploy_stopped", None)
+        original(self)
+        if stopped is not None:
+            # Stopped earlier: keep what StopExecution answered.
+            self.execution.exec_status, self.execution.stop_date = stopped
+        send(self.execution)
+
     BaseExecutionWorkerCommunication.terminated = terminated
+
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original_stop = Execution.stop
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+            self._stepdeploy_stopped = (self.exec_status, self.stop_date)
+            send(self)
+
+    Execution.stop = stop
     return ("BaseExecutionWorkerCommunication.terminated: puts 'Step Functions Execution "
-            "Status Change' on the default bus (SUCCEEDED/FAILED/TIMED_OUT/ABORTED)")
+            "Status Change' on the default bus (SUCCEEDED/FAILED/TIMED_OUT/ABORTED); "
+            "Execution.stop: ABORTED at once, even while a task waits")

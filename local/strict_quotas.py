@@ -43,6 +43,10 @@ SNS: AWS documents "less than 100 characters"; public reports (moto issue
 #1503) say AWS in fact accepts exactly 100.  The documented rule is enforced
 (99 accepted, 100 refused): stricter than AWS never lets a defect through.
 
+* EventBridge PutEvents Detail (PutEventsRequestEntry): "A valid JSON
+  object"; a JSON string, array or number fails that entry with
+  MalformedDetail "Detail is malformed." (the others are put).
+
 Not modelled (not reachable by the pipeline, or not checked here): target
 groups per action (5), certificates per ALB, managed-policy size (6,144),
 trust-policy size (2,048), the SNS message size, Step Functions payload size
@@ -378,7 +382,43 @@ def patch_stepfunctions_history() -> str:
             "events (States.Runtime)")
 
 
+# ---- EventBridge -------------------------------------------------------------
+
+
+def detail_error(detail: Any) -> bool:
+    """Whether EventBridge refuses this Detail: it must be a JSON *object*."""
+    if not detail:
+        return False  # moto already answers InvalidArgument for a missing Detail
+    try:
+        return not isinstance(json.loads(detail), dict)
+    except ValueError:
+        return True
+
+
+def patch_events() -> str:
+    from moto.events.models import EventsBackend
+
+    original = EventsBackend.put_events
+
+    def put_events(self, events, *args, **kwargs):
+        # PutEventsRequestEntry.Detail: "A valid JSON object"; AWS fails such an
+        # entry with MalformedDetail (LocalStack's AWS-validated snapshot test).
+        # moto accepts a JSON string or array, then fails matching rules with
+        # an HTTP 500 the AWS CLI retries (five runs for one put).
+        if len(events) > 10:
+            return original(self, events, *args, **kwargs)  # moto's own ValidationException
+        bad = [detail_error(e.get("Detail")) for e in events]
+        good = [e for e, b in zip(events, bad) if not b]
+        results = iter(original(self, good, *args, **kwargs) if good else [])
+        return [{"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
+                if b else next(results) for b in bad]
+
+    EventsBackend.put_events = put_events
+    return "events PutEvents: a Detail that is not a JSON object fails its entry (MalformedDetail)"
+
+
 PATCHES: list[Callable[[], str]] = [
+    patch_events,
     patch_elbv2,
     patch_iam,
     patch_sns,

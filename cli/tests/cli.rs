@@ -550,6 +550,13 @@ fn a_run_stopped_at_the_gate_closes_its_links() {
     let arn = started["execution_arn"].as_str().expect("arn").to_string();
     let mails = rt.block_on(approval_links(&tenant, 3));
     stepdeploy_tests::aws_cli(&["stepfunctions", "stop-execution", "--execution-arn", &arn]);
+    // As the console shows it: the run has ended.
+    let stopped = rt.block_on(stepdeploy_tests::find_execution(
+        started["execution"].as_str().expect("name"),
+        true,
+        Duration::from_secs(30),
+    ));
+    assert_eq!(stopped.status().as_str(), "ABORTED");
     let (status, body) = stepdeploy_tests::get(&mails[0].1);
     assert_eq!(status, "410", "{body}");
     assert!(body.contains("this run has ended"), "{body}");

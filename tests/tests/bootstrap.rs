@@ -136,6 +136,11 @@ async fn another_run_for_the_same_tenant_is_locked_out() {
         message.contains(":first (requested by jane@kimmyai.io)"),
         "{message}"
     );
+    // When it may be tried again, in words: ISO-8601 UTC and how long from now.
+    assert!(
+        message.contains("its lock expires 20") && message.contains("Z, in "),
+        "{message}"
+    );
     // Another tenant is not blocked and gets a different priority.
     let other = invoke(
         "bootstrap",
@@ -149,13 +154,13 @@ async fn another_run_for_the_same_tenant_is_locked_out() {
 #[tokio::test]
 async fn requested_priority_is_used_and_then_refused_to_others() {
     let (a, b) = (unique_tenant("pa"), unique_tenant("pb"));
-    // In prod's range (10..=109), where the other tests request no priority.
+    // High in sit's range (10..=109): other tests' tenants take the lowest free.
     let wanted = 60 + (std::process::id() % 40);
     let plan = invoke(
         "bootstrap",
         &input(
             &a,
-            "prod",
+            "sit",
             &format!("{a}-1"),
             json!({"alb_priority": wanted}),
         ),
@@ -163,12 +168,11 @@ async fn requested_priority_is_used_and_then_refused_to_others() {
     .await
     .ok();
     assert_eq!(plan["alb_priority"], wanted);
-    assert_eq!(plan["phases"]["approval"], true, "prod waits for approvers");
     let (error, message) = invoke(
         "bootstrap",
         &input(
             &b,
-            "prod",
+            "sit",
             &format!("{b}-1"),
             json!({"alb_priority": wanted}),
         ),
@@ -181,9 +185,37 @@ async fn requested_priority_is_used_and_then_refused_to_others() {
         "{message}"
     );
     assert!(
-        item("prod", &format!("LOCK#{b}"), "LOCK").await.is_none(),
+        item("sit", &format!("LOCK#{b}"), "LOCK").await.is_none(),
         "a refused run leaves no lock"
     );
+    // In prod a request waits for approvers holding nothing: no lock, no
+    // claim until the Claim state after the gate.
+    let c = unique_tenant("pc");
+    let pending = invoke(
+        "bootstrap",
+        &input(
+            &c,
+            "prod",
+            &format!("{c}-1"),
+            json!({"alb_priority": wanted}),
+        ),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        pending["phases"]["approval"], true,
+        "prod waits for approvers"
+    );
+    assert_eq!(
+        pending["alb_priority"], wanted,
+        "the requested priority, not yet claimed"
+    );
+    assert!(item("prod", &format!("LOCK#{c}"), "LOCK").await.is_none());
+    // The claim itself needs the quorum: invoked directly, it is refused.
+    let (error, _) = invoke("bootstrap", &json!({"action": "claim", "plan": pending}))
+        .await
+        .err();
+    assert_eq!(error, "ApprovalBypassed");
 }
 
 #[tokio::test]

@@ -101,6 +101,13 @@ async fn dev_deployment_from_the_bus_succeeds_and_a_failed_verify_rolls_back_to_
         history(&failed_arn).await
     );
     assert_eq!(failed.error(), Some("VerificationFailed"));
+    // The run's error names the failing check with what it saw last.
+    let cause = failed.cause().unwrap_or_default();
+    assert!(
+        cause.contains("failing: http: ") && cause.contains("500"),
+        "{cause}"
+    );
+    assert!(cause.contains("Rolled back: complete"), "{cause}");
     let env = stepdeploy_tests::environment("dev");
     let ecs = aws_sdk_ecs::Client::new(&dev);
     let services = ecs
@@ -341,4 +348,91 @@ async fn another_request_under_a_used_request_id_is_refused() {
     assert!(message.contains("another detail"), "{message}");
     let done = finished_execution(&format!("{tenant}-dev-"), Duration::from_secs(240)).await;
     assert_eq!(done.status(), &ExecutionStatus::Succeeded);
+}
+
+/// An event with stepdeploy's source and a misspelt detail-type is not
+/// silently lost: a `Request Not Understood` event names what was received
+/// and what stepdeploy knows, and nothing starts. A `detail` that is not a
+/// JSON object is refused by PutEvents itself (as AWS does), once.
+#[tokio::test]
+async fn misspelt_and_malformed_requests_are_reported_not_lost() {
+    let tenant = unique_tenant("ty");
+    let typo = format!("Tenant Deploymnet Requested {tenant}");
+    let detail = json!({"tenant": tenant, "environment": "dev", "requested_by": "jane@kimmyai.io"});
+    let entries = json!([{"EventBusName": "stepdeploy", "Source": "stepdeploy", "DetailType": typo, "Detail": detail.to_string()}]).to_string();
+    let put = stepdeploy_tests::aws_cli(&["events", "put-events", "--entries", &entries]);
+    assert!(put.contains("\"FailedEntryCount\": 0"), "{put}");
+    let sqs = aws_sdk_sqs::Client::new(&orchestrator().await);
+    let queue = sqs
+        .get_queue_url()
+        .queue_name("stepdeploy-events-inbox")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let report = 'found: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Request Not Understood for {typo}"
+        );
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for m in out.messages() {
+            let event: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+            let ours = event["detail-type"] == "Request Not Understood"
+                && event["detail"]["received_detail_type"] == typo.as_str();
+            if !ours {
+                // The inbox holds every event of the run; others stay hidden
+                // for the queue's visibility timeout so the scan moves on
+                // (no other test reads this inbox).
+                continue;
+            }
+            let _ = sqs
+                .delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await;
+            break 'found event;
+        }
+    };
+    assert_eq!(
+        report["detail"]["known_detail_types"],
+        json!([
+            "Tenant Deployment Requested",
+            "Tenant Teardown Requested",
+            "Tenant Cleanup Requested"
+        ])
+    );
+    // A detail that is a JSON string: refused by PutEvents, one entry, no run.
+    let entries = json!([{"EventBusName": "stepdeploy", "Source": "stepdeploy", "DetailType": "Tenant Deployment Requested", "Detail": json!(detail.to_string()).to_string()}]).to_string();
+    let put = stepdeploy_tests::aws_cli(&["events", "put-events", "--entries", &entries]);
+    assert!(
+        put.contains("MalformedDetail") && put.contains("\"FailedEntryCount\": 1"),
+        "{put}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let runs = sfn
+        .list_executions()
+        .state_machine_arn(DEPLOY_STATE_MACHINE)
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        !runs
+            .executions()
+            .iter()
+            .any(|e| e.name().starts_with(&format!("{tenant}-"))),
+        "nothing started for {tenant}"
+    );
 }

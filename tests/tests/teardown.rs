@@ -144,3 +144,29 @@ async fn teardown_removes_everything_the_tenant_had() {
         "the site is gone"
     );
 }
+
+/// A teardown of a tenant with no trace in the environment (a typo) is
+/// refused, naming the tenants that do exist there; nothing is removed.
+#[tokio::test]
+async fn a_teardown_of_an_unknown_tenant_is_refused() {
+    let tenant = unique_tenant("nv");
+    stepdeploy_tests::put_teardown_event(
+        json!({"tenant": tenant, "environment": "dev", "requested_by": "ops@kimmyai.io"}),
+    )
+    .await;
+    let done = stepdeploy_tests::find_execution_of(
+        TEARDOWN_STATE_MACHINE,
+        &format!("{tenant}-dev-"),
+        true,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(done.status(), &ExecutionStatus::Failed);
+    assert_eq!(done.error(), Some("TenantNotFound"));
+    let cause = done.cause().unwrap_or_default();
+    assert!(
+        cause.contains(&format!("{tenant} has no trace in dev"))
+            && cause.contains("Tenants in dev: "),
+        "{cause}"
+    );
+}

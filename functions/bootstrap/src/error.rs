@@ -18,7 +18,7 @@ pub enum BootstrapError {
     #[error("environment configuration is invalid: {0}")]
     Config(#[source] Arc<ConfigError>),
     /// Another run holds this tenant/environment.
-    #[error("{tenant} in {environment} is being deployed by {owner} (requested by {requested_by}); lock expires at epoch {expires_at}")]
+    #[error("{tenant} in {environment} is being changed by {owner} (requested by {requested_by}); try again when it has finished (its lock expires {})", stepdeploy_shared::names::when(*expires_at, *now))]
     Locked {
         /// Tenant.
         tenant: String,
@@ -30,6 +30,8 @@ pub enum BootstrapError {
         requested_by: String,
         /// When the lock may be taken over.
         expires_at: u64,
+        /// When this was refused (for "in 23 h 12 min").
+        now: u64,
     },
     /// The requested priority is used by another rule or tenant.
     #[error("detail.alb_priority: {priority} is in use by {holder} on the {environment} listener")]

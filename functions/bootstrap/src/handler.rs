@@ -212,6 +212,7 @@ async fn claim<S: StateStore, L: ListenerRules, B>(
                 owner: holder.owner,
                 requested_by: holder.requested_by,
                 expires_at: holder.expires_at,
+                now,
             })
         }
     }

@@ -618,7 +618,7 @@ pub async fn handle(
             );
             ports.publish(&subject, &message, &attributes).await?;
             ports
-                .put_event(DEPLOY_FAILED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "phase": phase, "error": error_name, "rollback": {"complete": rollback.complete, "outcome": rollback.text}}))
+                .put_event(DEPLOY_FAILED, &serde_json::json!({"tenant": tenant, "environment": environment, "execution": execution, "phase": phase, "error": error_name, "reason": cause_text(&cause).chars().take(1000).collect::<String>(), "rollback": {"complete": rollback.complete, "outcome": rollback.text}}))
                 .await?;
             // What rollback left keeps the tenant locked until `stepdeploy cleanup`.
             let lock_released = match plan {

@@ -13,7 +13,7 @@ use std::future::Future;
 use stepdeploy_shared::aws_error::AwsCallError;
 
 /// The operator's request to finish a rollback left incomplete.
-pub const CLEANUP_REQUESTED: &str = "Tenant Cleanup Requested";
+pub const CLEANUP_REQUESTED: &str = stepdeploy_shared::request::CLEANUP_REQUESTED;
 
 /// Whether `input` is a `Tenant Cleanup Requested` event (or the CLI's
 /// invocation, which sends the same shape).

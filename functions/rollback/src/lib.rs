@@ -950,11 +950,42 @@ fn checked(name: &str) -> Result<&str, String> {
 
 /// Drops a MySQL user or database (`IF EXISTS`) through the environment's
 /// MySQL agent, as the master user.
+/// What exists on the environment's MySQL for the tenant (asked of the agent).
+pub async fn mysql_state(
+    plan: &DeploymentPlan,
+    c: &EnvClients,
+) -> Result<stepdeploy_shared::mysql::DbState, String> {
+    let call = master_call(
+        plan,
+        c,
+        MySqlRequest::Inspect {
+            database: checked(&plan.names.database)?.to_string(),
+            user: checked(&plan.names.db_user)?.to_string(),
+        },
+    )
+    .await?;
+    match c.mysql.call(&call).await.map_err(|e| e.to_string())? {
+        stepdeploy_shared::mysql::MySqlResponse::State(state) => Ok(state),
+        other => Err(format!("the MySQL agent answered {other:?} to inspect")),
+    }
+}
+
 async fn drop_sql(
     plan: &DeploymentPlan,
     c: &EnvClients,
     request: MySqlRequest,
 ) -> Result<Undone, String> {
+    let call = master_call(plan, c, request).await?;
+    c.mysql.run(&call).await.map_err(|e| e.to_string())?;
+    Ok(Undone::Removed)
+}
+
+/// A call to the agent as the master user (its secret read through the deploy role).
+async fn master_call(
+    plan: &DeploymentPlan,
+    c: &EnvClients,
+    request: MySqlRequest,
+) -> Result<MySqlCall, String> {
     let env = &plan.env;
     let secret = c
         .secrets
@@ -978,6 +1009,5 @@ async fn drop_sql(
         },
         request,
     };
-    c.mysql.run(&call).await.map_err(|e| e.to_string())?;
-    Ok(Undone::Removed)
+    Ok(call)
 }

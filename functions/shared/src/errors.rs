@@ -44,6 +44,8 @@ pub mod error_names {
     /// A run in an approval environment went on without a valid quorum record
     /// for its execution (resumed outside the gate, or a phase invoked directly).
     pub const APPROVAL_BYPASSED: &str = "ApprovalBypassed";
+    /// A teardown named a tenant that has no trace in that environment.
+    pub const TENANT_NOT_FOUND: &str = "TenantNotFound";
     /// Rollback could not remove everything the run created.
     pub const ROLLBACK_FAILED: &str = "RollbackFailed";
     /// A bug or an unexpected state inside stepdeploy itself.
@@ -67,6 +69,7 @@ pub mod error_names {
         APPROVAL_REJECTED,
         APPROVAL_TIMED_OUT,
         APPROVAL_BYPASSED,
+        TENANT_NOT_FOUND,
         ROLLBACK_FAILED,
         INTERNAL_ERROR,
     ];

@@ -213,3 +213,48 @@ mod tests {
         assert_eq!(n.target_group.len(), limits::TARGET_GROUP);
     }
 }
+
+/// A moment for people: ISO-8601 UTC to the minute and how far it is from
+/// `now` (`2026-11-30T14:02Z, in 23 h 12 min`; `…, 5 min ago`).
+pub fn when(epoch: u64, now: u64) -> String {
+    let at = aws_smithy_types::DateTime::from_secs(i64::try_from(epoch).unwrap_or(i64::MAX))
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    // `2026-11-30T14:02:07Z` → `2026-11-30T14:02Z`.
+    let at = match at.get(..16) {
+        Some(minute) if at.len() >= 16 => format!("{minute}Z"),
+        _ => at,
+    };
+    let span = |secs: u64| {
+        let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+        match (d, h) {
+            (0, 0) => format!("{m} min"),
+            (0, _) => format!("{h} h {m} min"),
+            _ => format!("{d} d {h} h"),
+        }
+    };
+    if epoch >= now {
+        format!("{at}, in {}", span(epoch - now))
+    } else {
+        format!("{at}, {} ago", span(now - epoch))
+    }
+}
+
+#[cfg(test)]
+mod when_tests {
+    use super::when;
+
+    #[test]
+    fn moments_read_as_utc_and_relative() {
+        let now = 1_796_040_000; // 2026-11-30T12:00:00Z
+        assert_eq!(
+            when(now + 23 * 3_600 + 12 * 60 + 7, now),
+            "2026-12-01T11:12Z, in 23 h 12 min"
+        );
+        assert_eq!(when(now - 300, now), "2026-11-30T11:55Z, 5 min ago");
+        assert_eq!(
+            when(now + 3 * 86_400 + 7_200, now),
+            "2026-12-03T14:00Z, in 3 d 2 h"
+        );
+    }
+}

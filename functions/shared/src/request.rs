@@ -22,6 +22,23 @@ pub const TEARDOWN_REQUESTED: &str = "Tenant Teardown Requested";
 pub const DEPLOY_SUCCEEDED: &str = "Tenant Deployment Succeeded";
 /// `detail-type` published when a deployment failed (after rollback).
 pub const DEPLOY_FAILED: &str = "Tenant Deployment Failed";
+/// `detail-type` asking to finish a failed run's rollback.
+pub const CLEANUP_REQUESTED: &str = "Tenant Cleanup Requested";
+/// `detail-type` published for an event with stepdeploy's source that no
+/// rule understood (a misspelt detail-type).
+pub const REQUEST_NOT_UNDERSTOOD: &str = "Request Not Understood";
+/// Requests stepdeploy acts on.
+pub const REQUESTS: [&str; 3] = [DEPLOY_REQUESTED, TEARDOWN_REQUESTED, CLEANUP_REQUESTED];
+/// Every `detail-type` stepdeploy reads or writes on its bus (the
+/// not-understood rule matches everything else).
+pub const KNOWN_DETAIL_TYPES: [&str; 6] = [
+    DEPLOY_REQUESTED,
+    TEARDOWN_REQUESTED,
+    CLEANUP_REQUESTED,
+    DEPLOY_SUCCEEDED,
+    DEPLOY_FAILED,
+    REQUEST_NOT_UNDERSTOOD,
+];
 
 /// `detail` of a deployment request, exactly as it may appear on the bus.
 #[derive(Debug, Clone, Deserialize, Serialize)]

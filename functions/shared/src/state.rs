@@ -296,6 +296,19 @@ impl DynamoStateStore {
         Self::key(CLAIMS_PK.into(), &claim_sk(priority))
     }
 
+    /// The tenants holding a priority in this environment (every deployed
+    /// tenant does), sorted: one query of the claims partition.
+    pub async fn claimed_tenants(&self) -> Result<Vec<String>, AwsCallError> {
+        let items = self
+            .partition(CLAIMS_PK.into(), None, "dynamodb:Query (priority claims)")
+            .await?;
+        let tenants: std::collections::BTreeSet<String> = items
+            .iter()
+            .filter_map(|item| get_s(item, "tenant").map(str::to_string))
+            .collect();
+        Ok(tenants.into_iter().collect())
+    }
+
     /// The run holding `tenant`'s lock, expired or not (`stepdeploy cleanup
     /// <tenant> --env E` finishes that run's rollback).
     pub async fn lock_owner(&self, tenant: &str) -> Result<Option<String>, AwsCallError> {

@@ -69,8 +69,10 @@ fn environment_name_ok(s: &str) -> bool {
 /// The identity rules (`stepdeploy_shared::identity`), written out again:
 /// letters, digits and `. _ @ + - '` only; in an environment with approvers,
 /// a plain-ASCII address `local@domain.tld` (the local part's `+tag` aside).
-fn requested_by_ok(s: &str, email: bool) -> bool {
-    let plain = !s.is_empty()
+fn requested_by_ok(raw: &str, email: bool) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let s = &raw.nfkc().collect::<String>().to_lowercase();
+    let plain = !raw.trim().is_empty()
         && s.chars().count() <= 128
         && s.chars()
             .all(|c| c.is_alphanumeric() || "._@+-'".contains(c))

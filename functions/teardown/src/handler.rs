@@ -75,6 +75,16 @@ pub enum TeardownError {
         /// Lock holder.
         owner: String,
     },
+    /// Nothing of the tenant exists in the environment.
+    #[error("{tenant} has no trace in {environment} (no registry entry, no resource by its names); nothing was removed. Tenants in {environment}: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NotFound {
+        /// Tenant asked for.
+        tenant: String,
+        /// Environment.
+        environment: String,
+        /// Tenants that do exist there.
+        known: Vec<String>,
+    },
     /// A resource could not be removed.
     #[error("could not remove {what}: {reason}")]
     Remove {
@@ -94,6 +104,7 @@ impl ErrorName for TeardownError {
             Self::Validation(_) => error_names::VALIDATION_FAILED,
             Self::Config(_) => error_names::CONFIG_INVALID,
             Self::Locked { .. } => error_names::DEPLOYMENT_LOCKED,
+            Self::NotFound { .. } => error_names::TENANT_NOT_FOUND,
             Self::Remove { .. } => error_names::ROLLBACK_FAILED,
             Self::Aws(e) => e.error_name(),
         }
@@ -146,6 +157,14 @@ pub fn retained_name(database: &str, started_at: &str) -> String {
     name.chars().take(64).collect()
 }
 
+/// Whether an inventory holds anything that certainly exists (task
+/// definitions and access points are looked up by name when removed).
+fn has_trace(found: &[LedgerEntry]) -> bool {
+    found
+        .iter()
+        .any(|e| !["task_definition", "efs_access_point"].contains(&e.kind.as_str()))
+}
+
 /// Every resource the tenant has, found by name, in the order they must go.
 async fn inventory(
     plan: &DeploymentPlan,
@@ -174,9 +193,19 @@ async fn inventory(
             format!("{}/{}", env.hosted_zone_id, names.host),
         ));
     }
-    // DROP … IF EXISTS: always safe to ask.
-    found.push(entry("mysql_user", names.db_user.clone()));
-    if env.approval.is_some() {
+    // Only what exists, so the report says only what was removed.
+    let db = rollback::mysql_state(plan, c)
+        .await
+        .map_err(|reason| TeardownError::Remove {
+            what: format!("mysql {}", names.database),
+            reason,
+        })?;
+    if db.user_exists {
+        found.push(entry("mysql_user", names.db_user.clone()));
+    }
+    if !db.database_exists {
+        // Nothing to drop or keep.
+    } else if env.approval.is_some() {
         // Where removal needs a quorum it is recoverable: the tables move to
         // `{database}_rm{yyyymmddThhmmss}` (README, "Restoring a removed tenant").
         found.push(LedgerEntry {
@@ -309,16 +338,6 @@ pub async fn handle(
                 .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
             let clients = ports.connector.connect(env).await;
             clients.state.ensure_table().await?;
-            if env.approval.is_none() {
-                lock(
-                    &clients,
-                    request.tenant.as_str(),
-                    &execution,
-                    &request.requested_by,
-                    &env.name.to_string(),
-                )
-                .await?;
-            }
             let priority = clients
                 .state
                 .tenant_priority(request.tenant.as_str())
@@ -344,6 +363,30 @@ pub async fn handle(
                 env: env.clone(),
                 started_at,
             };
+            // A typo must not "succeed": a tenant with no registry entry and
+            // nothing by its names is refused, naming the tenants there.
+            let registered = clients
+                .state
+                .registry(plan.tenant.as_str())
+                .await?
+                .is_some();
+            if !registered && !has_trace(&inventory(&plan, &clients).await?) {
+                return Err(TeardownError::NotFound {
+                    tenant: plan.tenant.to_string(),
+                    environment: plan.environment.to_string(),
+                    known: clients.state.claimed_tenants().await?,
+                });
+            }
+            if env.approval.is_none() {
+                lock(
+                    &clients,
+                    plan.tenant.as_str(),
+                    &plan.execution,
+                    &plan.requested_by,
+                    plan.environment.as_str(),
+                )
+                .await?;
+            }
             Ok(serde_json::to_value(plan).unwrap_or_default())
         }
         Step::Remove { plan } => {

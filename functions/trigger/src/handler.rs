@@ -79,6 +79,105 @@ pub struct Started {
     pub deduplicated: bool,
 }
 
+/// Where an event stepdeploy does not understand is reported.
+pub trait Complaints: Send + Sync {
+    /// A message on the notifications topic.
+    fn publish(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// An event on stepdeploy's bus.
+    fn put_event(
+        &self,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// [`Complaints`] on SNS and EventBridge.
+pub struct AwsComplaints {
+    /// SNS.
+    pub sns: aws_sdk_sns::Client,
+    /// EventBridge.
+    pub events: aws_sdk_eventbridge::Client,
+    /// `STEPDEPLOY_NOTIFICATION_TOPIC_ARN`.
+    pub topic_arn: Option<String>,
+    /// `STEPDEPLOY_EVENT_BUS`.
+    pub bus: String,
+}
+
+impl Complaints for AwsComplaints {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), AwsCallError> {
+        let Some(topic) = &self.topic_arn else {
+            return Ok(());
+        };
+        self.sns
+            .publish()
+            .topic_arn(topic)
+            .subject(names::sns_subject(subject))
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("sns:Publish (request not understood)", e))?;
+        Ok(())
+    }
+
+    async fn put_event(
+        &self,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), AwsCallError> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(stepdeploy_shared::request::EVENT_SOURCE)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("events:PutEvents (request not understood)", e))?;
+        if out.failed_entry_count() > 0 {
+            tracing::error!(?out, "the Request Not Understood event was refused");
+        }
+        Ok(())
+    }
+}
+
+/// An event with stepdeploy's source whose detail-type no rule knows (a
+/// misspelling): nothing starts, and that is said out loud.
+pub async fn not_understood(
+    event: &serde_json::Value,
+    complaints: &impl Complaints,
+) -> Result<serde_json::Value, TriggerError> {
+    let received = stepdeploy_shared::validate::shown(event["detail-type"].as_str().unwrap_or(""));
+    let known = stepdeploy_shared::request::REQUESTS;
+    let detail = serde_json::json!({
+        "received_detail_type": event["detail-type"],
+        "event_id": event["id"],
+        "known_detail_types": known,
+        "detail": event["detail"],
+    });
+    complaints
+        .publish(
+            "stepdeploy: request not understood",
+            &format!(
+                "An event with source \"stepdeploy\" and detail-type {received} reached the bus; no rule acts on it, so nothing was started.\nstepdeploy acts on: {}.\nEvent id: {}\n",
+                known.join(", "),
+                event["id"].as_str().unwrap_or("-"),
+            ),
+        )
+        .await?;
+    complaints
+        .put_event(stepdeploy_shared::request::REQUEST_NOT_UNDERSTOOD, &detail)
+        .await?;
+    Ok(serde_json::json!({ "not_understood": received }))
+}
+
 /// Starting executions.
 pub trait Executions: Send + Sync {
     /// Starts `name` on `state_machine`; `Ok(None)` if an execution with that name exists.

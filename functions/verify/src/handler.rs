@@ -56,6 +56,27 @@ pub struct VerifyOutput {
     pub checks: Vec<Check>,
     /// `s3://bucket/key` of the report, when this round wrote it.
     pub report: Option<String>,
+    /// The failing checks with what they saw, one `name: detail` each,
+    /// `; `-separated (the state machine's `VerificationFailed` cause).
+    pub failing: String,
+}
+
+/// `name: detail` of each failing check, each detail cut to 200 characters.
+pub fn failing_summary(checks: &[Check]) -> String {
+    let lines: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| {
+            let detail: String = c.detail.split_whitespace().collect::<Vec<_>>().join(" ");
+            let cut: String = detail.chars().take(200).collect();
+            format!("{}: {cut}", c.name)
+        })
+        .collect();
+    if lines.is_empty() {
+        "none".into()
+    } else {
+        lines.join("; ")
+    }
 }
 
 /// Why a round could not even run its checks.
@@ -209,6 +230,7 @@ pub async fn handle(
     let mut output = VerifyOutput {
         stable,
         attempt,
+        failing: failing_summary(&checks),
         checks,
         report: None,
     };
