@@ -128,9 +128,12 @@ fn as_delivered(detail_type: &str, detail: &serde_json::Value, id: &str) -> serd
 }
 
 fn requester(request: &args::Request) -> Result<String, CliError> {
-    request
-        .requested_by
-        .clone()
+    requester_or_user(request.requested_by.clone())
+}
+
+/// `--requested-by`, else `$USER` / `$LOGNAME`.
+fn requester_or_user(requested_by: Option<String>) -> Result<String, CliError> {
+    requested_by
         .or_else(|| {
             ["USER", "LOGNAME"]
                 .iter()
@@ -269,15 +272,7 @@ pub async fn teardown(stack: &Stack, global: &Global, a: &args::Teardown) -> Res
 /// (rollback's `Tenant Cleanup Requested`, invoked and awaited), and says
 /// what it undid or what is still left.
 pub async fn cleanup(stack: &Stack, global: &Global, a: &args::Cleanup) -> Result<(), CliError> {
-    let requested_by = a
-        .requested_by
-        .clone()
-        .or_else(|| {
-            ["USER", "LOGNAME"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
-        })
-        .ok_or_else(|| CliError::Refused("say who asks: --requested-by you@example.com".into()))?;
+    let requested_by = requester_or_user(a.requested_by.clone())?;
     let detail = match &a.environment {
         Some(name) => {
             let envs = environments(global)?;

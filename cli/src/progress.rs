@@ -160,9 +160,7 @@ pub fn error_text(error: Option<&str>, cause: Option<&str>) -> Option<String> {
 pub fn terminal_safe(text: &str) -> String {
     text.chars()
         .map(|c| {
-            let invisible = (c.is_control() && c != '\n' && c != '\t')
-                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{061C}' | '\u{00AD}');
-            if invisible {
+            if stepdeploy_shared::identity::invisible(c) && c != '\n' && c != '\t' {
                 format!("\\u{{{:x}}}", u32::from(c))
             } else {
                 c.to_string()

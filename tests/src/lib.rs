@@ -320,6 +320,11 @@ pub async fn deploy_through_database(
 
 /// Puts a `Tenant Deployment Requested` event with `detail` on the bus, as a user does.
 pub async fn put_deploy_event(detail: serde_json::Value) {
+    put_event("Tenant Deployment Requested", detail).await;
+}
+
+/// Puts a `detail_type` event from source `stepdeploy` on the bus; every entry accepted.
+pub async fn put_event(detail_type: &str, detail: serde_json::Value) {
     let events = aws_sdk_eventbridge::Client::new(&orchestrator().await);
     let out = events
         .put_events()
@@ -327,7 +332,7 @@ pub async fn put_deploy_event(detail: serde_json::Value) {
             aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
                 .event_bus_name("stepdeploy")
                 .source("stepdeploy")
-                .detail_type("Tenant Deployment Requested")
+                .detail_type(detail_type)
                 .detail(detail.to_string())
                 .build(),
         )
@@ -352,21 +357,7 @@ pub const TEARDOWN_STATE_MACHINE: &str =
 
 /// Puts a `Tenant Teardown Requested` event with `detail` on the bus.
 pub async fn put_teardown_event(detail: serde_json::Value) {
-    let events = aws_sdk_eventbridge::Client::new(&orchestrator().await);
-    let out = events
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name("stepdeploy")
-                .source("stepdeploy")
-                .detail_type("Tenant Teardown Requested")
-                .detail(detail.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("put events");
-    assert_eq!(out.failed_entry_count(), 0);
+    put_event("Tenant Teardown Requested", detail).await;
 }
 
 /// [`find_execution`] on any state machine.

@@ -116,15 +116,7 @@ pub const MAX_REASON: usize = 500;
 pub fn sanitise(reason: &str) -> String {
     let cleaned: String = reason
         .chars()
-        .map(|c| {
-            let invisible = c.is_control()
-                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{061C}' | '\u{00AD}');
-            if invisible {
-                ' '
-            } else {
-                c
-            }
-        })
+        .map(|c| if identity::invisible(c) { ' ' } else { c })
         .collect();
     let words: Vec<&str> = cleaned.split_whitespace().collect();
     let joined = words.join(" ");
@@ -133,6 +125,19 @@ pub fn sanitise(reason: &str) -> String {
     }
     let cut: String = joined.chars().take(MAX_REASON - 1).collect();
     format!("{cut}…")
+}
+
+/// The plan's environment as this function's configs say (the allow-list
+/// and quorum are never taken from the payload), and its approval settings.
+fn approval_of(
+    plan: &mut DeploymentPlan,
+    environments: &EnvironmentSet,
+) -> Result<stepdeploy_shared::config::ApprovalConfig, ApprovalError> {
+    stepdeploy_shared::guard::reresolve(plan, environments)
+        .map_err(|e| ApprovalError::Validation(e.to_string()))?;
+    plan.env.approval.clone().ok_or_else(|| {
+        ApprovalError::Validation(format!("{} has no approval configured", plan.environment))
+    })
 }
 
 /// A fresh gate-attempt id: 128 random bits, hex.
@@ -167,13 +172,8 @@ pub async fn request(
             input.action
         )));
     }
-    // The allow-list and quorum come from this function's own configs.
-    stepdeploy_shared::guard::reresolve(&mut input.plan, environments)
-        .map_err(|e| ApprovalError::Validation(e.to_string()))?;
+    let approval = approval_of(&mut input.plan, environments)?;
     let plan = &input.plan;
-    let approval = plan.env.approval.as_ref().ok_or_else(|| {
-        ApprovalError::Validation(format!("{} has no approval configured", plan.environment))
-    })?;
     let requester = identity::canonical_email("plan.requested_by", &plan.requested_by)
         .map_err(|e| ApprovalError::Validation(e.to_string()))?;
     let approvers: Vec<String> = approval
@@ -297,12 +297,8 @@ pub async fn confirm(
             input.action
         )));
     }
-    stepdeploy_shared::guard::reresolve(&mut input.plan, environments)
-        .map_err(|e| ApprovalError::Validation(e.to_string()))?;
+    let approval = approval_of(&mut input.plan, environments)?;
     let plan = &input.plan;
-    let approval = plan.env.approval.as_ref().ok_or_else(|| {
-        ApprovalError::Validation(format!("{} has no approval configured", plan.environment))
-    })?;
     let request = gate.request(&input.execution).await?;
     let votes = match &request {
         Some(r) => gate.votes(&input.execution, &r.attempt).await?,
@@ -316,7 +312,7 @@ pub async fn confirm(
         image: plan.image.as_str(),
         requested_by: &plan.requested_by,
     };
-    let approved_by = approvals::judge(&subject, request.as_ref(), &votes, approval)
+    let approved_by = approvals::judge(&subject, request.as_ref(), &votes, &approval)
         .map_err(ApprovalError::Bypassed)?;
     let late: Vec<serde_json::Value> = votes
         .iter()

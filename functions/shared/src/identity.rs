@@ -24,6 +24,15 @@ pub const MAX_LEN: usize = 128;
 /// Characters that are letters to Unicode but render as nothing (Hangul fillers).
 const BLANK_LETTERS: [char; 4] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'];
 
+/// Characters that act on a terminal or a reader without being seen:
+/// controls (escape sequences), zero-width and other format characters, bidi
+/// overrides and isolates, the soft hyphen. Text from outside is cleaned of
+/// them before anyone reads it (rejection reasons, the CLI's output).
+pub fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{061C}' | '\u{00AD}')
+}
+
 /// Why `c` may not appear in an identity, or `None` if it may.
 fn refused(c: char) -> Option<&'static str> {
     if c.is_control() {
