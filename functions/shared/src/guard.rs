@@ -211,17 +211,34 @@ impl<R: Runs> Guard<R> {
     /// the phase refuses it with its own message.
     pub async fn admit(
         &self,
-        mut payload: serde_json::Value,
+        payload: serde_json::Value,
         quorum: Quorum,
         action: Action,
     ) -> Result<serde_json::Value, GuardError> {
-        let Some(raw) = payload.get_mut("plan") else {
+        self.admit_at(payload, "/plan", quorum, action).await
+    }
+
+    /// [`Guard::admit`] for a plan elsewhere in the payload (a JSON pointer:
+    /// notify reads the whole run state, `/state/plan/output`).
+    pub async fn admit_at(
+        &self,
+        mut payload: serde_json::Value,
+        pointer: &str,
+        quorum: Quorum,
+        action: Action,
+    ) -> Result<serde_json::Value, GuardError> {
+        let Some(raw) = payload.pointer_mut(pointer) else {
             return Ok(payload);
         };
-        let mut plan: DeploymentPlan = serde_json::from_value(raw.take())
-            .map_err(|e| FieldError::new("plan", crate::validate::one_line(&e.to_string(), 300)))?;
+        let field = pointer.trim_start_matches('/').replace('/', ".");
+        let mut plan: DeploymentPlan = serde_json::from_value(raw.take()).map_err(|e| {
+            FieldError::new(
+                field.clone(),
+                crate::validate::one_line(&e.to_string(), 300),
+            )
+        })?;
         self.check(&mut plan, quorum, action).await?;
-        *raw = serde_json::to_value(&plan).map_err(|e| FieldError::new("plan", e.to_string()))?;
+        *raw = serde_json::to_value(&plan).map_err(|e| FieldError::new(field, e.to_string()))?;
         Ok(payload)
     }
 }
