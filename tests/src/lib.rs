@@ -796,7 +796,7 @@ pub async fn tenant_inventory(env_name: &str, tenant: &str) -> Inventory {
     }
     found.insert("mysql", mysql);
 
-    let pages = stepdeploy_shared::aws::s3_client(&config)
+    let pages = match stepdeploy_shared::aws::s3_client(&config)
         .list_objects_v2()
         .bucket(&env.config_bucket)
         .prefix(format!("{env_name}/{tenant}"))
@@ -804,7 +804,12 @@ pub async fn tenant_inventory(env_name: &str, tenant: &str) -> Inventory {
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .expect("config bucket");
+    {
+        Ok(pages) => pages,
+        // A fresh stack: bootstrap creates the bucket on the environment's first run.
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => Vec::new(),
+        Err(e) => panic!("config bucket: {e:?}"),
+    };
     found.insert(
         "config bucket",
         pages
@@ -895,15 +900,25 @@ pub async fn state_item(
     pk: &str,
     sk: &str,
 ) -> Option<HashMap<String, AttributeValue>> {
-    ddb.get_item()
+    match ddb
+        .get_item()
         .table_name(table)
         .key("pk", AttributeValue::S(pk.into()))
         .key("sk", AttributeValue::S(sk.into()))
         .consistent_read(true)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("get {pk}/{sk}: {e:?}"))
-        .item
+    {
+        Ok(out) => out.item,
+        // A fresh stack: bootstrap creates the table on the environment's first run.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => panic!("get {pk}/{sk}: {e:?}"),
+    }
 }
 
 /// The priorities claimed for `tenant`, ascending: a query of the claims'

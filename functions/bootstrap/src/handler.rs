@@ -635,7 +635,8 @@ mod tests {
         assert_eq!(err.error_name(), "DeploymentLocked");
         assert!(
             err.to_string()
-                .contains("being deployed by exec-1 (requested by jane)"),
+                .contains("being changed by exec-1 (requested by jane)")
+                && err.to_string().contains("its lock expires 1970-01-01T"),
             "{err}"
         );
         let other = run(
