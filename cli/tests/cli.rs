@@ -381,9 +381,6 @@ fn an_incomplete_rollback_is_reported_and_finished_by_cleanup() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let tenant = unique_tenant("pin");
     let host = format!("{tenant}.wpdev.kimmyai.io");
-    let before = rt.block_on(async {
-        stepdeploy_tests::inventory_shape(&stepdeploy_tests::tenant_inventory("dev", &tenant).await)
-    });
     stepdeploy_tests::standin_fail(&host, true);
     let started = json(&[
         "deploy",
@@ -513,10 +510,18 @@ fn an_incomplete_rollback_is_reported_and_finished_by_cleanup() {
         "{}",
         stdout(&o)
     );
-    let after = rt.block_on(async {
-        stepdeploy_tests::inventory_shape(&stepdeploy_tests::tenant_inventory("dev", &tenant).await)
+    // As a tenant never deployed (a fresh stack has no state table before
+    // the environment's first run, so "before" is read as this).
+    let (after, never) = rt.block_on(async {
+        let shape = |t: String| async move {
+            stepdeploy_tests::inventory_shape(&stepdeploy_tests::tenant_inventory("dev", &t).await)
+        };
+        (
+            shape(tenant.clone()).await,
+            shape(unique_tenant("never")).await,
+        )
     });
-    assert_eq!(after, before, "the environment is as before the run");
+    assert_eq!(after, never, "the environment is as before the run");
     // Idempotent: a second cleanup finds no run holding the tenant.
     let o = run(&[
         "cleanup",
