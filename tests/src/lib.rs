@@ -428,13 +428,20 @@ pub async fn history(arn: &str) -> String {
 
 /// How many of the tenant's MySQL database and user exist on `env`'s MariaDB (as root, through its socket): `["0", "0"]` when both are gone.
 pub fn tenant_mysql_objects(env: &str, tenant: &str) -> Vec<String> {
-    let query = format!(
-        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='{tenant}_db'; SELECT COUNT(*) FROM mysql.user WHERE User='{tenant}_user'"
-    );
+    mariadb_words(
+        env,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='{tenant}_db'; SELECT COUNT(*) FROM mysql.user WHERE User='{tenant}_user'"
+        ),
+    )
+}
+
+/// What `query` prints on `env`'s MariaDB (as root, over its socket), word by word.
+fn mariadb_words(env: &str, query: &str) -> Vec<String> {
     let out = Command::new("mariadb")
         .args(["--no-defaults", "-u", "root", "--socket"])
         .arg(repo().join(format!("local/.state/mariadb/{env}/mysqld.sock")))
-        .args(["-N", "-e", &query])
+        .args(["-N", "-e", query])
         .output()
         .expect("mariadb client");
     String::from_utf8_lossy(&out.stdout)
@@ -445,19 +452,12 @@ pub fn tenant_mysql_objects(env: &str, tenant: &str) -> Vec<String> {
 
 /// The databases whose names start with `{tenant}_` in `env`'s MariaDB.
 pub fn tenant_databases(env: &str, tenant: &str) -> Vec<String> {
-    let query = format!(
-        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{tenant}\\_%' ORDER BY 1"
-    );
-    let out = Command::new("mariadb")
-        .args(["--no-defaults", "-u", "root", "--socket"])
-        .arg(repo().join(format!("local/.state/mariadb/{env}/mysqld.sock")))
-        .args(["-N", "-e", &query])
-        .output()
-        .expect("mariadb client");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    mariadb_words(
+        env,
+        &format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{tenant}\\_%' ORDER BY 1"
+        ),
+    )
 }
 
 /// (approver, approve link, reject link) mailed for `tenant` (read from the approvals inbox, SNS → SQS), sorted by approver.

@@ -191,6 +191,21 @@ impl AwsConnector {
     }
 }
 
+/// The environment configs, loaded once per cold start (the error kept to
+/// answer every invocation with it).
+pub type Environments = Result<
+    stepdeploy_shared::EnvironmentSet,
+    std::sync::Arc<stepdeploy_shared::config::ConfigError>,
+>;
+
+fn configs(
+    environments: &Environments,
+) -> Result<&stepdeploy_shared::EnvironmentSet, RollbackError> {
+    environments
+        .as_ref()
+        .map_err(|e| RollbackError::Validation(format!("environment configuration: {e}")))
+}
+
 /// Days a removed tenant secret can be restored (Secrets Manager's minimum is 7).
 pub const SECRET_RECOVERY_DAYS: i64 = stepdeploy_shared::config::RETENTION_DAYS;
 
@@ -212,9 +227,10 @@ pub async fn handle(
     connector: &AwsConnector,
     history: &impl History,
     reports: &impl cleanup::Reports,
+    environments: &Environments,
 ) -> Result<RollbackOutput, RollbackError> {
     if cleanup::is_cleanup_request(&input) {
-        return cleanup_request(input, connector, history, reports).await;
+        return cleanup_request(input, connector, history, reports, environments).await;
     }
     if cleanup::is_status_change(&input) {
         let event: cleanup::StatusChange = serde_json::from_value(input)
@@ -236,7 +252,7 @@ pub async fn handle(
             cleanup::RunRecord {
                 last_state: Some(state),
                 ..
-            } => rollback_state(state, connector, history).await,
+            } => rollback_state(state, connector, history, environments).await,
             cleanup::RunRecord {
                 last_state: None, ..
             } => Ok(RollbackOutput {
@@ -247,7 +263,7 @@ pub async fn handle(
     }
     let RollbackInput { state } = serde_json::from_value(input)
         .map_err(|e| RollbackError::Validation(format!("expected {{state}}: {e}")))?;
-    rollback_state(state, connector, history).await
+    rollback_state(state, connector, history, environments).await
 }
 
 /// `stepdeploy cleanup` / `Tenant Cleanup Requested`: runs the rollback of
@@ -260,6 +276,7 @@ async fn cleanup_request(
     connector: &AwsConnector,
     history: &impl History,
     reports: &impl cleanup::Reports,
+    environments: &Environments,
 ) -> Result<RollbackOutput, RollbackError> {
     let detail: cleanup::CleanupDetail = serde_json::from_value(input["detail"].clone())
         .map_err(|e| RollbackError::Validation(format!("detail: {e}")))?;
@@ -282,10 +299,7 @@ async fn cleanup_request(
         (None, Some(tenant), Some(environment)) => {
             let tenant = stepdeploy_shared::TenantName::parse(tenant)
                 .map_err(|e| RollbackError::Validation(e.within("detail").to_string()))?;
-            let environments = stepdeploy_shared::EnvironmentSet::from_env().map_err(|e| {
-                RollbackError::Validation(format!("environment configuration: {e}"))
-            })?;
-            let env = environments
+            let env = configs(environments)?
                 .get(environment)
                 .map_err(|e| RollbackError::Validation(format!("detail.environment: {e}")))?;
             let clients = connector.connect(env).await;
@@ -331,7 +345,7 @@ async fn cleanup_request(
         .next()
         .unwrap_or(&execution)
         .to_string();
-    let outcome = rollback_state(state, connector, history).await;
+    let outcome = rollback_state(state, connector, history, environments).await;
     let (subject, message) =
         match &outcome {
             Ok(out) => (
@@ -361,6 +375,7 @@ async fn rollback_state(
     state: serde_json::Value,
     connector: &AwsConnector,
     history: &impl History,
+    environments: &Environments,
 ) -> Result<RollbackOutput, RollbackError> {
     let run: RunState = serde_json::from_value(state)
         .map_err(|e| RollbackError::Validation(format!("state: {e}")))?;
@@ -369,9 +384,7 @@ async fn rollback_state(
         return Ok(RollbackOutput::default());
     };
     // The environment as this function's configs say, not as the payload does.
-    let environments = stepdeploy_shared::EnvironmentSet::from_env()
-        .map_err(|e| RollbackError::Validation(format!("environment configuration: {e}")))?;
-    stepdeploy_shared::guard::reresolve(&mut plan, &environments)
+    stepdeploy_shared::guard::reresolve(&mut plan, configs(environments)?)
         .map_err(|e| RollbackError::Validation(e.to_string()))?;
     // Undo only a run that did not succeed: a succeeded run's ledger is the
     // tenant's current state, and undoing it (a direct invoke with that

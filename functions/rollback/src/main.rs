@@ -23,10 +23,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .filter(|t| !t.is_empty()),
     };
     let connector = rollback::AwsConnector::new(base);
+    let environments: rollback::Environments =
+        stepdeploy_shared::EnvironmentSet::from_env().map_err(std::sync::Arc::new);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (connector, history, reports) = (&connector, &history, &reports);
+        let (connector, history, reports, environments) =
+            (&connector, &history, &reports, &environments);
         stepdeploy_shared::timing::measured("rollback", async move {
-            rollback::handle(event.payload, connector, history, reports)
+            rollback::handle(event.payload, connector, history, reports, environments)
                 .await
                 .map_err(Diagnostic::from)
         })
