@@ -11,9 +11,10 @@ use std::sync::Arc;
 use stepdeploy_shared::config::{
     ConfigError, EnvironmentConfig, EnvironmentSet, LOAD_BALANCER_TENANTS,
 };
+use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::plan::{DeploymentPlan, PhaseSwitches};
 use stepdeploy_shared::request::{Request, TEARDOWN_REQUESTED};
-use stepdeploy_shared::state::{ClaimOutcome, LedgerEntry, LockOutcome, StateStore};
+use stepdeploy_shared::state::{ClaimOutcome, LockOutcome, StateStore};
 use stepdeploy_shared::validate::FieldError;
 use stepdeploy_shared::{DeployRequest, ResourceNames};
 
@@ -28,9 +29,6 @@ pub struct BootstrapInput {
     /// `$$.Execution.StartTime`.
     pub started_at: String,
 }
-
-/// Ledger kind for a priority this run claimed.
-pub const LEDGER_PRIORITY_CLAIM: &str = "priority_claim";
 
 /// Seconds since the epoch; injected so tests control lock expiry.
 pub trait Clock: Send + Sync {
@@ -287,7 +285,7 @@ async fn reserve_priority(
 
     let claim = |priority: u32| async move {
         let entry = LedgerEntry {
-            kind: LEDGER_PRIORITY_CLAIM.into(),
+            kind: LedgerKind::PriorityClaim,
             id: priority.to_string(),
             created: true,
             phase: "bootstrap".into(),

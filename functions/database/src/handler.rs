@@ -22,8 +22,9 @@ use crate::error::DatabaseError;
 use crate::ports::{Connector, Database, DbChange, Endpoint, Secrets, TenantSecret};
 use crate::secret::{CredentialsDocument, Password};
 use serde::{Deserialize, Serialize};
+use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::retry::create_or_adopt;
-use stepdeploy_shared::state::{LedgerEntry, StateStore};
+use stepdeploy_shared::state::StateStore;
 use stepdeploy_shared::DeploymentPlan;
 
 /// What the state machine passes.
@@ -45,16 +46,6 @@ pub struct DatabaseOutput {
     pub username: String,
     /// What changed in this run; empty when nothing had to.
     pub changes: Vec<String>,
-}
-
-/// Ledger kinds this phase writes, each before the change.
-pub mod kinds {
-    /// The tenant secret, created by this run (`id`: its name).
-    pub const SECRET: &str = "db_secret";
-    /// The MySQL database, created by this run.
-    pub const DATABASE: &str = "mysql_database";
-    /// The MySQL user, created by this run.
-    pub const USER: &str = "mysql_user";
 }
 
 /// Runs the phase for one state machine input.
@@ -82,13 +73,14 @@ pub async fn handle(
     ];
     let ports = connector.connect(env).await;
     let mut changes = Vec::new();
-    let record = |kind: &str, id: &str, created: bool, previous: Option<String>| LedgerEntry {
-        kind: kind.into(),
-        id: id.into(),
-        created,
-        phase: "database".into(),
-        previous,
-    };
+    let record =
+        |kind: LedgerKind, id: &str, created: bool, previous: Option<String>| LedgerEntry {
+            kind,
+            id: id.into(),
+            created,
+            phase: "database".into(),
+            previous,
+        };
 
     let master = ports.secrets.master(&env.rds.master_secret_arn).await?;
     let state = ports
@@ -130,7 +122,7 @@ pub async fn handle(
                 .state
                 .record(
                     &plan.execution,
-                    &record(kinds::SECRET, &names.db_secret, true, None),
+                    &record(LedgerKind::DbSecret, &names.db_secret, true, None),
                 )
                 .await?;
             let stored = document(&password);
@@ -172,7 +164,7 @@ pub async fn handle(
             .state
             .record(
                 &plan.execution,
-                &record(kinds::DATABASE, &names.database, true, None),
+                &record(LedgerKind::MysqlDatabase, &names.database, true, None),
             )
             .await?;
     }
@@ -181,7 +173,7 @@ pub async fn handle(
             .state
             .record(
                 &plan.execution,
-                &record(kinds::USER, &names.db_user, true, None),
+                &record(LedgerKind::MysqlUser, &names.db_user, true, None),
             )
             .await?;
     }
@@ -420,7 +412,7 @@ mod tests {
             fake.with(|w| w.user_password.clone()),
             Some(secret_password(&fake))
         );
-        let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.clone()).collect();
+        let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.to_string()).collect();
         assert_eq!(kinds, ["db_secret", "mysql_database", "mysql_user"]);
         assert_eq!(
             out.secret_arn,
@@ -452,7 +444,7 @@ mod tests {
                 fake.with(|w| w.calls.last().cloned()).as_deref(),
                 Some(call)
             );
-            let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.clone()).collect();
+            let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.to_string()).collect();
             assert_eq!(kinds, recorded, "after {call}");
         }
         let fake = Fake::default();

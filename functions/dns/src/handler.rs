@@ -14,7 +14,8 @@ use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::http::Site;
-use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, StateStore};
+use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
+use stepdeploy_shared::state::{DynamoStateStore, StateStore};
 use stepdeploy_shared::DeploymentPlan;
 
 /// What the state machine passes.
@@ -40,8 +41,6 @@ pub struct DnsOutput {
     pub status: u16,
 }
 
-/// Ledger kind: the alias record (`created`, or `previous` = the alias it had).
-pub const LEDGER_DNS_RECORD: &str = "dns_record";
 /// Answers that mean the site is reachable (401: a site behind basic auth).
 pub const GOOD_STATUS: [u16; 4] = [200, 301, 302, 401];
 
@@ -236,7 +235,7 @@ pub async fn handle(
         // Written ahead: rollback deletes or restores the record whether or
         // not the UPSERT below went through.
         let entry = LedgerEntry {
-            kind: LEDGER_DNS_RECORD.into(),
+            kind: LedgerKind::DnsRecord,
             id: format!("{}/{host}", env.hosted_zone_id),
             created: current.is_none(),
             phase: "dns".into(),

@@ -16,8 +16,9 @@ use crate::error::EcsError;
 use crate::ports::{Connector, Platform, ServiceSpec, Tags, HEALTH_CHECK_PATH, MATCHER};
 use crate::spec::TaskSpec;
 use serde::{Deserialize, Serialize};
+use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::retry::create_or_adopt;
-use stepdeploy_shared::state::{LedgerEntry, StateStore};
+use stepdeploy_shared::state::StateStore;
 use stepdeploy_shared::DeploymentPlan;
 
 /// What the state machine passes.
@@ -56,26 +57,6 @@ pub struct EcsOutput {
     pub changes: Vec<String>,
 }
 
-/// Ledger kinds this phase writes (rollback matches on them), each before
-/// the call that makes the change.
-pub mod kinds {
-    /// An EFS access point this run creates (`id`: its root path).
-    pub const ACCESS_POINT: &str = "efs_access_point";
-    /// Task definition revisions this run registers (`id`: the family;
-    /// `previous`: the latest revision before, so newer ones are this run's).
-    pub const TASK_DEFINITION: &str = "task_definition";
-    /// A target group this run creates (`id`: its name).
-    pub const TARGET_GROUP: &str = "target_group";
-    /// A listener rule this run creates (`id`: its host).
-    pub const LISTENER_RULE: &str = "listener_rule";
-    /// A listener rule this run changes (`previous`: `priority=…;target_group=…`).
-    pub const LISTENER_RULE_UPDATE: &str = "listener_rule_update";
-    /// A service this run creates (`id`: its name).
-    pub const SERVICE: &str = "service";
-    /// A service this run rolls to a new task definition (`previous`: the old one).
-    pub const SERVICE_UPDATE: &str = "service_update";
-}
-
 fn tags(plan: &DeploymentPlan) -> Tags {
     vec![
         ("Tenant".into(), plan.tenant.to_string()),
@@ -94,7 +75,7 @@ impl<S: StateStore> Recorder<'_, S> {
     /// Writes the ledger entry for a change about to be made.
     async fn intend(
         &mut self,
-        kind: &str,
+        kind: LedgerKind,
         id: &str,
         created: bool,
         previous: Option<String>,
@@ -103,7 +84,7 @@ impl<S: StateStore> Recorder<'_, S> {
             .record(
                 self.execution,
                 &LedgerEntry {
-                    kind: kind.into(),
+                    kind,
                     id: id.into(),
                     created,
                     phase: "ecs".into(),
@@ -115,7 +96,7 @@ impl<S: StateStore> Recorder<'_, S> {
     }
 
     /// Notes a change made, for the output.
-    fn done(&mut self, kind: &str, id: &str, created: bool) {
+    fn done(&mut self, kind: LedgerKind, id: &str, created: bool) {
         self.changes.push(format!(
             "{} {kind} {id}",
             if created { "created" } else { "updated" }
@@ -162,7 +143,7 @@ pub async fn handle(
         Some(ap) => ap,
         None => {
             ledger
-                .intend(kinds::ACCESS_POINT, &names.efs_path, true, None)
+                .intend(LedgerKind::EfsAccessPoint, &names.efs_path, true, None)
                 .await?;
             // The token makes AWS answer a repeated create of this run with
             // the same access point; another run gets its own.
@@ -172,7 +153,7 @@ pub async fn handle(
                 || platform.find_access_point(&env.efs_id, &names.efs_path, None),
             )
             .await?;
-            ledger.done(kinds::ACCESS_POINT, &ap.id, true);
+            ledger.done(LedgerKind::EfsAccessPoint, &ap.id, true);
             ap
         }
     };
@@ -184,7 +165,7 @@ pub async fn handle(
         previous => {
             ledger
                 .intend(
-                    kinds::TASK_DEFINITION,
+                    LedgerKind::TaskDefinition,
                     &names.task_family,
                     true,
                     previous.map(|p| p.arn),
@@ -201,7 +182,7 @@ pub async fn handle(
                 },
             )
             .await?;
-            ledger.done(kinds::TASK_DEFINITION, &arn, true);
+            ledger.done(LedgerKind::TaskDefinition, &arn, true);
             arn
         }
     };
@@ -220,7 +201,7 @@ pub async fn handle(
         }
         None => {
             ledger
-                .intend(kinds::TARGET_GROUP, &names.target_group, true, None)
+                .intend(LedgerKind::TargetGroup, &names.target_group, true, None)
                 .await?;
             let arn = create_or_adopt(
                 || platform.create_target_group(&names.target_group, &env.vpc_id, &tags),
@@ -232,7 +213,7 @@ pub async fn handle(
                 },
             )
             .await?;
-            ledger.done(kinds::TARGET_GROUP, &arn, true);
+            ledger.done(LedgerKind::TargetGroup, &arn, true);
             arn
         }
     };
@@ -244,7 +225,7 @@ pub async fn handle(
     let listener_rule_arn = match ours {
         None => {
             ledger
-                .intend(kinds::LISTENER_RULE, &names.host, true, None)
+                .intend(LedgerKind::ListenerRule, &names.host, true, None)
                 .await?;
             let arn = create_or_adopt(
                 || {
@@ -269,7 +250,7 @@ pub async fn handle(
             .ok_or(EcsError::PriorityInUse {
                 priority: plan.alb_priority,
             })?;
-            ledger.done(kinds::LISTENER_RULE, &arn, true);
+            ledger.done(LedgerKind::ListenerRule, &arn, true);
             arn
         }
         Some(rule) => {
@@ -283,7 +264,7 @@ pub async fn handle(
             if move_it || point_it {
                 ledger
                     .intend(
-                        kinds::LISTENER_RULE_UPDATE,
+                        LedgerKind::ListenerRuleUpdate,
                         &rule.arn,
                         false,
                         Some(previous),
@@ -303,7 +284,7 @@ pub async fn handle(
                 platform.forward_rule(&rule.arn, &target_group_arn).await?;
             }
             if move_it || point_it {
-                ledger.done(kinds::LISTENER_RULE_UPDATE, &rule.arn, false);
+                ledger.done(LedgerKind::ListenerRuleUpdate, &rule.arn, false);
             }
             rule.arn.clone()
         }
@@ -314,7 +295,7 @@ pub async fn handle(
             if service.task_definition != task_definition_arn {
                 ledger
                     .intend(
-                        kinds::SERVICE_UPDATE,
+                        LedgerKind::ServiceUpdate,
                         &service.arn,
                         false,
                         Some(service.task_definition),
@@ -323,7 +304,7 @@ pub async fn handle(
                 platform
                     .update_service(&env.cluster, &names.service, &task_definition_arn)
                     .await?;
-                ledger.done(kinds::SERVICE_UPDATE, &service.arn, false);
+                ledger.done(LedgerKind::ServiceUpdate, &service.arn, false);
             }
             service.arn
         }
@@ -337,7 +318,7 @@ pub async fn handle(
                 security_group: env.ecs_security_group.clone(),
             };
             ledger
-                .intend(kinds::SERVICE, &names.service, true, None)
+                .intend(LedgerKind::Service, &names.service, true, None)
                 .await?;
             let arn = create_or_adopt(
                 || platform.create_service(&spec, &tags),
@@ -350,7 +331,7 @@ pub async fn handle(
                 },
             )
             .await?;
-            ledger.done(kinds::SERVICE, &arn, true);
+            ledger.done(LedgerKind::Service, &arn, true);
             arn
         }
     };
@@ -683,7 +664,7 @@ mod tests {
                 "CreateService"
             ]
         );
-        let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.clone()).collect();
+        let kinds: Vec<String> = fake.entries().iter().map(|e| e.kind.to_string()).collect();
         assert_eq!(
             kinds,
             [
@@ -754,8 +735,11 @@ mod tests {
                 k + 1,
                 "{call} was applied"
             );
-            let entries: Vec<(String, String)> =
-                fake.entries().into_iter().map(|e| (e.kind, e.id)).collect();
+            let entries: Vec<(String, String)> = fake
+                .entries()
+                .into_iter()
+                .map(|e| (e.kind.to_string(), e.id))
+                .collect();
             let expected: Vec<(String, String)> = by_name[..=k]
                 .iter()
                 .map(|(kind, id)| (kind.to_string(), id.to_string()))
@@ -818,7 +802,7 @@ mod tests {
             ["RegisterTaskDefinition", "UpdateService"]
         );
         let ledger = fake.entries()[5..].to_vec();
-        assert_eq!(ledger[0].kind, "task_definition");
+        assert_eq!(ledger[0].kind.as_str(), "task_definition");
         assert_eq!(
             ledger[0].previous.as_deref(),
             Some(first.task_definition_arn.as_str())

@@ -9,8 +9,9 @@ use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::request::{DEPLOY_FAILED, DEPLOY_SUCCEEDED, EVENT_SOURCE};
-use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, RegistryRecord, StateStore};
+use stepdeploy_shared::state::{DynamoStateStore, RegistryRecord, StateStore};
 use stepdeploy_shared::DeploymentPlan;
 
 /// Where messages and events go (orchestrator account).
@@ -378,14 +379,6 @@ impl NotifyPorts for AwsNotify {
     }
 }
 
-/// Ledger kinds notify writes (rollback matches on them).
-pub mod kinds {
-    /// The config document (`id`: its key; `previous`: the version it replaced).
-    pub const CONFIG_DOCUMENT: &str = "config_document";
-    /// The registry record (`id`: the tenant; `previous`: the record it replaced, JSON).
-    pub const REGISTRY_RECORD: &str = "registry_record";
-}
-
 /// The run's phases in order, to name the one that failed.
 const PHASES: [&str; 6] = ["bootstrap", "approval", "database", "ecs", "verify", "dns"];
 
@@ -511,8 +504,8 @@ pub async fn handle(
             // Written ahead, like every phase's changes: should anything after
             // this fail, rollback deletes the document or puts the previous
             // version back, and takes the registry record back.
-            let entry = |kind: &str, id: &str, previous: Option<String>| LedgerEntry {
-                kind: kind.into(),
+            let entry = |kind: LedgerKind, id: &str, previous: Option<String>| LedgerEntry {
+                kind,
                 id: id.into(),
                 created: previous.is_none(),
                 phase: "notify".into(),
@@ -525,7 +518,7 @@ pub async fn handle(
                 .record(
                     &plan.env,
                     &plan.execution,
-                    &entry(kinds::CONFIG_DOCUMENT, &plan.names.config_key, previous),
+                    &entry(LedgerKind::ConfigDocument, &plan.names.config_key, previous),
                 )
                 .await?;
             ports
@@ -551,7 +544,7 @@ pub async fn handle(
                 .record(
                     &plan.env,
                     &plan.execution,
-                    &entry(kinds::REGISTRY_RECORD, plan.tenant.as_str(), previous),
+                    &entry(LedgerKind::RegistryRecord, plan.tenant.as_str(), previous),
                 )
                 .await?;
             ports

@@ -19,8 +19,9 @@ use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::mysql::{Endpoint, Login, MySqlAgent, MySqlCall, MySqlRequest, Secret};
-use stepdeploy_shared::state::{DynamoStateStore, LedgerEntry, StateStore};
+use stepdeploy_shared::state::{DynamoStateStore, StateStore};
 use stepdeploy_shared::DeploymentPlan;
 
 /// `{output: plan}` as the state machine stores it.
@@ -414,7 +415,7 @@ async fn rollback_state(
         let line = format!("{} {}", entry.kind, entry.id);
         // The priority goes back to the pool only once nothing else is left:
         // a listener rule still standing would otherwise share it.
-        if entry.kind == "priority_claim" && !output.left.is_empty() {
+        if entry.kind == LedgerKind::PriorityClaim && !output.left.is_empty() {
             output.left.push(LeftBehind {
                 resource: line,
                 error: "kept until the rest is removed".into(),

@@ -14,6 +14,7 @@ pub mod errors;
 pub mod guard;
 pub mod http;
 pub mod identity;
+pub mod ledger;
 pub mod listener;
 pub mod mysql;
 pub mod names;

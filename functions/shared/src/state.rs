@@ -15,16 +15,10 @@
 //! thousands) instead of probing priorities one by one: the cost of a
 //! bootstrap does not grow with the number of tenants.
 //!
-//! The ledger is written ahead: a phase records a resource *before* the call
-//! that creates or changes it, naming it the way rollback can find it
-//! whether or not the call went through (its name, or for an update the
-//! value to restore). A run that crashes between a create and the next step,
-//! or whose create was applied but answered with an error, so leaves nothing
-//! rollback does not know about; rollback treats a recorded resource that is
-//! not there as already gone. The lock guarantees that nothing else creates
-//! a resource of the tenant under that name in the meantime.
+//! The ledger is written ahead of each change: see [`crate::ledger`].
 
 use crate::aws_error::AwsCallError;
+pub use crate::ledger::{LedgerEntry, LedgerKind};
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
@@ -67,25 +61,6 @@ pub enum ClaimOutcome {
     AlreadyOurs,
     /// Claimed by another tenant.
     TakenBy(String),
-}
-
-/// One resource a run touched, so rollback removes exactly what the run created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerEntry {
-    /// What it is: `priority_claim`, `efs_access_point`, `task_definition`, …
-    pub kind: String,
-    /// ARN or id; for an entry written before its create, the name rollback
-    /// finds the resource by (target group name, listener rule host, access
-    /// point path, task definition family, service or secret name).
-    pub id: String,
-    /// `true` if this run created it, `false` if it existed and was updated.
-    pub created: bool,
-    /// Phase that recorded it.
-    pub phase: String,
-    /// What rollback needs to restore a pre-existing resource (e.g. the previous task definition).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<String>,
 }
 
 /// The state table's operations, as the phases need them.
@@ -714,7 +689,7 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .item("pk", s(format!("RUN#{execution}")))
             .item("sk", s(format!("{nanos:020}#{}", entry.kind)))
-            .item("kind", s(&entry.kind))
+            .item("kind", s(entry.kind.as_str()))
             .item("id", s(&entry.id))
             .item("created", AttributeValue::Bool(entry.created))
             .item("phase", s(&entry.phase));
@@ -731,20 +706,25 @@ impl StateStore for DynamoStateStore {
         let items = self
             .partition(format!("RUN#{execution}"), None, "dynamodb:Query (ledger)")
             .await?;
-        Ok(items
+        items
             .iter()
-            .map(|item| LedgerEntry {
-                kind: get_s(item, "kind").unwrap_or_default().to_string(),
-                id: get_s(item, "id").unwrap_or_default().to_string(),
-                created: item
-                    .get("created")
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false),
-                phase: get_s(item, "phase").unwrap_or_default().to_string(),
-                previous: get_s(item, "previous").map(str::to_string),
+            .map(|item| {
+                let kind = get_s(item, "kind").unwrap_or_default();
+                Ok(LedgerEntry {
+                    kind: kind
+                        .parse()
+                        .map_err(|e| AwsCallError::other("dynamodb:Query (ledger)", e))?,
+                    id: get_s(item, "id").unwrap_or_default().to_string(),
+                    created: item
+                        .get("created")
+                        .and_then(|v| v.as_bool().ok())
+                        .copied()
+                        .unwrap_or(false),
+                    phase: get_s(item, "phase").unwrap_or_default().to_string(),
+                    previous: get_s(item, "previous").map(str::to_string),
+                })
             })
-            .collect())
+            .collect()
     }
 }
 

@@ -9,9 +9,10 @@ use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::{ConfigError, EnvironmentSet};
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::plan::PhaseSwitches;
 use stepdeploy_shared::request::Request;
-use stepdeploy_shared::state::{LedgerEntry, LockOutcome, StateStore};
+use stepdeploy_shared::state::{LockOutcome, StateStore};
 use stepdeploy_shared::validate::FieldError;
 use stepdeploy_shared::{DeploymentPlan, ResourceNames};
 
@@ -133,9 +134,9 @@ impl Ports {
     }
 }
 
-fn entry(kind: &str, id: impl Into<String>) -> LedgerEntry {
+fn entry(kind: LedgerKind, id: impl Into<String>) -> LedgerEntry {
     LedgerEntry {
-        kind: kind.into(),
+        kind,
         id: id.into(),
         created: true,
         phase: "teardown".into(),
@@ -162,7 +163,7 @@ pub fn retained_name(database: &str, started_at: &str) -> String {
 fn has_trace(found: &[LedgerEntry]) -> bool {
     found
         .iter()
-        .any(|e| !["task_definition", "efs_access_point"].contains(&e.kind.as_str()))
+        .any(|e| ![LedgerKind::TaskDefinition, LedgerKind::EfsAccessPoint].contains(&e.kind))
 }
 
 /// Every resource the tenant has, found by name, in the order they must go.
@@ -189,7 +190,7 @@ async fn inventory(
             .eq_ignore_ascii_case(&names.host)
     }) {
         found.push(entry(
-            "dns_record",
+            LedgerKind::DnsRecord,
             format!("{}/{}", env.hosted_zone_id, names.host),
         ));
     }
@@ -201,7 +202,7 @@ async fn inventory(
             reason,
         })?;
     if db.user_exists {
-        found.push(entry("mysql_user", names.db_user.clone()));
+        found.push(entry(LedgerKind::MysqlUser, names.db_user.clone()));
     }
     if !db.database_exists {
         // Nothing to drop or keep.
@@ -210,10 +211,10 @@ async fn inventory(
         // `{database}_rm{yyyymmddThhmmss}` (README, "Restoring a removed tenant").
         found.push(LedgerEntry {
             previous: Some(retained_name(&names.database, &plan.started_at)),
-            ..entry("mysql_database_retained", names.database.clone())
+            ..entry(LedgerKind::MysqlDatabaseRetained, names.database.clone())
         });
     } else {
-        found.push(entry("mysql_database", names.database.clone()));
+        found.push(entry(LedgerKind::MysqlDatabase, names.database.clone()));
     }
     match c
         .secrets
@@ -223,7 +224,7 @@ async fn inventory(
         .await
     {
         Ok(d) if d.deleted_date().is_none() => found.push(entry(
-            "db_secret",
+            LedgerKind::DbSecret,
             d.arn().unwrap_or(&names.db_secret).to_string(),
         )),
         Ok(_) => {}
@@ -245,13 +246,13 @@ async fn inventory(
         .iter()
         .any(|s| s.status() == Some("ACTIVE"))
     {
-        found.push(entry("service", names.service.clone()));
+        found.push(entry(LedgerKind::Service, names.service.clone()));
     }
     let rules = stepdeploy_shared::listener::ElbRules(c.elb.clone());
     use stepdeploy_shared::listener::ListenerRules;
     for rule in rules.rules(&env.alb_listener_arn).await? {
         if rule.hosts.iter().any(|h| h == &names.host) {
-            found.push(entry("listener_rule", rule.arn));
+            found.push(entry(LedgerKind::ListenerRule, rule.arn));
         }
     }
     match c
@@ -265,7 +266,7 @@ async fn inventory(
             out.target_groups()
                 .iter()
                 .filter_map(|t| t.target_group_arn())
-                .map(|arn| entry("target_group", arn)),
+                .map(|arn| entry(LedgerKind::TargetGroup, arn)),
         ),
         Err(e)
             if e.as_service_error()
@@ -275,10 +276,10 @@ async fn inventory(
     // By name: rollback's undo finds every ACTIVE revision of the family and
     // every access point at the path, reading every page (a file system
     // holds more than one page of access points past 100 tenants).
-    found.push(entry("task_definition", names.task_family.clone()));
-    found.push(entry("efs_access_point", names.efs_path.clone()));
+    found.push(entry(LedgerKind::TaskDefinition, names.task_family.clone()));
+    found.push(entry(LedgerKind::EfsAccessPoint, names.efs_path.clone()));
     if let Some(priority) = c.state.tenant_priority(plan.tenant.as_str()).await? {
-        found.push(entry("priority_claim", priority.to_string()));
+        found.push(entry(LedgerKind::PriorityClaim, priority.to_string()));
     }
     Ok(found)
 }
