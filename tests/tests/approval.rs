@@ -273,7 +273,7 @@ async fn phases_invoked_directly_do_not_change_prod() {
         ("database", json!({ "plan": plan })),
         (
             "ecs",
-            json!({ "plan": plan, "database": {"secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"} }),
+            json!({ "plan": plan, "database": {"secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x", "database": "x_db", "username": "x_user", "changes": []} }),
         ),
         ("dns", json!({ "plan": plan })),
         ("teardown", json!({ "action": "remove", "plan": plan })),

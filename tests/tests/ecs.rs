@@ -166,7 +166,7 @@ async fn a_service_created_before_its_secret_does_not_start_within_a_verify_loop
     );
     invoke(
         "ecs",
-        &json!({ "plan": plan, "database": { "secret_arn": not_yet } }),
+        &json!({ "plan": plan, "database": { "secret_arn": not_yet, "database": format!("{tenant}_db"), "username": format!("{tenant}_user"), "changes": [] } }),
     )
     .await
     .ok();

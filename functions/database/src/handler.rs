@@ -21,7 +21,8 @@
 use crate::error::DatabaseError;
 use crate::ports::{Connector, Database, DbChange, Endpoint, Secrets, TenantSecret};
 use crate::secret::{CredentialsDocument, Password};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use stepdeploy_shared::contract::DatabaseOutput;
 use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::retry::create_or_adopt;
 use stepdeploy_shared::state::StateStore;
@@ -33,19 +34,6 @@ use stepdeploy_shared::DeploymentPlan;
 pub struct DatabaseInput {
     /// bootstrap's plan.
     pub plan: DeploymentPlan,
-}
-
-/// What the phase did (no password).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DatabaseOutput {
-    /// The tenant secret's ARN (what the task definition and later phases use).
-    pub secret_arn: String,
-    /// `{tenant}_db`.
-    pub database: String,
-    /// `{tenant}_user`.
-    pub username: String,
-    /// What changed in this run; empty when nothing had to.
-    pub changes: Vec<String>,
 }
 
 /// Runs the phase for one state machine input.

@@ -6,11 +6,12 @@ use aws_config::SdkConfig;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::future::Future;
 use stepdeploy_shared::aws::EnvCache;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::contract::DnsOutput;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::http::Site;
@@ -24,21 +25,6 @@ use stepdeploy_shared::DeploymentPlan;
 pub struct DnsInput {
     /// bootstrap's plan.
     pub plan: DeploymentPlan,
-}
-
-/// What the phase did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DnsOutput {
-    /// The record's name.
-    pub record: String,
-    /// What it aliases.
-    pub target: String,
-    /// Whether this run changed the record.
-    pub changed: bool,
-    /// The URL checked and its status.
-    pub url: String,
-    /// HTTP status of the check.
-    pub status: u16,
 }
 
 /// Answers that mean the site is reachable (401: a site behind basic auth).

@@ -15,7 +15,8 @@
 use crate::error::EcsError;
 use crate::ports::{Connector, Platform, ServiceSpec, Tags, HEALTH_CHECK_PATH, MATCHER};
 use crate::spec::TaskSpec;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use stepdeploy_shared::contract::{DatabaseOutput, EcsOutput};
 use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::retry::create_or_adopt;
 use stepdeploy_shared::state::StateStore;
@@ -30,31 +31,7 @@ pub struct EcsInput {
     /// database's output: the phase runs after it, so the tenant secret the
     /// task reads exists before the service starts its first task (a task
     /// whose secret is missing fails to start and ECS backs off relaunching).
-    pub database: DatabaseRef,
-}
-
-/// The part of database's output ecs needs.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DatabaseRef {
-    /// The tenant secret's full ARN (ECS documents full ARNs for `valueFrom`).
-    pub secret_arn: String,
-}
-
-/// What the phase did, for the execution history and the next phases.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EcsOutput {
-    /// EFS access point id.
-    pub access_point_id: String,
-    /// Task definition ARN the service runs.
-    pub task_definition_arn: String,
-    /// Target group ARN.
-    pub target_group_arn: String,
-    /// Listener rule ARN.
-    pub listener_rule_arn: String,
-    /// Service ARN.
-    pub service_arn: String,
-    /// What changed in this run (`created …`, `updated …`); empty when nothing had to.
-    pub changes: Vec<String>,
+    pub database: DatabaseOutput,
 }
 
 fn tags(plan: &DeploymentPlan) -> Tags {
@@ -118,9 +95,8 @@ pub async fn handle(
     input: serde_json::Value,
     connector: &impl Connector,
 ) -> Result<EcsOutput, EcsError> {
-    let EcsInput { plan, database } = serde_json::from_value(input).map_err(|e| {
-        EcsError::Validation(format!("expected {{plan, database: {{secret_arn}}}}: {e}"))
-    })?;
+    let EcsInput { plan, database } = serde_json::from_value(input)
+        .map_err(|e| EcsError::Validation(format!("expected {{plan, database}}: {e}")))?;
     let env = &plan.env;
     let names = &plan.names;
     let tags = tags(&plan);
@@ -642,7 +618,7 @@ mod tests {
 
     async fn run(fake: &Fake, plan: &DeploymentPlan) -> Result<EcsOutput, EcsError> {
         handle(
-            serde_json::json!({ "plan": plan, "database": { "secret_arn": SECRET } }),
+            serde_json::json!({ "plan": plan, "database": { "secret_arn": SECRET, "database": "goldencrust_db", "username": "goldencrust_user", "changes": [] } }),
             fake,
         )
         .await

@@ -7,6 +7,9 @@ use std::future::Future;
 use stepdeploy_shared::aws::{s3_client, EnvCache};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::contract::{
+    DatabaseOutput, DnsOutput, EcsOutput, RunState, StepError, PHASES,
+};
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
@@ -36,47 +39,6 @@ impl Settings {
                 .unwrap_or_else(|| "stepdeploy".into()),
         }
     }
-}
-
-/// `{output: …}` as the state machine stores each Lambda's result.
-#[derive(Debug, Clone, Deserialize)]
-struct Wrapped<T> {
-    output: T,
-}
-
-/// The execution state notify reads (all optional: a run can fail anywhere).
-#[derive(Debug, Clone, Deserialize, Default)]
-struct RunState {
-    #[serde(default)]
-    event: serde_json::Value,
-    #[serde(default)]
-    plan: Option<Wrapped<DeploymentPlan>>,
-    #[serde(default)]
-    ecs: Option<Wrapped<serde_json::Value>>,
-    #[serde(default)]
-    database: Option<Wrapped<serde_json::Value>>,
-    #[serde(default)]
-    verify: Option<Wrapped<serde_json::Value>>,
-    #[serde(default)]
-    dns: Option<Wrapped<serde_json::Value>>,
-    #[serde(default)]
-    approval: Option<serde_json::Value>,
-    #[serde(default)]
-    error: Option<StepError>,
-    #[serde(default)]
-    rollback: Option<Wrapped<serde_json::Value>>,
-    /// Rollback's own failure (`RollbackFailed`: what is left, and the command).
-    #[serde(default)]
-    rollback_error: Option<StepError>,
-}
-
-/// A caught error as Step Functions records it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-struct StepError {
-    #[serde(rename = "Error", default)]
-    error: Option<String>,
-    #[serde(rename = "Cause", default)]
-    cause: Option<String>,
 }
 
 /// What the state machine passes.
@@ -379,9 +341,6 @@ impl NotifyPorts for AwsNotify {
     }
 }
 
-/// The run's phases in order, to name the one that failed.
-const PHASES: [&str; 6] = ["bootstrap", "approval", "database", "ecs", "verify", "dns"];
-
 fn failed_phase(state: &RunState) -> &'static str {
     let done = |phase: &str| match phase {
         "bootstrap" => state.plan.is_some(),
@@ -395,10 +354,7 @@ fn failed_phase(state: &RunState) -> &'static str {
         "ecs" => state.ecs.is_some(),
         "database" => state.database.is_some(),
         "verify" => {
-            state
-                .verify
-                .as_ref()
-                .is_some_and(|v| v.output["stable"] == true)
+            state.verify.as_ref().is_some_and(|v| v.output.stable)
                 || state.plan.as_ref().is_some_and(|p| !p.output.phases.verify)
         }
         _ => false,
@@ -413,9 +369,9 @@ fn failed_phase(state: &RunState) -> &'static str {
 /// The tenant config document (never a password).
 pub fn config_document(
     plan: &DeploymentPlan,
-    ecs: &serde_json::Value,
-    database: &serde_json::Value,
-    dns: Option<&serde_json::Value>,
+    ecs: &EcsOutput,
+    database: &DatabaseOutput,
+    dns: Option<&DnsOutput>,
     now: &str,
 ) -> serde_json::Value {
     let url = format!("https://{}", plan.names.host);
@@ -434,19 +390,19 @@ pub fn config_document(
             "account_id": plan.env.account_id,
             "cluster": plan.env.cluster,
             "ecs_service": plan.names.service,
-            "task_definition": ecs["task_definition_arn"],
-            "target_group": ecs["target_group_arn"],
-            "listener_rule": ecs["listener_rule_arn"],
+            "task_definition": ecs.task_definition_arn,
+            "target_group": ecs.target_group_arn,
+            "listener_rule": ecs.listener_rule_arn,
             "alb_listener_rule_priority": plan.alb_priority,
         },
         "database": {
-            "name": database["database"],
-            "username": database["username"],
+            "name": database.database,
+            "username": database.username,
             "rds_endpoint": plan.env.rds.endpoint,
-            "secret_arn": database["secret_arn"],
+            "secret_arn": database.secret_arn,
         },
-        "storage": {"efs_id": plan.env.efs_id, "access_point_id": ecs["access_point_id"], "mount_path": plan.names.efs_path},
-        "dns": {"record": plan.names.host, "alias": dns.map(|d| d["target"].clone())},
+        "storage": {"efs_id": plan.env.efs_id, "access_point_id": ecs.access_point_id, "mount_path": plan.names.efs_path},
+        "dns": {"record": plan.names.host, "alias": dns.map(|d| d.target.clone())},
     })
 }
 
@@ -488,19 +444,14 @@ pub async fn handle(
 
     match (outcome, plan) {
         (Outcome::Succeeded, Some(plan)) => {
-            let ecs = run
-                .ecs
-                .as_ref()
-                .map(|w| w.output.clone())
-                .unwrap_or_default();
-            let database = run
-                .database
-                .as_ref()
-                .map(|w| w.output.clone())
-                .unwrap_or_default();
+            let (Some(ecs), Some(database)) = (&run.ecs, &run.database) else {
+                return Err(NotifyError::Validation(
+                    "state: a succeeded run has no ecs or database result".into(),
+                ));
+            };
             let dns = run.dns.as_ref().map(|w| &w.output);
             let now = now_rfc3339();
-            let document = config_document(plan, &ecs, &database, dns, &now);
+            let document = config_document(plan, &ecs.output, &database.output, dns, &now);
             // Written ahead, like every phase's changes: should anything after
             // this fail, rollback deletes the document or puts the previous
             // version back, and takes the registry record back.
@@ -659,17 +610,7 @@ fn rollback_outcome(run: &RunState) -> RollbackOutcome {
             text: "rollback did not run".into(),
         };
     };
-    let list = |key: &str| -> Vec<String> {
-        rollback.output[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (removed, restored) = (list("removed"), list("restored"));
+    let (removed, restored) = (&rollback.output.removed, &rollback.output.restored);
     let text = match (removed.is_empty(), restored.is_empty()) {
         (true, true) => "complete; the run had created nothing".to_string(),
         (false, true) => format!("complete; removed {}", removed.join(", ")),
@@ -814,9 +755,9 @@ mod tests {
     async fn success_writes_the_document_registry_message_event_and_releases_the_lock() {
         let sent = Sent::default();
         let run = state(serde_json::json!({
-            "ecs": {"output": {"task_definition_arn": "arn:td:1", "target_group_arn": "arn:tg", "access_point_id": "fsap-1"}},
-            "database": {"output": {"database": "goldencrust_db", "username": "goldencrust_user", "secret_arn": "arn:secret"}},
-            "verify": {"output": {"stable": true}},
+            "ecs": {"output": {"task_definition_arn": "arn:td:1", "target_group_arn": "arn:tg", "access_point_id": "fsap-1", "listener_rule_arn": "arn:rule", "service_arn": "arn:svc", "changes": []}},
+            "database": {"output": {"database": "goldencrust_db", "username": "goldencrust_user", "secret_arn": "arn:secret", "changes": []}},
+            "verify": {"output": {"stable": true, "attempt": 1, "checks": [], "report": null, "failing": "none"}},
         }));
         let out = handle(
             serde_json::json!({"outcome": "succeeded", "state": run}),
@@ -853,7 +794,7 @@ mod tests {
         // database runs before ecs: nothing of ecs's yet.
         let run = state(serde_json::json!({
             "error": {"Error": "DatabaseError", "Cause": "MySQL at db:3306: connect refused"},
-            "rollback": {"output": {"removed": ["db_secret sit-goldencrust-db-credentials"]}},
+            "rollback": {"output": {"removed": ["db_secret sit-goldencrust-db-credentials"], "restored": [], "lock_released": true}},
         }));
         let out = handle(
             serde_json::json!({"outcome": "failed", "state": run}),

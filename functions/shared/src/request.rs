@@ -6,9 +6,7 @@
 //! Either step fails with a [`FieldError`] naming the field.
 
 use crate::config::EnvironmentSet;
-use crate::validate::{
-    field_path, one_line, shown, EnvironmentName, FieldError, ImageRef, TenantName,
-};
+use crate::validate::{shown, typed, EnvironmentName, FieldError, ImageRef, TenantName};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 
@@ -152,7 +150,7 @@ impl Request {
                 ),
             ));
         }
-        let event: EventBridgeEvent<serde_json::Value> = from_value(event.clone(), "")?;
+        let event: EventBridgeEvent<serde_json::Value> = typed(event.clone(), "", "event")?;
         if event.source != EVENT_SOURCE {
             return Err(FieldError::new(
                 "source",
@@ -164,11 +162,11 @@ impl Request {
         }
         match event.detail_type.as_str() {
             DEPLOY_REQUESTED => {
-                let detail: DeployDetail = from_value(object(event.detail)?, "detail")?;
+                let detail: DeployDetail = typed(object(event.detail)?, "detail", "event")?;
                 Ok(Self::Deploy(validate_deploy(detail, environments)?))
             }
             TEARDOWN_REQUESTED => {
-                let detail: TeardownDetail = from_value(object(event.detail)?, "detail")?;
+                let detail: TeardownDetail = typed(object(event.detail)?, "detail", "event")?;
                 Ok(Self::Teardown(validate_teardown(detail, environments)?))
             }
             other => Err(FieldError::new(
@@ -194,39 +192,6 @@ fn object(detail: serde_json::Value) -> Result<serde_json::Value, FieldError> {
                 json_kind(&detail)
             ),
         ))
-    }
-}
-
-fn from_value<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
-    parent: &str,
-) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = field_path(e.path());
-        let message = e.into_inner().to_string();
-        let (field, reason) = match message
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            Some(name) => (join(&join(parent, &path), name), "is missing".to_string()),
-            // serde quotes unknown keys raw; keep the reason on one short line.
-            None => (join(parent, &path), one_line(&message, 300)),
-        };
-        let field = if field.is_empty() {
-            "event".to_string()
-        } else {
-            field
-        };
-        FieldError::new(field, reason)
-    })
-}
-
-fn join(parent: &str, path: &str) -> String {
-    match (parent, path) {
-        (p, ".") | (p, "") => p.to_string(),
-        ("", c) => c.to_string(),
-        (p, c) if c.starts_with('[') => format!("{p}{c}"),
-        (p, c) => format!("{p}.{c}"),
     }
 }
 

@@ -100,6 +100,42 @@ pub(crate) fn field_path(path: &serde_path_to_error::Path) -> String {
     out
 }
 
+/// Reads `value` as `T`; a mismatch is a [`FieldError`] naming the field
+/// (`parent.path.to.field`, or `whole` for the document itself).
+pub fn typed<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    parent: &str,
+    whole: &str,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = field_path(e.path());
+        let message = e.into_inner().to_string();
+        let (field, reason) = match message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            Some(name) => (join(&join(parent, &path), name), "is missing".to_string()),
+            // serde quotes unknown keys raw; keep the reason on one short line.
+            None => (join(parent, &path), one_line(&message, 300)),
+        };
+        let field = if field.is_empty() {
+            whole.to_string()
+        } else {
+            field
+        };
+        FieldError::new(field, reason)
+    })
+}
+
+fn join(parent: &str, path: &str) -> String {
+    match (parent, path) {
+        (p, ".") | (p, "") => p.to_string(),
+        ("", c) => c.to_string(),
+        (p, c) if c.starts_with('[') => format!("{p}{c}"),
+        (p, c) => format!("{p}.{c}"),
+    }
+}
+
 fn is_plain(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 64

@@ -6,21 +6,13 @@
 use crate::ports::{Connector, Observe};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use stepdeploy_shared::aws_error::AwsCallError;
+use stepdeploy_shared::contract::{Check, EcsOutput, VerifyOutput};
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::http::Site;
 use stepdeploy_shared::DeploymentPlan;
-
-/// The part of the ecs phase's output verify needs.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct EcsFacts {
-    /// Task definition the service must run.
-    pub task_definition_arn: String,
-    /// The tenant's target group.
-    pub target_group_arn: String,
-}
 
 /// What the state machine passes.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,36 +21,9 @@ pub struct VerifyInput {
     /// bootstrap's plan.
     pub plan: DeploymentPlan,
     /// ecs's output (extra fields ignored).
-    pub ecs: EcsFacts,
+    pub ecs: EcsOutput,
     /// Rounds done before this one.
     pub attempt: u32,
-}
-
-/// One check's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Check {
-    /// `secret`, `service_active`, `service_steady`, `targets_healthy`, `http`, `logs`.
-    pub name: String,
-    /// Passed.
-    pub ok: bool,
-    /// What was seen.
-    pub detail: String,
-}
-
-/// One round's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyOutput {
-    /// Every check passed.
-    pub stable: bool,
-    /// This round's number (1-based).
-    pub attempt: u32,
-    /// The checks.
-    pub checks: Vec<Check>,
-    /// `s3://bucket/key` of the report, when this round wrote it.
-    pub report: Option<String>,
-    /// The failing checks with what they saw, one `name: detail` each,
-    /// `; `-separated (the state machine's `VerificationFailed` cause).
-    pub failing: String,
 }
 
 /// `name: detail` of each failing check, each detail cut to 200 characters.
@@ -357,7 +322,7 @@ mod tests {
     fn input(attempt: u32) -> serde_json::Value {
         serde_json::json!({
             "plan": stepdeploy_shared::plan::sample("wordpress:6.4-apache", 140),
-            "ecs": {"task_definition_arn": "arn:td:2", "target_group_arn": "arn:tg", "service_arn": "ignored"},
+            "ecs": {"task_definition_arn": "arn:td:2", "target_group_arn": "arn:tg", "service_arn": "arn:svc", "access_point_id": "fsap-1", "listener_rule_arn": "arn:rule", "changes": []},
             "attempt": attempt
         })
     }
