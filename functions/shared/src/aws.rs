@@ -170,6 +170,53 @@ impl<T: Clone> EnvCache<T> {
     }
 }
 
+/// Hands a phase its ports for one environment: the one seam between a
+/// handler and the accounts it acts in. Handlers take `&impl Connect<P>`;
+/// the AWS side is [`AwsConnector`], tests use [`Same`].
+pub trait Connect<P>: Send + Sync {
+    /// The ports acting in `env`'s account.
+    fn connect(&self, env: &EnvironmentConfig) -> impl std::future::Future<Output = P> + Send;
+}
+
+/// Ports built from an environment's assumed-role config, once per
+/// environment per cold start (see [`EnvCache`]).
+pub struct AwsConnector<P> {
+    cache: EnvCache<P>,
+    build: fn(&SdkConfig) -> P,
+}
+
+impl<P: Clone> AwsConnector<P> {
+    /// A connector on top of the orchestrator's own config; `session` names
+    /// the caller in CloudTrail, `build` makes the ports from a config.
+    pub fn new(base: SdkConfig, session: &'static str, build: fn(&SdkConfig) -> P) -> Self {
+        Self {
+            cache: EnvCache::new(base, session),
+            build,
+        }
+    }
+
+    /// The orchestrator's own config.
+    pub fn base(&self) -> &SdkConfig {
+        self.cache.base()
+    }
+}
+
+impl<P: Clone + Send + Sync> Connect<P> for AwsConnector<P> {
+    async fn connect(&self, env: &EnvironmentConfig) -> P {
+        self.cache.get(env, self.build).await
+    }
+}
+
+/// The same ports for every environment (tests, fakes).
+#[derive(Debug, Clone, Default)]
+pub struct Same<P>(pub P);
+
+impl<P: Clone + Send + Sync> Connect<P> for Same<P> {
+    async fn connect(&self, _env: &EnvironmentConfig) -> P {
+        self.0.clone()
+    }
+}
+
 /// STS session names allow `[\w+=,.@-]{2,64}`; anything else becomes `-`.
 pub fn session_name_for(raw: &str) -> String {
     let mut name: String = raw
