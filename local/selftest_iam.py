@@ -77,8 +77,8 @@ class IamChecks:
         self.stack = stack
         self.endpoint = _endpoint = stack.endpoint
         sys.path.insert(0, str(HERE))
-        import cfn_render
         import seed
+        from stack import cfn_render
 
         self.seed, self.cfn = seed, cfn_render
         self.spec = seed.EnvSpec("dev", ENV_ACCOUNT, REGION, "10.40.0.0/16", 0, None)
@@ -193,7 +193,7 @@ class IamChecks:
         # Unknown keys and unmapped calls are refused, not passed.
         assert "belongs to no principal" in (denied(lambda: self.rust("sns", "AKIANOBODY").list_topics()) or "")
         message = denied(lambda: ecs.list_container_instances(cluster=self.env["cluster"]))
-        assert message and "no mapping" in message and "local/iam_enforce.py" in message, message
+        assert message and "no mapping" in message and "local/stack/iam_enforce.py" in message, message
 
     def test_iam_assume_role_trust_policy(self) -> None:
         role = self.env["deploy_role_arn"]
@@ -248,7 +248,7 @@ class IamChecks:
             assert message and "s3:GetObjectVersion" in message, message
 
     def test_iam_conditions(self) -> None:
-        import iam_enforce as m
+        from stack import iam_enforce as m
 
         efs = self.as_deploy("efs")
         admin_efs = self.plain("efs")

@@ -154,14 +154,14 @@ class Stack:
         logfile = self.logdir / f"{name}.log"
         out = open(logfile, "wb")
         proc = subprocess.Popen([PYTHON, *args], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, cwd=HERE)
         self.procs.append((name, proc, logfile))
 
     def start(self) -> None:
-        self.spawn("moto_launcher", [str(HERE / "moto_launcher.py"),
+        self.spawn("moto_launcher", ["-m", "stack",
                                      "--port", str(self.moto_port),
                                      "--lambda-endpoint", self.emulator.url])
-        self.spawn("standin", [str(HERE / "standin.py"),
+        self.spawn("standin", ["-m", "stack.standin",
                                "--port", str(self.standin_port),
                                "--aws-endpoint", self.endpoint])
         wait_for(lambda: http_get(f"{self.endpoint}/moto-api/")[0] == 200,
@@ -341,12 +341,12 @@ class Flows:
     def test_emulator_unreachable_is_function_error(self) -> None:
         sys.path.insert(0, str(HERE))
         sys.dont_write_bytecode = True  # no local/__pycache__ in the work tree
-        import moto_launcher
+        from stack import emulator
 
         class Fn:
             handler, function_name = "bootstrap", "stepdeploy-bootstrap"
-        moto_launcher._lambda_endpoint = f"http://127.0.0.1:{free_port()}"
-        body, errored = moto_launcher.invoke_emulator(Fn(), b"{}")
+        emulator.endpoint = f"http://127.0.0.1:{free_port()}"
+        body, errored = emulator.invoke_emulator(Fn(), b"{}")
         error = json.loads(body)
         assert errored and error["errorType"] == "Lambda.ServiceException", error
         assert "not reachable" in error["errorMessage"], error

@@ -112,7 +112,7 @@ class StrictChecks:
         assert (status, code) == (400, "TooManyRules"), (status, code, message)
 
     def test_quota_role_inline_policies_10240_characters(self) -> None:
-        import strict_quotas
+        from stack.patches import strict_quotas
 
         iam = self.stack.client("iam", DEV)
         iam.create_role(RoleName="strict-ecs-task-execution", AssumeRolePolicyDocument=json.dumps(
@@ -333,10 +333,10 @@ class StrictChecks:
             "TargetHealthDescriptions"]) == 1
 
     def test_ecs_execution_role_may_not_read_the_secret(self) -> None:
-        import iam_enforce
+        from stack import iam_enforce
 
         if not all(hasattr(iam_enforce, f) for f in ("evaluate", "role_by_arn", "role_policies")):
-            raise AssertionError("local/iam_enforce.py no longer offers evaluate/role_by_arn/"
+            raise AssertionError("local/stack/iam_enforce.py no longer offers evaluate/role_by_arn/"
                                  "role_policies: adapt ecs_startup._iam_denial")
         iam = self.stack.client("iam", DEV)
         role = self.execution_role("strict-exec", [])

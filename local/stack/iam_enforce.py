@@ -1,9 +1,9 @@
 """Local IAM: stepdeploy's AWS calls authorised as AWS would, from the live IAM data.
 
-A WSGI middleware (`IamEnforcer`) that moto_launcher.py puts in front of
-moto.  Every call made by stepdeploy's code (User-Agent aws-sdk-rust: the
-functions under `cargo lambda watch`, the CLI, the Rust integration tests)
-is mapped to the IAM action(s), resource ARN(s) and condition keys AWS
+A WSGI middleware (`IamEnforcer`) that the launcher (stack/__main__.py)
+puts in front of moto.  Every call made by stepdeploy's code (User-Agent
+aws-sdk-rust: the functions under `cargo lambda watch`, the CLI, the Rust
+integration tests) is mapped to the IAM action(s), resource ARN(s) and condition keys AWS
 evaluates for it (`map_request`), and evaluated (`evaluate`) against the
 identity policies of the principal behind the request's access key, read
 live from moto's IAM backend of that principal's account (inline policies
@@ -1231,7 +1231,7 @@ class IamEnforcer:
             checks = mapper(req)
         except Unmapped as e:
             return req.protocol, (f"local IAM: no mapping for {e} ({req.operation}), add one in "
-                                  "local/iam_enforce.py"), req.service
+                                  "local/stack/iam_enforce.py"), req.service
         if req.service == "sts" and req.operation == "AssumeRole":
             message = authorize_assume_role(caller, req)
             return None if message is None else (req.protocol, message, req.service)
