@@ -18,7 +18,7 @@ own Step Functions calls) pass untouched.
 Enforcement is always on.  For integrating only, STEPDEPLOY_IAM_AUDIT=1 in
 the launcher's environment logs would-be denials ("iam: AUDIT would deny
 ...") and lets the calls through: a development aid, never for tests or CI
-(local/test, CI and the self-test do not set it).
+(local/test, CI and stack/tests do not set it).
 
 Principals (access key id -> who)
 ---------------------------------
@@ -1028,7 +1028,7 @@ def map_sqs(req: Request) -> list[Check]:
 
 # Signing name -> mapper.  The calls stepdeploy's code makes (grep '.send()'
 # in functions/ and cli/) are each mapped; so are the read-only calls the
-# self-test's fault checks make.  A call not in these tables is refused with
+# fault checks of stack/tests make.  A call not in these tables is refused with
 # "local IAM: no mapping for ...".
 MAPPING: dict[str, Callable[[Request], list[Check]]] = {
     "ecs": map_ecs, "elasticloadbalancing": map_elbv2, "elasticfilesystem": map_efs,

@@ -10,7 +10,8 @@ transactions) now take one re-entrant lock per backend.
 
 Checked against moto 5.2.5 (the pinned release, the newest on PyPI): gap
 still there (original_table_state deep copies, no lock).
-Covered by test_dynamodb_cancelled_transactions_lose_no_other_writes.
+Covered by test_dynamodb_cancelled_transactions_lose_no_other_writes (a
+race: without the lock it failed 2 runs in 10 here, with it none).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Checked against moto 5.2.5 (the pinned release, the newest on PyPI): gap
 still there (its raw answer is
 <GetBucketVersioningResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
 <Status>Enabled</Status></GetBucketVersioningResponse>).  boto3 parses
-either root, so no self-test sees it; the Rust integration tests do.
+either root, so no check of stack/tests sees it; the Rust integration tests
+do.
 """
 
 from __future__ import annotations
