@@ -19,7 +19,7 @@ Service Authorization Reference). It asserts:
 4. no IAM statement allows Action "*" (or "service:*") or uses NotAction, and
    a Resource "*" appears only for actions that have no resource-level
    permissions, each with a YAML comment just above it saying so;
-5. every IAM resource of both templates renders with local/cfn_render.py
+5. every IAM resource of both templates renders with local/stack/cfn_render.py
    (the local seed creates the roles and policies from the templates
    themselves, so there is no second copy to keep in step; this catches an
    intrinsic function the renderer does not model before local/up does);
@@ -323,7 +323,7 @@ def check_iam(path: Path, template: dict[str, Any], data: dict[str, Any]) -> Non
 
 def check_local_render() -> None:
     sys.path.insert(0, str(REPO / "local"))
-    import cfn_render
+    from stack import cfn_render
 
     target = cfn_render.load_template(INFRA / "target-account-role.yaml")
     values = {
@@ -345,7 +345,7 @@ def check_local_render() -> None:
                                          "111111111111", "eu-west-1", "stepdeploy-deploy-dev")
             found = cfn_render.iam_resources(render)
         ok(f"infra/target-account-role.yaml: {len(found['roles'])} role(s), {len(found['policies'])} "
-           "AWS::IAM::Policy render with local/cfn_render.py (both values of HasMasterSecretKey)")
+           "AWS::IAM::Policy render with local/stack/cfn_render.py (both values of HasMasterSecretKey)")
         sam = cfn_render.load_template(SAM_TEMPLATE)
         render = cfn_render.orchestrator_renderer(
             sam, "123456789012", "eu-west-1", "stepdeploy",
@@ -357,9 +357,9 @@ def check_local_render() -> None:
             if res.get("Type") in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
                 render.resolve(res.get("Properties", {}))
         ok(f"infra/template.yaml: {len(found['roles'])} roles, {len(found['managed_policies'])} managed "
-           "policies, every function and state machine render with local/cfn_render.py")
+           "policies, every function and state machine render with local/stack/cfn_render.py")
     except cfn_render.RenderError as err:
-        fail(f"local/cfn_render.py cannot render the templates for the local seed: {err}")
+        fail(f"local/stack/cfn_render.py cannot render the templates for the local seed: {err}")
 
 
 def check_known_detail_types(template: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ case ":$PATH:" in *":$_stepdeploy_local/.venv/bin:"*) ;; *) export PATH="$_stepd
 # `aws` = local/bin/aws, ahead of local/.venv/bin/aws: the same pinned AWS CLI v1,
 # but with AWS_ENDPOINT_URL honoured for sqs too (the stock v1 sends `aws sqs ...`
 # to https://<region>.queue.amazonaws.com whatever the environment says; see
-# local/awscli_endpoints.py).
+# local/stack/awscli_endpoints.py).
 case ":$PATH:" in *":$_stepdeploy_local/bin:"*) ;; *) export PATH="$_stepdeploy_local/bin:$PATH" ;; esac
 # The stepdeploy CLI as local/up builds it (target/debug/stepdeploy).
 _stepdeploy_bin="$(cd "$_stepdeploy_local/.." && pwd)/target/debug"

@@ -19,8 +19,8 @@ plus what the local stack adds by hand (below); the RDS master secret's user
 is created in that environment's MariaDB (start them first with
 `local/mariadb.sh start`).
 
-Taken from the templates (local/cfn_render.py resolves their intrinsics; the
-stack name is "stepdeploy", a role without RoleName is named
+Taken from the templates (local/stack/cfn_render.py resolves their
+intrinsics; the stack name is "stepdeploy", a role without RoleName is named
 <stack>-<logical id>, without CloudFormation's random suffix):
   * infra/template.yaml: every AWS::IAM::Role (Path /stepdeploy/) and
     AWS::IAM::ManagedPolicy; every AWS::Serverless::Function's name and Role;
@@ -85,7 +85,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cfn_render  # noqa: E402  (local/cfn_render.py)
+from stack import cfn_render  # noqa: E402  (local/stack/cfn_render.py)
 
 PREFIX = "stepdeploy"
 ORCH_ACCOUNT = "123456789012"
@@ -262,7 +262,7 @@ def orchestrator_aws(endpoint: str) -> Aws:
         account = aws.client("sts").get_caller_identity()["Account"]
     except EndpointConnectionError as err:
         raise SeedError(
-            f"cannot reach moto at {endpoint} ({err}); start it with local/moto_launcher.py"
+            f"cannot reach moto at {endpoint} ({err}); start it with local/up"
         ) from err
     if account != ORCH_ACCOUNT:
         raise SeedError(

@@ -1,9 +1,9 @@
 """Local IAM: stepdeploy's AWS calls authorised as AWS would, from the live IAM data.
 
-A WSGI middleware (`IamEnforcer`) that moto_launcher.py puts in front of
-moto.  Every call made by stepdeploy's code (User-Agent aws-sdk-rust: the
-functions under `cargo lambda watch`, the CLI, the Rust integration tests)
-is mapped to the IAM action(s), resource ARN(s) and condition keys AWS
+A WSGI middleware (`IamEnforcer`) that the launcher (stack/__main__.py)
+puts in front of moto.  Every call made by stepdeploy's code (User-Agent
+aws-sdk-rust: the functions under `cargo lambda watch`, the CLI, the Rust
+integration tests) is mapped to the IAM action(s), resource ARN(s) and condition keys AWS
 evaluates for it (`map_request`), and evaluated (`evaluate`) against the
 identity policies of the principal behind the request's access key, read
 live from moto's IAM backend of that principal's account (inline policies
@@ -18,7 +18,7 @@ own Step Functions calls) pass untouched.
 Enforcement is always on.  For integrating only, STEPDEPLOY_IAM_AUDIT=1 in
 the launcher's environment logs would-be denials ("iam: AUDIT would deny
 ...") and lets the calls through: a development aid, never for tests or CI
-(local/test, CI and the self-test do not set it).
+(local/test, CI and stack/tests do not set it).
 
 Principals (access key id -> who)
 ---------------------------------
@@ -1028,7 +1028,7 @@ def map_sqs(req: Request) -> list[Check]:
 
 # Signing name -> mapper.  The calls stepdeploy's code makes (grep '.send()'
 # in functions/ and cli/) are each mapped; so are the read-only calls the
-# self-test's fault checks make.  A call not in these tables is refused with
+# fault checks of stack/tests make.  A call not in these tables is refused with
 # "local IAM: no mapping for ...".
 MAPPING: dict[str, Callable[[Request], list[Check]]] = {
     "ecs": map_ecs, "elasticloadbalancing": map_elbv2, "elasticfilesystem": map_efs,
@@ -1231,7 +1231,7 @@ class IamEnforcer:
             checks = mapper(req)
         except Unmapped as e:
             return req.protocol, (f"local IAM: no mapping for {e} ({req.operation}), add one in "
-                                  "local/iam_enforce.py"), req.service
+                                  "local/stack/iam_enforce.py"), req.service
         if req.service == "sts" and req.operation == "AssumeRole":
             message = authorize_assume_role(caller, req)
             return None if message is None else (req.protocol, message, req.service)

@@ -5,16 +5,20 @@ Functions Execution Status Change") to the account's default bus whenever a
 standard execution changes status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT,
 ABORTED).  stepdeploy's cleanup rule listens for the ends that skip the
 state machine's own Catch (a StopExecution, a timeout, States.Runtime).
-moto 5.2.5 (and its main branch) emits none: here every execution that ends
-puts one, with AWS's detail fields, through moto's own put_events, so rules
-and targets see it as they would in AWS.  RUNNING is not emitted.
+moto gap: moto emits none.  Checked against moto 5.2.5 (the pinned
+release, the newest on PyPI): gap still there (no "Execution Status Change"
+anywhere in moto).  Here every execution that ends puts one, with AWS's
+detail fields, through moto's own put_events, so rules and targets see it
+as they would in AWS.  RUNNING is not emitted.
 
 StopExecution takes effect at once in AWS (the execution is ABORTED and its
 status-change event sent), whatever the run is doing.  moto's engine only
 notices a stop at its next state transition, so a run waiting at a
 waitForTaskToken task stayed RUNNING until the task's timeout (a day in prod):
 here a stop marks the execution ABORTED and sends its event at once; the
-engine's own end later sends no second event.
+engine's own end later sends no second event.  Covered by
+test_sfn_stop_while_a_task_waits_is_immediate (the events themselves: the
+Rust cleanup tests).
 """
 
 from __future__ import annotations

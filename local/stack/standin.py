@@ -5,7 +5,7 @@ listener rule (host-header condition -> forward to the service's target
 group), fronted by CloudFront.  Locally there are no containers, so this
 small HTTP server plays that part, using the state the deployer left in moto:
 
-    python local/standin.py [--port 8088] [--aws-endpoint http://127.0.0.1:5000] \
+    cd local && python -m stack.standin [--port 8088] [--aws-endpoint http://127.0.0.1:5000] \
         [--accounts 111111111111:eu-west-1,222222222222:eu-west-1,333333333333:af-south-1]
 
 A request with Host header H (port stripped) gets:

@@ -1,11 +1,15 @@
 """ECS services start their tasks as Fargate does: after a delay, and only if
 the tasks can fetch their secrets.
 
-Installed by local/moto_launcher.py (patch_ecs_services).  Stock moto 5.2.5
-leaves a service at runningCount 0 with its deployment IN_PROGRESS forever
-(EC2ContainerServiceBackend.create_service/update_service, ecs/models.py),
-and update_service neither records a new deployment nor resolves the task
-definition to an ARN.  Here a service goes through the life AWS gives it:
+moto gap: a service stays at runningCount 0 with its deployment
+IN_PROGRESS forever (EC2ContainerServiceBackend.create_service/update_service,
+moto/ecs/models.py), and update_service neither records a new deployment nor
+resolves the task definition to an ARN.  Checked against moto 5.2.5 (the
+pinned release, the newest on PyPI): gap still there (no service scheduler,
+only a fixed MOTO_ECS_SERVICE_RUNNING count set at creation; no secret is
+fetched).  Covered by test_ecs.py and test_ecs_startup.py.
+
+Here a service goes through the life AWS gives it:
 
 * CreateService / UpdateService (new task definition, forceNewDeployment,
   network, load balancers or platform version) start a deployment: PRIMARY,
@@ -26,7 +30,7 @@ definition to an ARN.  Here a service goes through the life AWS gives it:
   `:json-key:version-stage:version-id` tail honoured: the key must be in the
   secret's JSON), in the account and region of its ARN, not scheduled for
   deletion; an SSM parameter by ARN or (same account and region) by name; and,
-  when local/iam_enforce.py offers an evaluator, the task execution role may
+  when stack/iam_enforce.py offers an evaluator, the task execution role may
   read it (secretsmanager:GetSecretValue / ssm:GetParameters).  Then the tasks
   are RUNNING, one ip target per task is registered in the service's target
   groups, the deployment is COMPLETED ("ECS deployment ID completed."), older
@@ -307,10 +311,10 @@ def _error_parts(error: Exception) -> tuple[str, str]:
 
 
 def _iam_denial(account: str, role_arn: str | None, action: str, resource: str) -> str | None:
-    """AccessDenied text when local/iam_enforce.py's evaluator refuses the
+    """AccessDenied text when stack/iam_enforce.py's evaluator refuses the
     execution role `action` on `resource` (None: allowed or no evaluator)."""
     try:
-        import iam_enforce  # type: ignore[import-not-found]
+        from .. import iam_enforce
 
         role_by_arn, role_policies = iam_enforce.role_by_arn, iam_enforce.role_policies
         evaluate = iam_enforce.evaluate

@@ -202,7 +202,7 @@ class Renderer:
             if key == "Fn::GetAZs":
                 return []
             if key.startswith("Fn::") and key not in ("Fn::ForEach",):
-                raise RenderError(f"{key} is not modelled by local/cfn_render.py")
+                raise RenderError(f"{key} is not modelled by local/stack/cfn_render.py")
         out = {}
         for k, v in node.items():
             r = self._resolve(v)
@@ -347,7 +347,7 @@ def serverless_ref(render: Renderer, logical: str, res: dict[str, Any],
         return role_name(render, logical, res)
     if kind == "AWS::Serverless::LayerVersion":
         return f"arn:aws:lambda:{r}:{a}:layer:{name('LayerName')}:1"
-    raise RenderError(f"Ref {logical} ({kind}) is not modelled by local/cfn_render.py")
+    raise RenderError(f"Ref {logical} ({kind}) is not modelled by local/stack/cfn_render.py")
 
 
 def serverless_getatt(render: Renderer, logical: str, attr: str, res: dict[str, Any],
@@ -380,7 +380,7 @@ def serverless_getatt(render: Renderer, logical: str, attr: str, res: dict[str, 
         return ref().rsplit(":", 1)[-1]
     if attr == "QueueName" and kind == "AWS::SQS::Queue":
         return ref().rsplit("/", 1)[-1]
-    raise RenderError(f"Fn::GetAtt {logical}.{attr} ({kind}) is not modelled by local/cfn_render.py")
+    raise RenderError(f"Fn::GetAtt {logical}.{attr} ({kind}) is not modelled by local/stack/cfn_render.py")
 
 
 def orchestrator_renderer(template: dict[str, Any], account: str, region: str, stack: str,

@@ -1,9 +1,14 @@
 """AWS quotas the pipeline can reach, refused on the local stack as AWS refuses them.
 
-Installed by local/moto_launcher.py (patch_strict_quotas); each check patches
-one moto 5.2.5 backend method and raises the error AWS answers, with AWS's
-own code (the HTTP status comes from the service's error model, as moto
-serialises a ServiceException):
+moto gap: moto checks none of these quotas.  Checked against moto 5.2.5
+(the pinned release, the newest on PyPI): gap still there (ELBv2's
+create_rule has "TODO: check for error 'TooManyRules'", IAM lists the 10,240
+quota in GetAccountSummary only, SNS raises a bare ValueError for a subject
+over 100 characters).  Covered by test_quotas.py.
+
+Each check patches one moto backend method and raises the error AWS answers,
+with AWS's own code (the HTTP status comes from the service's error model,
+as moto serialises a ServiceException):
 
 * Target groups per Application Load Balancer: 100, hard (ELB, "Quotas for
   your Application Load Balancers").  elbv2 CreateRule, ModifyRule,
@@ -427,6 +432,6 @@ PATCHES: list[Callable[[], str]] = [
 ]
 
 
-def install() -> list[str]:
-    """Apply every quota; one description line each."""
-    return [f"{patch.__name__}: {patch()}" for patch in PATCHES]
+def install() -> str:
+    """Apply every quota; one description per quota."""
+    return "; ".join(f"{patch.__name__}: {patch()}" for patch in PATCHES)

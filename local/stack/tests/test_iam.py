@@ -1,17 +1,17 @@
-"""Local IAM checks for local/selftest_launcher.py (its "IAM" block runs them).
+"""Local IAM (stack/iam_enforce.py) on the test stack.
 
-Seeds, on the self-test's own moto, the orchestrator's roles and functions
-from infra/template.yaml and one environment account ("dev", account
+Seeds, on the test launcher, the orchestrator's roles and functions from
+infra/template.yaml and one environment account ("dev", account
 444444444444, so nothing collides with the other checks) from
 infra/target-account-role.yaml with local/seed.py's own functions (MariaDB
 stubbed out), then calls AWS as stepdeploy's code does (User-Agent
 aws-sdk-rust, the functions' local-fn-<binary> keys, the deploy role
-assumed with the ExternalId) and checks what local/iam_enforce.py allows and
-refuses.  The deploy-role check is parameterised over every statement of
-every policy the template renders: each statement has a probe (a call that
-needs it); the call passes, then fails with AccessDenied naming the action
-once that statement alone is removed.  A statement without a probe fails
-the check (add one to PROBES).
+assumed with the ExternalId) and checks what local IAM allows and refuses.
+The deploy-role check is parameterised over every statement of every
+policy the template renders: each statement has a probe (a call that needs
+it); the call passes, then fails with AccessDenied naming the action once
+that statement alone is removed.  A statement without a probe fails the
+check (add one to PROBES).
 """
 
 from __future__ import annotations
@@ -24,18 +24,21 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 import boto3
+import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-HERE = Path(__file__).resolve().parent
-ORCH = "123456789012"
+from stack import iam_enforce
+
+from .harness import LOCAL, ORCH, REGION, ROOT, Stack
+
 ENV_ACCOUNT = "444444444444"
-REGION = "eu-west-1"
 DENIED = ("AccessDenied", "AccessDeniedException", "AuthorizationError")
 
 
@@ -70,15 +73,15 @@ def denied(call: Callable[[], Any]) -> str | None:
 
 
 class IamChecks:
-    """Each test_* method is one check (run by selftest_launcher.main)."""
+    """The seeded stack and the clients the checks call it with (the `seeded` fixture)."""
 
-    def __init__(self, stack: Any) -> None:
+    def __init__(self, stack: Stack) -> None:
         global _endpoint
         self.stack = stack
         self.endpoint = _endpoint = stack.endpoint
-        sys.path.insert(0, str(HERE))
-        import cfn_render
+        sys.path.insert(0, str(LOCAL))  # local/seed.py
         import seed
+        from stack import cfn_render
 
         self.seed, self.cfn = seed, cfn_render
         self.spec = seed.EnvSpec("dev", ENV_ACCOUNT, REGION, "10.40.0.0/16", 0, None)
@@ -89,19 +92,19 @@ class IamChecks:
         log = io.StringIO()
         with contextlib.redirect_stdout(log):
             orch = seed.orchestrator_aws(self.endpoint)
-            template = seed.orchestrator_template(HERE.parent)
+            template = seed.orchestrator_template(ROOT)
             hmac, _ = seed.ensure_secret(orch, "orchestrator", seed.HMAC_SECRET_NAME,
                                          seed.build_hmac_key, "selftest")
             render = seed.orchestrator_renderer(orch, template, {seed.HMAC_SECRET_NAME: hmac})
             self.orch_iam = cfn_render.iam_resources(render)
             seed.ensure_template_iam(orch, "orchestrator", self.orch_iam)
-            self.functions = seed.ensure_functions(orch, HERE.parent, render)
-            seed.seed_environment(orch, self.spec, HERE.parent, self.state)
+            self.functions = seed.ensure_functions(orch, ROOT, render)
+            seed.seed_environment(orch, self.spec, ROOT, self.state)
         self.seed_log = log.getvalue()
         self.env = json.loads((self.state / "environments" / "dev.json").read_text())
         self.admin = self._admin_session()
         # The rendered template (what the seed put on the deploy role).
-        self.target = seed.render_target_account(HERE.parent, self.spec, {
+        self.target = seed.render_target_account(ROOT, self.spec, {
             "listener_arn": self.env["alb_listener_arn"], "efs_id": self.env["efs_id"],
             "master_secret_arn": self.env["rds"]["master_secret_arn"],
             "task_execution_role_arn": self.env["task_execution_role_arn"],
@@ -109,8 +112,6 @@ class IamChecks:
             "log_group": self.env["log_group"], "subnets": self.env["private_subnets"],
             "security_group": self.env["ecs_security_group"]})
         self.session = self.deploy_session("ecs")
-
-    # -- clients -----------------------------------------------------------
 
     def rust(self, service: str, key: str, secret: str = "x", token: str | None = None,
              region: str = REGION) -> Any:
@@ -143,189 +144,6 @@ class IamChecks:
 
     def as_deploy(self, service: str, session: dict[str, str] | None = None) -> Any:
         return self.rust(service, **(session or self.session))
-
-    # -- checks --------------------------------------------------------------
-
-    def test_iam_seed_renders_the_templates(self) -> None:
-        iam = self.plain("iam")
-        role = iam.get_role(RoleName="stepdeploy-deploy")["Role"]
-        deploy = next(r for r in self.target["roles"].values() if r["name"] == "stepdeploy-deploy")
-        trust = role["AssumeRolePolicyDocument"]
-        trust = json.loads(trust) if isinstance(trust, str) else trust
-        assert trust == deploy["trust"], trust
-        names = set(iam.list_role_policies(RoleName="stepdeploy-deploy")["PolicyNames"])
-        assert names == set(deploy["policies"]), names
-        for name, document in deploy["policies"].items():
-            got = iam.get_role_policy(RoleName="stepdeploy-deploy", PolicyName=name)["PolicyDocument"]
-            assert (json.loads(got) if isinstance(got, str) else got) == document, name
-        for spec in self.target["policies"].values():
-            for role_name in spec["roles"]:
-                got = iam.get_role_policy(RoleName=role_name, PolicyName=spec["name"])["PolicyDocument"]
-                assert (json.loads(got) if isinstance(got, str) else got) == spec["document"]
-        orch_iam = boto3.client("iam", region_name=REGION, endpoint_url=self.endpoint,
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
-        ecs_role = orch_iam.get_role(RoleName="stepdeploy-ecs")["Role"]
-        assert ecs_role["Path"] == "/stepdeploy/", ecs_role
-        lam = boto3.client("lambda", region_name=REGION, endpoint_url=self.endpoint,
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
-        fn = lam.get_function_configuration(FunctionName="stepdeploy-approval-links")
-        assert fn["Handler"] == "approval" and fn["Role"].endswith("/stepdeploy-ApprovalLinksRole"), fn
-
-    def test_iam_allowed_call_passes_and_other_principals_are_refused(self) -> None:
-        self.session = self.deploy_session("ecs")
-        ecs = self.as_deploy("ecs")
-        assert error_of(lambda: ecs.describe_services(
-            cluster=self.env["cluster"], services=[f"dev-acme-service"])) == ("", "")
-        message = denied(lambda: ecs.describe_services(cluster=self.env["cluster"],
-                                                       services=["prod-acme-service"]))
-        assert message and "ecs:DescribeServices" in message and "prod-acme-service" in message, message
-        assert "assumed-role/stepdeploy-deploy/stepdeploy-ecs" in message, message
-        # A function's own role: notify may publish outcomes, ecs may not.
-        topic = f"arn:aws:sns:{REGION}:{ORCH}:stepdeploy-notifications"
-        boto3.client("sns", region_name=REGION, endpoint_url=self.endpoint,
-                     aws_access_key_id="testing", aws_secret_access_key="testing").create_topic(
-            Name="stepdeploy-notifications")
-        assert error_of(lambda: self.rust("sns", "local-fn-notify").publish(
-            TopicArn=topic, Message="m")) == ("", "")
-        code, message = error_of(lambda: self.rust("sns", "local-fn-ecs").publish(TopicArn=topic, Message="m"))
-        assert code == "AuthorizationError" and "sns:Publish" in message, (code, message)
-        assert "assumed-role/stepdeploy-ecs/stepdeploy-ecs" in message, message
-        # Unknown keys and unmapped calls are refused, not passed.
-        assert "belongs to no principal" in (denied(lambda: self.rust("sns", "AKIANOBODY").list_topics()) or "")
-        message = denied(lambda: ecs.list_container_instances(cluster=self.env["cluster"]))
-        assert message and "no mapping" in message and "local/iam_enforce.py" in message, message
-
-    def test_iam_assume_role_trust_policy(self) -> None:
-        role = self.env["deploy_role_arn"]
-        sts = self.rust("sts", "local-fn-ecs")
-        code, message = error_of(lambda: sts.assume_role(
-            RoleArn=role, RoleSessionName="stepdeploy-ecs", ExternalId="wrong"))
-        assert code == "AccessDenied", (code, message)
-        assert message == (f"User: arn:aws:sts::{ORCH}:assumed-role/stepdeploy-ecs/stepdeploy-ecs "
-                           f"is not authorized to perform: sts:AssumeRole on resource: {role}"), message
-        assert denied(lambda: sts.assume_role(RoleArn=role, RoleSessionName="stepdeploy-ecs"))
-        # The operator (the CLI's and tests' key) is not under /stepdeploy/: refused,
-        # as `stepdeploy status` is by the real trust policy.
-        assert denied(lambda: self.rust("sts", "testing").assume_role(
-            RoleArn=role, RoleSessionName="stepdeploy-cli", ExternalId=self.env["external_id"]))
-        # A role outside /stepdeploy/ whose own policy allows the AssumeRole: refused by the trust policy.
-        iam = boto3.client("iam", region_name=REGION, endpoint_url=self.endpoint,
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]})
-        outsider = iam.create_role(RoleName="outsider", Path="/other/",
-                                   AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-        iam.put_role_policy(RoleName="outsider", PolicyName="assume", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Resource": role}]}))
-        boto3.client("lambda", region_name=REGION, endpoint_url=self.endpoint,
-                     aws_access_key_id="testing", aws_secret_access_key="testing").create_function(
-            FunctionName="outsider", Runtime="provided.al2023", Role=outsider, Handler="outsider",
-            Code={"ZipFile": self.seed.dummy_lambda_zip()})
-        message = denied(lambda: self.rust("sts", "local-fn-outsider").assume_role(
-            RoleArn=role, RoleSessionName="outsider", ExternalId=self.env["external_id"]))
-        assert message and "assumed-role/outsider/outsider" in message, message
-        # The trigger's role may not assume deploy roles (identity policy): refused too.
-        assert denied(lambda: self.rust("sts", "local-fn-trigger").assume_role(
-            RoleArn=role, RoleSessionName="stepdeploy-trigger", ExternalId=self.env["external_id"]))
-
-    def test_iam_head_object_needs_s3_get_object(self) -> None:
-        s3 = self.as_deploy("s3")
-        bucket = self.env["config_bucket"]
-        self.plain("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={
-            "LocationConstraint": REGION})
-        self.plain("s3").put_object(Bucket=bucket, Key="tenants/acme.json", Body=b"{}")
-        with self.statement_changed("s3:GetObject"):
-            message = denied(lambda: s3.head_object(Bucket=bucket, Key="tenants/acme.json"))
-            assert message and "s3:GetObject on resource: arn:aws:s3:::" in message, message
-        assert denied(lambda: s3.head_object(Bucket=bucket, Key="tenants/acme.json")) is None
-        # CopyObject from a version needs s3:GetObjectVersion on the source.
-        with self.statement_changed("s3:GetObjectVersion"):
-            message = denied(lambda: s3.copy_object(
-                Bucket=bucket, Key="tenants/acme.json",
-                CopySource={"Bucket": bucket, "Key": "tenants/acme.json", "VersionId": "v1"}))
-            assert message and "s3:GetObjectVersion" in message, message
-
-    def test_iam_conditions(self) -> None:
-        import iam_enforce as m
-
-        efs = self.as_deploy("efs")
-        admin_efs = self.plain("efs")
-        fs = self.env["efs_id"]
-        ours = admin_efs.create_access_point(FileSystemId=fs, Tags=[
-            {"Key": "ManagedBy", "Value": "stepdeploy"}, {"Key": "Environment", "Value": "dev"}])
-        theirs = admin_efs.create_access_point(FileSystemId=fs, Tags=[
-            {"Key": "ManagedBy", "Value": "stepdeploy"}, {"Key": "Environment", "Value": "sit"}])
-        message = denied(lambda: efs.delete_access_point(AccessPointId=theirs["AccessPointId"]))
-        assert message and "elasticfilesystem:DeleteAccessPoint" in message, message
-        assert denied(lambda: efs.delete_access_point(AccessPointId=ours["AccessPointId"])) is None
-        # Route53: only A records under *.wpdev.<domain>.
-        r53 = self.as_deploy("route53")
-        change = lambda name, kind="A": lambda: r53.change_resource_record_sets(  # noqa: E731
-            HostedZoneId=self.env["hosted_zone_id"], ChangeBatch={"Changes": [{
-                "Action": "UPSERT", "ResourceRecordSet": {
-                    "Name": name, "Type": kind, "TTL": 60,
-                    "ResourceRecords": [{"Value": "10.0.0.1" if kind == "A" else "x.example.com"}]}}]})
-        assert denied(change(f"acme.wpdev.{self.env['domain']}.")) is None
-        message = denied(change(f"evil.wpsit.{self.env['domain']}."))
-        assert message and "route53:ChangeResourceRecordSets" in message, message
-        assert denied(change(f"acme2.wpdev.{self.env['domain']}.", "CNAME"))
-        # iam:PassedToService and tag-on-create, straight through the evaluator.
-        deploy = next(r for r in self.target["roles"].values() if r["name"] == "stepdeploy-deploy")
-        policies = list(deploy["policies"].items())
-        ctx = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-        exec_role = self.env["task_execution_role_arn"]
-        assert m.evaluate(policies, "iam:PassRole", exec_role, ctx).allowed
-        assert not m.evaluate(policies, "iam:PassRole", exec_role,
-                              {"iam:PassedToService": "lambda.amazonaws.com"}).allowed
-        assert not m.evaluate(policies, "iam:PassRole", exec_role, {}).allowed
-        td = f"arn:aws:ecs:{REGION}:{ENV_ACCOUNT}:task-definition/dev-acme:1"
-        assert m.evaluate(policies, "ecs:TagResource", td, {"ecs:CreateAction": "RegisterTaskDefinition"}).allowed
-        assert not m.evaluate(policies, "ecs:TagResource", td, {}).allowed, "tagging after create"
-        # Operators beyond those the templates use.
-        assert m.condition_holds("StringNotEquals", "k", "a", {}) is True
-        assert m.condition_holds("StringEqualsIfExists", "k", "a", {}) is True
-        assert m.condition_holds("ForAnyValue:StringLike", "k", "a*", {"k": ["b", "c"]}) is False
-        assert m.condition_holds("ForAnyValue:StringLike", "k", "a*", {"k": ["b", "ab"]}) is True
-        assert m.condition_holds("ForAllValues:StringLike", "k", "a*", {"k": ["ab", "c"]}) is False
-        assert m.condition_holds("ForAllValues:StringLike", "k", "a*", {}) is True
-        assert m.condition_holds("Null", "k", "true", {}) and not m.condition_holds("Null", "k", "true", {"k": "v"})
-        assert m.condition_holds("Bool", "aws:SecureTransport", "true", {"aws:SecureTransport": True})
-        deny_all = [("p", {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
-                                         {"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"}]})]
-        assert m.evaluate(deny_all, "s3:GetObject", "arn:aws:s3:::b/k", {}).allowed
-        d = m.evaluate(deny_all, "ecs:ListClusters", "*", {})
-        assert not d.allowed and d.explicit_deny
-
-    def test_iam_every_deploy_role_statement(self) -> None:
-        """For every statement of every deploy-role policy: a call that needs it passes,
-        and is refused naming the action once that statement is removed."""
-        self.session = getattr(self, "session", None) or self.deploy_session("ecs")
-        self._fixtures()
-        deploy = next(r for r in self.target["roles"].values() if r["name"] == "stepdeploy-deploy")
-        problems, checked = [], 0
-        for policy_name, document in deploy["policies"].items():
-            for index, statement in enumerate(document["Statement"]):
-                sid = f"{policy_name}/{statement.get('Sid', index)}"
-                probe = PROBES.get(sid)
-                if probe is None:
-                    problems.append(f"{sid}: no probe in local/selftest_iam.py PROBES")
-                    continue
-                action, call = probe
-                allowed = denied(lambda: call(self))
-                if allowed is not None:
-                    problems.append(f"{sid}: refused with the full policy: {allowed}")
-                    continue
-                with self.statement_removed(policy_name, index):
-                    message = denied(lambda: call(self))
-                if not message or f"perform: {action} on resource" not in message:
-                    problems.append(f"{sid}: without it, {action} was not refused ({message!r})")
-                checked += 1
-        assert not problems, "\n".join(problems)
-        assert checked >= 15, checked
-
-    # -- helpers --------------------------------------------------------------
 
     @contextlib.contextmanager
     def statement_removed(self, policy_name: str, index: int):
@@ -402,6 +220,197 @@ class IamChecks:
     def unique(self, prefix: str) -> str:
         self.fx["n"] += 1
         return f"{prefix}{self.fx['n']}"
+
+
+@pytest.fixture(scope="module")
+def seeded(stack: Stack) -> IamChecks:
+    t0 = time.monotonic()
+    checks = IamChecks(stack)
+    print(f"iam: seeded from the templates in {time.monotonic() - t0:.1f}s", flush=True)
+    return checks
+
+
+def test_iam_seed_renders_the_templates(seeded: IamChecks) -> None:
+    iam = seeded.plain("iam")
+    role = iam.get_role(RoleName="stepdeploy-deploy")["Role"]
+    deploy = next(r for r in seeded.target["roles"].values() if r["name"] == "stepdeploy-deploy")
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust == deploy["trust"], trust
+    names = set(iam.list_role_policies(RoleName="stepdeploy-deploy")["PolicyNames"])
+    assert names == set(deploy["policies"]), names
+    for name, document in deploy["policies"].items():
+        got = iam.get_role_policy(RoleName="stepdeploy-deploy", PolicyName=name)["PolicyDocument"]
+        assert (json.loads(got) if isinstance(got, str) else got) == document, name
+    for spec in seeded.target["policies"].values():
+        for role_name in spec["roles"]:
+            got = iam.get_role_policy(RoleName=role_name, PolicyName=spec["name"])["PolicyDocument"]
+            assert (json.loads(got) if isinstance(got, str) else got) == spec["document"]
+    orch_iam = boto3.client("iam", region_name=REGION, endpoint_url=seeded.endpoint,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+    ecs_role = orch_iam.get_role(RoleName="stepdeploy-ecs")["Role"]
+    assert ecs_role["Path"] == "/stepdeploy/", ecs_role
+    lam = boto3.client("lambda", region_name=REGION, endpoint_url=seeded.endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    fn = lam.get_function_configuration(FunctionName="stepdeploy-approval-links")
+    assert fn["Handler"] == "approval" and fn["Role"].endswith("/stepdeploy-ApprovalLinksRole"), fn
+
+
+def test_iam_allowed_call_passes_and_other_principals_are_refused(seeded: IamChecks) -> None:
+    seeded.session = seeded.deploy_session("ecs")
+    ecs = seeded.as_deploy("ecs")
+    assert error_of(lambda: ecs.describe_services(
+        cluster=seeded.env["cluster"], services=["dev-acme-service"])) == ("", "")
+    message = denied(lambda: ecs.describe_services(cluster=seeded.env["cluster"],
+                                                   services=["prod-acme-service"]))
+    assert message and "ecs:DescribeServices" in message and "prod-acme-service" in message, message
+    assert "assumed-role/stepdeploy-deploy/stepdeploy-ecs" in message, message
+    # A function's own role: notify may publish outcomes, ecs may not.
+    topic = f"arn:aws:sns:{REGION}:{ORCH}:stepdeploy-notifications"
+    boto3.client("sns", region_name=REGION, endpoint_url=seeded.endpoint,
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_topic(
+        Name="stepdeploy-notifications")
+    assert error_of(lambda: seeded.rust("sns", "local-fn-notify").publish(
+        TopicArn=topic, Message="m")) == ("", "")
+    code, message = error_of(lambda: seeded.rust("sns", "local-fn-ecs").publish(TopicArn=topic, Message="m"))
+    assert code == "AuthorizationError" and "sns:Publish" in message, (code, message)
+    assert "assumed-role/stepdeploy-ecs/stepdeploy-ecs" in message, message
+    # Unknown keys and unmapped calls are refused, not passed.
+    assert "belongs to no principal" in (denied(lambda: seeded.rust("sns", "AKIANOBODY").list_topics()) or "")
+    message = denied(lambda: ecs.list_container_instances(cluster=seeded.env["cluster"]))
+    assert message and "no mapping" in message and "local/stack/iam_enforce.py" in message, message
+
+
+def test_iam_assume_role_trust_policy(seeded: IamChecks) -> None:
+    role = seeded.env["deploy_role_arn"]
+    sts = seeded.rust("sts", "local-fn-ecs")
+    code, message = error_of(lambda: sts.assume_role(
+        RoleArn=role, RoleSessionName="stepdeploy-ecs", ExternalId="wrong"))
+    assert code == "AccessDenied", (code, message)
+    assert message == (f"User: arn:aws:sts::{ORCH}:assumed-role/stepdeploy-ecs/stepdeploy-ecs "
+                       f"is not authorized to perform: sts:AssumeRole on resource: {role}"), message
+    assert denied(lambda: sts.assume_role(RoleArn=role, RoleSessionName="stepdeploy-ecs"))
+    # The operator (the CLI's and tests' key) is not under /stepdeploy/: refused,
+    # as `stepdeploy status` is by the real trust policy.
+    assert denied(lambda: seeded.rust("sts", "testing").assume_role(
+        RoleArn=role, RoleSessionName="stepdeploy-cli", ExternalId=seeded.env["external_id"]))
+    # A role outside /stepdeploy/ whose own policy allows the AssumeRole: refused by the trust policy.
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=seeded.endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole"}]})
+    outsider = iam.create_role(RoleName="outsider", Path="/other/",
+                               AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="outsider", PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Resource": role}]}))
+    boto3.client("lambda", region_name=REGION, endpoint_url=seeded.endpoint,
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_function(
+        FunctionName="outsider", Runtime="provided.al2023", Role=outsider, Handler="outsider",
+        Code={"ZipFile": seeded.seed.dummy_lambda_zip()})
+    message = denied(lambda: seeded.rust("sts", "local-fn-outsider").assume_role(
+        RoleArn=role, RoleSessionName="outsider", ExternalId=seeded.env["external_id"]))
+    assert message and "assumed-role/outsider/outsider" in message, message
+    # The trigger's role may not assume deploy roles (identity policy): refused too.
+    assert denied(lambda: seeded.rust("sts", "local-fn-trigger").assume_role(
+        RoleArn=role, RoleSessionName="stepdeploy-trigger", ExternalId=seeded.env["external_id"]))
+
+
+def test_iam_head_object_needs_s3_get_object(seeded: IamChecks) -> None:
+    s3 = seeded.as_deploy("s3")
+    bucket = seeded.env["config_bucket"]
+    seeded.plain("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={
+        "LocationConstraint": REGION})
+    seeded.plain("s3").put_object(Bucket=bucket, Key="tenants/acme.json", Body=b"{}")
+    with seeded.statement_changed("s3:GetObject"):
+        message = denied(lambda: s3.head_object(Bucket=bucket, Key="tenants/acme.json"))
+        assert message and "s3:GetObject on resource: arn:aws:s3:::" in message, message
+    assert denied(lambda: s3.head_object(Bucket=bucket, Key="tenants/acme.json")) is None
+    # CopyObject from a version needs s3:GetObjectVersion on the source.
+    with seeded.statement_changed("s3:GetObjectVersion"):
+        message = denied(lambda: s3.copy_object(
+            Bucket=bucket, Key="tenants/acme.json",
+            CopySource={"Bucket": bucket, "Key": "tenants/acme.json", "VersionId": "v1"}))
+        assert message and "s3:GetObjectVersion" in message, message
+
+
+def test_iam_conditions(seeded: IamChecks) -> None:
+    efs = seeded.as_deploy("efs")
+    admin_efs = seeded.plain("efs")
+    fs = seeded.env["efs_id"]
+    ours = admin_efs.create_access_point(FileSystemId=fs, Tags=[
+        {"Key": "ManagedBy", "Value": "stepdeploy"}, {"Key": "Environment", "Value": "dev"}])
+    theirs = admin_efs.create_access_point(FileSystemId=fs, Tags=[
+        {"Key": "ManagedBy", "Value": "stepdeploy"}, {"Key": "Environment", "Value": "sit"}])
+    message = denied(lambda: efs.delete_access_point(AccessPointId=theirs["AccessPointId"]))
+    assert message and "elasticfilesystem:DeleteAccessPoint" in message, message
+    assert denied(lambda: efs.delete_access_point(AccessPointId=ours["AccessPointId"])) is None
+    # Route53: only A records under *.wpdev.<domain>.
+    r53 = seeded.as_deploy("route53")
+    change = lambda name, kind="A": lambda: r53.change_resource_record_sets(  # noqa: E731
+        HostedZoneId=seeded.env["hosted_zone_id"], ChangeBatch={"Changes": [{
+            "Action": "UPSERT", "ResourceRecordSet": {
+                "Name": name, "Type": kind, "TTL": 60,
+                "ResourceRecords": [{"Value": "10.0.0.1" if kind == "A" else "x.example.com"}]}}]})
+    assert denied(change(f"acme.wpdev.{seeded.env['domain']}.")) is None
+    message = denied(change(f"evil.wpsit.{seeded.env['domain']}."))
+    assert message and "route53:ChangeResourceRecordSets" in message, message
+    assert denied(change(f"acme2.wpdev.{seeded.env['domain']}.", "CNAME"))
+    # iam:PassedToService and tag-on-create, straight through the evaluator.
+    deploy = next(r for r in seeded.target["roles"].values() if r["name"] == "stepdeploy-deploy")
+    policies = list(deploy["policies"].items())
+    ctx = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    exec_role = seeded.env["task_execution_role_arn"]
+    assert iam_enforce.evaluate(policies, "iam:PassRole", exec_role, ctx).allowed
+    assert not iam_enforce.evaluate(policies, "iam:PassRole", exec_role,
+                          {"iam:PassedToService": "lambda.amazonaws.com"}).allowed
+    assert not iam_enforce.evaluate(policies, "iam:PassRole", exec_role, {}).allowed
+    td = f"arn:aws:ecs:{REGION}:{ENV_ACCOUNT}:task-definition/dev-acme:1"
+    assert iam_enforce.evaluate(policies, "ecs:TagResource", td, {"ecs:CreateAction": "RegisterTaskDefinition"}).allowed
+    assert not iam_enforce.evaluate(policies, "ecs:TagResource", td, {}).allowed, "tagging after create"
+    # Operators beyond those the templates use.
+    assert iam_enforce.condition_holds("StringNotEquals", "k", "a", {}) is True
+    assert iam_enforce.condition_holds("StringEqualsIfExists", "k", "a", {}) is True
+    assert iam_enforce.condition_holds("ForAnyValue:StringLike", "k", "a*", {"k": ["b", "c"]}) is False
+    assert iam_enforce.condition_holds("ForAnyValue:StringLike", "k", "a*", {"k": ["b", "ab"]}) is True
+    assert iam_enforce.condition_holds("ForAllValues:StringLike", "k", "a*", {"k": ["ab", "c"]}) is False
+    assert iam_enforce.condition_holds("ForAllValues:StringLike", "k", "a*", {}) is True
+    assert iam_enforce.condition_holds("Null", "k", "true", {}) and not iam_enforce.condition_holds("Null", "k", "true", {"k": "v"})
+    assert iam_enforce.condition_holds("Bool", "aws:SecureTransport", "true", {"aws:SecureTransport": True})
+    deny_all = [("p", {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                     {"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"}]})]
+    assert iam_enforce.evaluate(deny_all, "s3:GetObject", "arn:aws:s3:::b/k", {}).allowed
+    d = iam_enforce.evaluate(deny_all, "ecs:ListClusters", "*", {})
+    assert not d.allowed and d.explicit_deny
+
+
+def test_iam_every_deploy_role_statement(seeded: IamChecks) -> None:
+    """For every statement of every deploy-role policy: a call that needs it passes,
+    and is refused naming the action once that statement is removed."""
+    seeded.session = getattr(seeded, "session", None) or seeded.deploy_session("ecs")
+    seeded._fixtures()
+    deploy = next(r for r in seeded.target["roles"].values() if r["name"] == "stepdeploy-deploy")
+    problems, checked = [], 0
+    for policy_name, document in deploy["policies"].items():
+        for index, statement in enumerate(document["Statement"]):
+            sid = f"{policy_name}/{statement.get('Sid', index)}"
+            probe = PROBES.get(sid)
+            if probe is None:
+                problems.append(f"{sid}: no probe in local/stack/tests/test_iam.py PROBES")
+                continue
+            action, call = probe
+            allowed = denied(lambda: call(seeded))
+            if allowed is not None:
+                problems.append(f"{sid}: refused with the full policy: {allowed}")
+                continue
+            with seeded.statement_removed(policy_name, index):
+                message = denied(lambda: call(seeded))
+            if not message or f"perform: {action} on resource" not in message:
+                problems.append(f"{sid}: without it, {action} was not refused ({message!r})")
+            checked += 1
+    assert not problems, "\n".join(problems)
+    assert checked >= 15, checked
 
 
 def _td(c: "IamChecks", **extra: Any) -> Any:
