@@ -7,7 +7,7 @@
 //! retried by the state machine.
 //!
 //! Faults come from the moto launcher's injector (`/__stepdeploy__/faults`,
-//! see `local/moto_launcher.py`). Every rule is scoped to the case's own
+//! see `local/stack/ (`python -m stack`; see local/stack/README.md)`). Every rule is scoped to the case's own
 //! tenant (`match.contains`) and to the phases' role sessions (`match.caller`
 //! `stepdeploy-…`, so the tests' own reads and the trigger are never hit):
 //! tests running at the same time on the shared stack are unaffected.

@@ -2,7 +2,7 @@
 //! deployment whose deploy role lacks one permission it needs fails with
 //! `AwsAccessDenied` naming the call, as it would in AWS. (Every statement of
 //! the deploy role is also probed call by call in the launcher's self-test,
-//! `local/selftest_iam.py`; here whole deployments run through the bus.)
+//! `local/stack/tests/test_iam.py`; here whole deployments run through the bus.)
 //!
 //! One test in its own binary: it edits dev's deploy role for a while, and
 //! test binaries run one after another.
