@@ -1,0 +1,230 @@
+//! `request`: the state machine opens the gate (`waitForTaskToken`). The
+//! attempt is stored, every approver but the requester is mailed their own
+//! approve/reject links, and the requester a notice without links.
+
+use super::{approval_of, question};
+use crate::error::ApprovalError;
+use crate::handler::{GateOpened, GateRequest};
+use crate::link::{query, Decision, Link};
+use crate::ports::{
+    sha256_hex, ApprovalRequest, LinkKey, Mailer, SigningKey, Votes, LINKS_URL_VAR,
+};
+use stepdeploy_shared::approvals::{status, Action};
+use stepdeploy_shared::config::{ApprovalConfig, EnvironmentSet};
+use stepdeploy_shared::identity;
+
+/// Opens the gate: stores this attempt, mails every approver but the
+/// requester their own links, and the requester a notice.
+pub async fn request(
+    mut input: GateRequest,
+    votes: &impl Votes,
+    keys: &impl LinkKey,
+    mailer: &impl Mailer,
+    environments: &EnvironmentSet,
+    links_url: Option<&str>,
+    now: u64,
+) -> Result<GateOpened, ApprovalError> {
+    let base_url = links_url.ok_or(ApprovalError::MissingSetting(LINKS_URL_VAR))?;
+    let approval = approval_of(&mut input.plan, environments)?;
+    let requester = identity::canonical_email("plan.requested_by", &input.plan.requested_by)
+        .map_err(|e| ApprovalError::Validation(e.to_string()))?;
+    let stored = open_attempt(&input, &approval, &requester, votes, now).await?;
+    let key = keys.signing_key().await?;
+    // Mailed as configured (the SNS subscriptions filter on that spelling),
+    // compared canonically.
+    let others: Vec<&String> = approval
+        .approvers
+        .iter()
+        .filter(|a| !identity::same(a, &requester))
+        .collect();
+    let mail = Mail {
+        stored: &stored,
+        execution: &input.execution,
+        requester: &requester,
+        others: &others,
+        hours: approval.timeout_seconds.div_ceil(3600),
+    };
+    let subject = mail_subject(
+        stored.action,
+        &stored.tenant,
+        &stored.environment,
+        &stored.image,
+    );
+    for approver in &others {
+        let body = mail.to_approver(approver, &key, base_url);
+        mailer.mail(approver, &subject, &body).await?;
+    }
+    // The requester learns where their request stands, without links.
+    let (subject, body) = mail.to_requester();
+    mailer.mail(&requester, &subject, &body).await?;
+    Ok(GateOpened {
+        requested: others.len(),
+        required: stored.required,
+        expires_at: stored.expires_at,
+        attempt: stored.attempt,
+    })
+}
+
+/// This run's gate attempt: the stored one when the same waiting task asks
+/// again, else a new one (conditionally written over any earlier attempt).
+async fn open_attempt(
+    input: &GateRequest,
+    approval: &ApprovalConfig,
+    requester: &str,
+    votes: &impl Votes,
+    now: u64,
+) -> Result<ApprovalRequest, ApprovalError> {
+    let token_hash = sha256_hex(&input.task_token);
+    let previous = match votes.request(&input.execution).await? {
+        // The same waiting task asking again (a retried invocation): same attempt, same links.
+        Some(r) if r.token_hash == token_hash && r.status == status::PENDING => return Ok(r),
+        // A new gate: a first one, a redriven run, or an execution name used
+        // again. Earlier votes and links belong to the earlier attempt.
+        previous => previous,
+    };
+    let plan = &input.plan;
+    let stored = ApprovalRequest {
+        execution: input.execution.clone(),
+        attempt: new_attempt()?,
+        action: input.approving,
+        token_hash,
+        tenant: plan.tenant.to_string(),
+        environment: plan.environment.to_string(),
+        image: plan.image.to_string(),
+        requested_by: requester.to_string(),
+        approvers: approval
+            .approvers
+            .iter()
+            .filter_map(|a| identity::canonical("", a).ok())
+            .collect(),
+        required: approval.approvals_required,
+        status: status::PENDING.into(),
+        expires_at: now + approval.timeout_seconds,
+    };
+    if !votes
+        .open(&stored, previous.as_ref().map(|p| p.attempt.as_str()))
+        .await?
+    {
+        return Err(ApprovalError::Validation(
+            "another invocation opened this run's gate at the same moment; the state machine retries"
+                .into(),
+        ));
+    }
+    Ok(stored)
+}
+
+/// A fresh gate-attempt id: 128 random bits, hex.
+fn new_attempt() -> Result<String, ApprovalError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ApprovalError::Validation(format!("no randomness for the gate attempt: {e}"))
+    })?;
+    Ok(hex::encode(bytes))
+}
+
+/// What the mails of one gate attempt say.
+struct Mail<'a> {
+    stored: &'a ApprovalRequest,
+    execution: &'a str,
+    requester: &'a str,
+    /// The approvers mailed links: everyone on the list but the requester.
+    others: &'a [&'a String],
+    /// How long the links live, rounded up.
+    hours: u64,
+}
+
+impl Mail<'_> {
+    /// The body of `approver`'s mail, with their own two links.
+    fn to_approver(&self, approver: &str, key: &SigningKey, base_url: &str) -> String {
+        let stored = self.stored;
+        let link = |decision| Link {
+            execution: self.execution.to_string(),
+            attempt: stored.attempt.clone(),
+            key_id: key.id.clone(),
+            approver: approver.to_string(),
+            decision,
+            expires: stored.expires_at,
+        };
+        let region = self.execution.split(':').nth(3).unwrap_or("eu-west-1");
+        let removal = if stored.action == Action::Teardown {
+            format!(
+                "\nRemoving deletes the tenant's service, listener rule, target group, DNS record and config document. \
+                 Its database is kept (renamed) and its secret can be restored for {} days; see the README, \"Restoring a removed tenant\".\n",
+                stepdeploy_shared::config::RETENTION_DAYS
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{requester} asks to {what}.\n{removal}\nImage: {image}\nApprovals needed: {n} of the {total} approvers other than the requester (distinct people; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once, belongs to this request only and expires in {hours} h. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
+            requester = self.requester,
+            what = question(stored.action, &stored.tenant, &stored.environment),
+            image = stored.image,
+            n = stored.required,
+            total = self.others.len(),
+            execution = self.execution,
+            base = base_url.trim_end_matches('/'),
+            approve = query(&key.bytes, &link(Decision::Approve)),
+            reject = query(&key.bytes, &link(Decision::Reject)),
+            hours = self.hours,
+        )
+    }
+
+    /// The requester's subject and body: where their request stands.
+    fn to_requester(&self) -> (String, String) {
+        let stored = self.stored;
+        let what = question(stored.action, &stored.tenant, &stored.environment);
+        let names: Vec<&str> = self.others.iter().map(|a| a.as_str()).collect();
+        (
+            stepdeploy_shared::names::sns_subject(&format!("Waiting for approval: {what}")),
+            format!(
+                "Your request to {what} waits for {n} approval(s) from: {list}.\nYou cannot approve your own request, so you get no links.\nExecution: {execution}\n",
+                n = stored.required,
+                list = names.join(", "),
+                execution = self.execution,
+            ),
+        )
+    }
+}
+
+/// SNS subjects must be under 100 characters; an image with a digest is
+/// longer than that, so the image is shortened (the body has it whole).
+pub fn mail_subject(action: Action, tenant: &str, env: &str, image: &str) -> String {
+    const MAX: usize = 99;
+    if action == Action::Teardown {
+        return stepdeploy_shared::names::sns_subject(&format!("Remove {tenant} from {env}?"));
+    }
+    let full = format!("Approve {tenant} to {env}? ({image})");
+    if full.chars().count() <= MAX {
+        return full;
+    }
+    let head = format!("Approve {tenant} to {env}? (");
+    let room = MAX.saturating_sub(head.chars().count() + 4);
+    let short: String = image.chars().take(room).collect();
+    format!("{head}{short}...)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_subjects_fit_sns() {
+        assert_eq!(
+            mail_subject(
+                Action::Deploy,
+                "goldencrust",
+                "prod",
+                "wordpress:6.4-apache"
+            ),
+            "Approve goldencrust to prod? (wordpress:6.4-apache)"
+        );
+        let ecr = format!(
+            "123456789012.dkr.ecr.af-south-1.amazonaws.com/wordpress@sha256:{}",
+            "a".repeat(64)
+        );
+        let subject = mail_subject(Action::Deploy, "abcdefghijklmnopqrst", "prodprod", &ecr);
+        assert_eq!(subject.chars().count(), 99, "{subject}");
+        assert!(subject.ends_with("...)"), "{subject}");
+    }
+}
