@@ -12,8 +12,11 @@ role's trust policy (`authorize_assume_role`).  A refused call answers the
 AccessDenied error AWS sends, in the service's protocol shape, with AWS's
 message ("User: <caller> is not authorized to perform: <action> on
 resource: <arn> because no identity-based policy allows the <action>
-action").  Calls that are not stepdeploy's (seed, stand-in, AWS CLI, moto's
-own Step Functions calls) pass untouched.
+action").  Also judged: the calls Step Functions makes with a state
+machine's role for the states integration (a Task starting a child
+execution, the `.sync` DescribeExecution polls: header ON_BEHALF_HEADER,
+patches/sfn_nested_iam.py).  Calls that are not stepdeploy's (seed,
+stand-in, AWS CLI, moto's other Step Functions calls) pass untouched.
 
 Enforcement is always on.  For integrating only, STEPDEPLOY_IAM_AUDIT=1 in
 the launcher's environment logs would-be denials ("iam: AUDIT would deny
@@ -114,7 +117,8 @@ decryption (the local master secret has no customer key); service-linked
 roles and what services do with roles passed to them (ECS pulling the
 secret with the task execution role is the ECS start-up model's job, not
 this one's); Step Functions' and EventBridge's own calls with their roles
-(moto makes them in-process; not stepdeploy's code); the seed's, the
+(moto makes them in-process; not stepdeploy's code), except the states
+integration's (above); the seed's, the
 stand-in's and the AWS CLI's calls (not stepdeploy's code); policy
 variables (${aws:username} ...); aws:SourceIp/VPC/TLS/time keys; MFA;
 ecs:DescribeTaskDefinition's include=TAGS (authorised as
@@ -144,6 +148,11 @@ ADMIN_POLICY = {"Version": "2012-10-17",
                 "Statement": [{"Sid": "OperatorAdministratorAccess", "Effect": "Allow",
                                "Action": "*", "Resource": "*"}]}
 AUDIT_ENV = "STEPDEPLOY_IAM_AUDIT"
+# Calls Step Functions makes with a state machine's role (the states
+# integration: patches/sfn_nested_iam.py) carry this header; they are judged
+# like stepdeploy's own.
+ON_BEHALF_HEADER = "X-Stepdeploy-On-Behalf-Of"
+ON_BEHALF_STATES = "states"
 
 
 def log(msg: str) -> None:
@@ -1177,7 +1186,8 @@ class IamEnforcer:
         if path.startswith("/__stepdeploy__/iam"):
             return self.control(environ, start_response)
         agent = environ.get("HTTP_USER_AGENT", "") + environ.get("HTTP_X_AMZ_USER_AGENT", "")
-        if path.startswith("/moto-api") or "aws-sdk-rust" not in agent:
+        on_behalf = environ.get("HTTP_" + ON_BEHALF_HEADER.upper().replace("-", "_")) == ON_BEHALF_STATES
+        if path.startswith("/moto-api") or ("aws-sdk-rust" not in agent and not on_behalf):
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""

@@ -12,8 +12,8 @@ from types import ModuleType
 from .. import MOTO_VERSION, emulator, log
 from . import (dynamodb_write_lock, ecs_startup, eventbridge_targets, lambda_invoke,
                request_id, s3_versioning, sfn_credentials, sfn_execute,
-               sfn_execution_names, sfn_status_events, sfn_task_failure_cause,
-               strict_quotas)
+               sfn_execution_names, sfn_nested_iam, sfn_start_execution,
+               sfn_status_events, sfn_task_failure_cause, strict_quotas)
 
 # The order they have always been applied in; sfn_execute must come before
 # any state machine exists.
@@ -22,6 +22,8 @@ PATCHES: list[ModuleType] = [
     sfn_execution_names,
     lambda_invoke,
     sfn_credentials,
+    sfn_start_execution,
+    sfn_nested_iam,  # after sfn_credentials: wraps its client
     eventbridge_targets,
     ecs_startup,
     s3_versioning,

@@ -19,7 +19,7 @@ from .strict import Strict
 # The checks share one moto: keep the order they were written to run in.
 MODULE_ORDER = ["test_lambda", "test_stepfunctions", "test_events", "test_ecs", "test_dynamodb",
                 "test_standin", "test_faults", "test_iam", "test_quotas", "test_ecs_startup",
-                "test_awscli"]
+                "test_awscli", "test_rollout_sfn"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

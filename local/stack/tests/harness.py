@@ -120,6 +120,8 @@ class FakeEmulator:
     fail: 500, {"errorType": "ValidationFailed", "errorMessage": "tenant: bad"}
     flaky: like fail on the first call for a payload "key", then like echo
     xmlfail: 500, an error quoting two AWS XML error responses
+    judge: 200, a rollout wave's verdict: {"failed": <items of "results" with an
+        "error">, "halt": failed > "budget"} (test_rollout_sfn.py)
     """
 
     def __init__(self) -> None:
@@ -167,6 +169,9 @@ class FakeEmulator:
                    '<RequestId>{}</RequestId></ErrorResponse>')
             return 500, {"errorType": "AwsAccessDenied",
                          "errorMessage": f"first {xml.format('r-1')}, then {xml.format('r-2')}"}
+        if binary == "judge":
+            failed = sum(1 for r in event.get("results") or [] if isinstance(r, dict) and "error" in r)
+            return 200, {"failed": failed, "halt": failed > int(event.get("budget", 0))}
         if binary in ("echo", "flaky"):
             result = dict(event) if isinstance(event, dict) else {"event": event}
             result["echoed"] = True
