@@ -23,6 +23,7 @@ pub mod names;
 pub mod plan;
 pub mod request;
 pub mod retry;
+pub mod rollout;
 pub mod state;
 pub mod timing;
 pub mod tls;
