@@ -82,8 +82,9 @@ async fn point_alias<R: Records, S: StateStore>(
     Ok(true)
 }
 
-/// `GET /` on the tenant's name (or the environment's check URL with its
-/// Host): the URL and a status in [`GOOD_STATUS`], else `DnsCheckFailed`.
+/// `GET /` on the tenant's name (or on `dns.check_base_url`, the local
+/// stand-in, with the name as Host): the URL and a status in
+/// [`GOOD_STATUS`], else `DnsCheckFailed`.
 async fn check_site(plan: &DeploymentPlan, site: &impl Site) -> Result<(String, u16), DnsError> {
     let host = &plan.names.host;
     let url = match &plan.env.dns.check_base_url {
