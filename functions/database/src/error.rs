@@ -9,9 +9,6 @@ use stepdeploy_shared::errors::{diagnostic, ErrorName};
 /// Why the database phase failed. No variant carries a password.
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
-    /// The state machine's payload is not a plan.
-    #[error("invalid input: {0}")]
-    Validation(String),
     /// MySQL refused a connection or a statement.
     #[error("MySQL at {endpoint}: {source}")]
     Sql {
@@ -32,7 +29,6 @@ pub enum DatabaseError {
 impl ErrorName for DatabaseError {
     fn error_name(&self) -> &'static str {
         match self {
-            Self::Validation(_) => error_names::VALIDATION_FAILED,
             // An agent that could not be invoked keeps the AWS error's name
             // (AwsThrottled, AwsAccessDenied), so Retry/Catch see it.
             Self::Sql { source, .. } => source.error_name(),

@@ -6,10 +6,9 @@
 //! The password goes from the CSPRNG to Secrets Manager and MySQL only: it is
 //! never logged, returned or put in the state machine's payload.
 //!
-//! Every change is written to the run's ledger before it is made (the secret
-//! under its name, the database and user by name), so rollback undoes it even
-//! if the phase dies right after the change; the secret's create is adopted,
-//! never repeated, when its answer is lost (see `stepdeploy_shared::retry`).
+//! Every change is written to the run's ledger before it is made (see
+//! `stepdeploy_shared::ledger`); the secret's create is adopted, never
+//! repeated, when its answer is lost (see `stepdeploy_shared::retry`).
 //!
 //! The task execution role reads the secret through one static statement on
 //! `{env}-*-db-credentials-*` that the environment's stack
@@ -19,12 +18,12 @@
 //! the deploy role needs no IAM write permission at all.
 
 use crate::error::DatabaseError;
-use crate::ports::{Connector, Database, DbChange, Endpoint, Secrets, TenantSecret};
-use crate::secret::{CredentialsDocument, Password};
+use crate::ports::{Database, EnvPorts, Secrets};
+use crate::steps::mysql::{self, Server};
+use crate::steps::secret;
 use serde::Deserialize;
+use stepdeploy_shared::aws::Connect;
 use stepdeploy_shared::contract::DatabaseOutput;
-use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
-use stepdeploy_shared::retry::create_or_adopt;
 use stepdeploy_shared::state::StateStore;
 use stepdeploy_shared::DeploymentPlan;
 
@@ -37,161 +36,24 @@ pub struct DatabaseInput {
 }
 
 /// Runs the phase for one state machine input.
-pub async fn handle(
-    input: serde_json::Value,
-    connector: &impl Connector,
+pub async fn handle<S: Secrets, L: StateStore, D: Database>(
+    DatabaseInput { plan }: DatabaseInput,
+    connector: &impl Connect<EnvPorts<S, L, D>>,
 ) -> Result<DatabaseOutput, DatabaseError> {
-    let DatabaseInput { plan } = serde_json::from_value(input)
-        .map_err(|e| DatabaseError::Validation(format!("expected {{plan}}: {e}")))?;
-    let env = &plan.env;
-    let names = &plan.names;
-    let at = Endpoint {
-        host: env.rds.endpoint.clone(),
-        port: env.rds.port,
-        tls: env.rds.tls,
-    };
-    let sql_err = |source| DatabaseError::Sql {
-        endpoint: format!("{}:{}", at.host, at.port),
-        source,
-    };
-    let tags = vec![
-        ("Tenant".to_string(), plan.tenant.to_string()),
-        ("Environment".to_string(), plan.environment.to_string()),
-        ("ManagedBy".to_string(), "stepdeploy".to_string()),
-    ];
-    let ports = connector.connect(env).await;
+    let ports = connector.connect(&plan.env).await;
+    let master = ports
+        .secrets
+        .master(&plan.env.rds.master_secret_arn)
+        .await?;
+    let server = Server::of(&plan, &ports.db, &master);
+    let found = server.inspect(&plan).await?;
     let mut changes = Vec::new();
-    let record =
-        |kind: LedgerKind, id: &str, created: bool, previous: Option<String>| LedgerEntry {
-            kind,
-            id: id.into(),
-            created,
-            phase: "database".into(),
-            previous,
-        };
-
-    let master = ports.secrets.master(&env.rds.master_secret_arn).await?;
-    let state = ports
-        .db
-        .inspect(&at, &master, &names.database, &names.db_user)
-        .await
-        .map_err(sql_err)?;
-
-    let document = |password: &Password| {
-        serde_json::to_string(&CredentialsDocument {
-            username: names.db_user.clone(),
-            password: password.clone(),
-            database: names.database.clone(),
-            host: env.rds.endpoint.clone(),
-            port: env.rds.port,
-        })
-        .unwrap_or_default()
-    };
-
-    // 1. The secret: keep a usable one, else write a fresh password into it.
-    let (secret_arn, password, fresh) = match ports.secrets.tenant_secret(&names.db_secret).await? {
-        Some(TenantSecret {
-            arn,
-            password: Some(password),
-            pending_deletion: false,
-        }) => (arn, password, false),
-        Some(secret) => {
-            if secret.pending_deletion {
-                ports.secrets.restore(&secret.arn).await?;
-            }
-            let password = Password::generate().map_err(DatabaseError::Random)?;
-            ports.secrets.put(&secret.arn, &document(&password)).await?;
-            changes.push(format!("rotated {}", names.db_secret));
-            (secret.arn, password, true)
-        }
-        None => {
-            let password = Password::generate().map_err(DatabaseError::Random)?;
-            ports
-                .state
-                .record(
-                    &plan.execution,
-                    &record(LedgerKind::DbSecret, &names.db_secret, true, None),
-                )
-                .await?;
-            let stored = document(&password);
-            let arn = create_or_adopt(
-                || ports.secrets.create(&names.db_secret, &stored, &tags),
-                || async {
-                    Ok(ports
-                        .secrets
-                        .tenant_secret(&names.db_secret)
-                        .await?
-                        .filter(|s| !s.pending_deletion)
-                        .map(|s| s.arn))
-                },
-            )
-            .await?;
-            changes.push(format!("created {arn}"));
-            (arn, password, true)
-        }
-    };
-
-    // 2. MySQL: make the user agree with the secret.
-    let agrees = state.user_exists
-        && !fresh
-        && ports
-            .db
-            .can_login(&at, &names.db_user, &password, &names.database)
-            .await;
-    let change = DbChange {
-        database: &names.database,
-        user: &names.db_user,
-        password: &password,
-        create_database: !state.database_exists,
-        create_user: !state.user_exists,
-        set_password: state.user_exists && !agrees,
-        grant: !state.granted || !state.user_exists || !state.database_exists,
-    };
-    if change.create_database {
-        ports
-            .state
-            .record(
-                &plan.execution,
-                &record(LedgerKind::MysqlDatabase, &names.database, true, None),
-            )
-            .await?;
-    }
-    if change.create_user {
-        ports
-            .state
-            .record(
-                &plan.execution,
-                &record(LedgerKind::MysqlUser, &names.db_user, true, None),
-            )
-            .await?;
-    }
-    if change.create_database || change.create_user || change.set_password || change.grant {
-        ports
-            .db
-            .apply(&at, &master, &change)
-            .await
-            .map_err(sql_err)?;
-    }
-    if change.create_database {
-        changes.push(format!("created database {}", names.database));
-    }
-    if change.create_user {
-        changes.push(format!("created user {}", names.db_user));
-    }
-    if change.set_password {
-        changes.push(format!(
-            "set the password of {} to the secret's",
-            names.db_user
-        ));
-    }
-    if change.grant && !change.create_user {
-        changes.push(format!("granted {} on {}", names.db_user, names.database));
-    }
-
+    let secret = secret::ensure(&plan, &ports.secrets, &ports.state, &mut changes).await?;
+    mysql::converge(&plan, &server, found, &secret, &ports.state, &mut changes).await?;
     Ok(DatabaseOutput {
-        secret_arn,
-        database: names.database.clone(),
-        username: names.db_user.clone(),
+        secret_arn: secret.arn,
+        database: plan.names.database.clone(),
+        username: plan.names.db_user.clone(),
         changes,
     })
 }
@@ -199,14 +61,15 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{DbState, EnvPorts, SqlError};
-    use crate::secret::MasterCredentials;
+    use crate::credentials::{MasterCredentials, Password};
+    use crate::ports::{DbChange, DbState, Endpoint, SqlError, TenantSecret};
     use std::sync::{Arc, Mutex};
+    use stepdeploy_shared::aws::Same;
     use stepdeploy_shared::aws_error::AwsCallError;
-    use stepdeploy_shared::errors::ErrorName;
+    use stepdeploy_shared::ledger::LedgerEntry;
     use stepdeploy_shared::state::memory::MemoryState;
 
-    /// Secrets, IAM, MySQL and the ledger in memory; `calls` lists every change made.
+    /// Secrets, MySQL and the ledger in memory; `calls` lists every change made.
     #[derive(Default)]
     struct World {
         secret: Option<(String, String, bool)>,
@@ -356,28 +219,17 @@ mod tests {
         }
     }
 
-    impl Connector for Fake {
-        type Secrets = Fake;
-        type Db = Fake;
-        type State = MemoryState;
-        async fn connect(
-            &self,
-            _env: &stepdeploy_shared::EnvironmentConfig,
-        ) -> EnvPorts<Fake, MemoryState, Fake> {
-            EnvPorts {
-                secrets: self.clone(),
-                db: self.clone(),
-                state: self.1.clone(),
-            }
-        }
-    }
-
     fn plan() -> DeploymentPlan {
         stepdeploy_shared::plan::sample("wordpress:6.4-apache", 140)
     }
 
     async fn run(fake: &Fake) -> Result<DatabaseOutput, DatabaseError> {
-        handle(serde_json::json!({ "plan": plan() }), fake).await
+        let ports = EnvPorts {
+            secrets: fake.clone(),
+            state: fake.1.clone(),
+            db: fake.clone(),
+        };
+        handle(DatabaseInput { plan: plan() }, &Same(ports)).await
     }
 
     fn secret_password(fake: &Fake) -> String {
@@ -489,13 +341,11 @@ mod tests {
         assert!(fake.with(|w| w.calls.contains(&"RestoreSecret".to_string())));
     }
 
-    #[tokio::test]
-    async fn bad_payload_is_validation_failed() {
-        let fake = Fake::default();
-        let err = handle(serde_json::json!({"plan": 1}), &fake)
-            .await
+    #[test]
+    fn bad_payload_is_validation_failed_naming_the_field() {
+        let err = stepdeploy_shared::lambda::input::<DatabaseInput>(serde_json::json!({"plan": 1}))
             .expect_err("bad");
-        assert_eq!(err.error_name(), "ValidationFailed");
-        assert!(fake.with(|w| w.calls.is_empty()));
+        assert_eq!(err.error_type, "ValidationFailed");
+        assert!(err.error_message.contains("plan"), "{}", err.error_message);
     }
 }

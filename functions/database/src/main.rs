@@ -1,35 +1,25 @@
 //! database Lambda: phase 1 of a deployment, before ecs (tenant secret,
-//! MySQL database and user, the latter through the environment's MySQL agent).
-//!
-//! Thin entry point: tracing and the orchestrator's AWS config once per cold
-//! start; each invocation is handled by [`handler::handle`].
+//! MySQL database and user, the latter through the environment's MySQL
+//! agent). Clients once per cold start; each invocation is [`handler::handle`].
 
+mod credentials;
 mod error;
 mod handler;
 mod ports;
-mod secret;
+mod steps;
 
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use stepdeploy_shared::approvals::Action;
 use stepdeploy_shared::guard::{Guard, Quorum};
+use stepdeploy_shared::lambda::{self, Admission};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    stepdeploy_shared::init_tracing();
     let config = stepdeploy_shared::aws::sdk_config().await;
     let guard = Guard::from_env(&config);
-    let connector = ports::AwsConnector::new(config);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (connector, guard) = (&connector, &guard);
-        stepdeploy_shared::timing::measured("database", async move {
-            let payload = guard
-                .admit(event.payload, Quorum::Required, Action::Deploy)
-                .await
-                .map_err(Diagnostic::from)?;
-            handler::handle(payload, connector)
-                .await
-                .map_err(Diagnostic::from)
-        })
-    }))
+    let connector = &ports::connector(config);
+    let admission = Admission::new(Quorum::Required, Action::Deploy);
+    lambda::serve_guarded("database", &guard, admission, move |input| {
+        handler::handle(input, connector)
+    })
     .await
 }
