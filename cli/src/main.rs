@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod error;
 mod progress;
+mod render;
 mod stack;
 
 use args::{Cli, Command, ConfigCommand, EventsCommand};

@@ -2,6 +2,7 @@
 //! phase (Task state) with status and duration. Pure, so `watch` and
 //! `history` render the same thing and tests need no AWS.
 
+use crate::render::terminal_safe;
 use serde::Serialize;
 
 /// One history event, reduced to what progress needs.
@@ -153,22 +154,6 @@ pub fn error_text(error: Option<&str>, cause: Option<&str>) -> Option<String> {
     })
 }
 
-/// Text from outside (a run's error, a requester's name, a rejection
-/// reason) as it may reach a terminal: control characters (escape
-/// sequences), bidi overrides and other invisible format characters are
-/// shown as `\u{…}` instead of acting on the terminal or the reader.
-pub fn terminal_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if stepdeploy_shared::identity::invisible(c) && c != '\n' && c != '\t' {
-                format!("\\u{{{:x}}}", u32::from(c))
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// A Lambda's cause is a JSON document (`errorType`, `errorMessage`); keep the message.
 fn cause_message(cause: &str) -> String {
     serde_json::from_str::<serde_json::Value>(cause)
@@ -182,11 +167,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn outside_text_cannot_drive_the_terminal() {
-        assert_eq!(
-            terminal_safe("rejected by x: \u{1b}[2J\u{202e}olleh"),
-            "rejected by x: \\u{1b}[2J\\u{202e}olleh"
-        );
+    fn outside_text_in_an_error_cannot_drive_the_terminal() {
         let text = error_text(Some("ApprovalRejected"), Some("no\u{7}pe")).expect("text");
         assert!(!text.chars().any(char::is_control), "{text:?}");
     }

@@ -11,6 +11,9 @@ use std::time::Duration;
 use stepdeploy_shared::aws::{assume_environment_read_role, sdk_config_with, SdkOverrides};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
+use stepdeploy_shared::state::DynamoStateStore;
+use stepdeploy_shared::validate::FieldError;
+use stepdeploy_shared::{EnvironmentName, TenantName};
 
 /// The two state machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,16 +380,71 @@ impl Stack {
         }))
     }
 
-    /// A DynamoDB client in `env`'s account, through its read-only role
+    /// `env`'s state table, read through the environment's read-only role
     /// (the deploy role admits only the orchestrator's phase functions).
-    pub async fn environment_dynamodb(&self, env: &EnvironmentConfig) -> aws_sdk_dynamodb::Client {
+    pub async fn environment_state(&self, env: &EnvironmentConfig) -> DynamoStateStore {
         let config = assume_environment_read_role(&self.config, env, "stepdeploy-cli").await;
-        aws_sdk_dynamodb::Client::new(&config)
+        DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), &env.state_table)
     }
 
     /// Maps an error from a call in an environment's account.
     pub fn env_error(&self, err: AwsCallError) -> CliError {
         self.fail(err)
+    }
+
+    /// An execution ARN, an execution name, or a tenant's newest run in `env`.
+    pub async fn find_run(&self, target: &str, env: Option<&str>) -> Result<Run, CliError> {
+        if target.starts_with("arn:") {
+            let machine = if target.contains("-teardown-tenant:") {
+                Machine::Teardown
+            } else {
+                Machine::Deploy
+            };
+            return self
+                .describe(target, machine)
+                .await?
+                .ok_or_else(|| CliError::NotFound(format!("no execution {target}")));
+        }
+        if target.contains('-') {
+            for machine in Machine::ALL {
+                let sm = self.machine_arn(machine).await?;
+                let arn = format!(
+                    "{}:{target}",
+                    sm.replacen(":stateMachine:", ":execution:", 1)
+                );
+                if let Some(run) = self.describe(&arn, machine).await? {
+                    return Ok(run);
+                }
+            }
+            return Err(CliError::NotFound(format!(
+                "no execution named {target} in {} or {}",
+                self.machine_name(Machine::Deploy),
+                self.machine_name(Machine::Teardown)
+            )));
+        }
+        let t = TenantName::parse(target).map_err(|e| FieldError::new("tenant", e.reason))?;
+        let env = env.ok_or_else(|| {
+            CliError::Refused(format!(
+                "{target} is a tenant: say which environment with --env (or name an execution)"
+            ))
+        })?;
+        EnvironmentName::parse(env).map_err(|e| e.within("--env"))?;
+        self.newest_runs(&format!("{t}-{env}-"), 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CliError::NotFound(format!("no runs of tenant {t} in {env}")))
+    }
+
+    /// Deploy and teardown runs whose names start with `prefix`, newest first.
+    pub async fn newest_runs(&self, prefix: &str, limit: usize) -> Result<Vec<Run>, CliError> {
+        let mut runs = Vec::new();
+        for machine in Machine::ALL {
+            runs.extend(self.runs(machine, prefix, limit).await?);
+        }
+        runs.sort_by(|a, b| b.started.total_cmp(&a.started));
+        runs.truncate(limit);
+        Ok(runs)
     }
 }
 

@@ -197,10 +197,6 @@ impl Connector for AwsConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
-    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
-    use aws_sdk_dynamodb::types::AttributeValue;
     use aws_sdk_s3::operation::create_bucket::CreateBucketOutput;
     use aws_sdk_s3::operation::get_bucket_encryption::GetBucketEncryptionOutput;
     use aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput;
@@ -211,7 +207,6 @@ mod tests {
     use aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput;
     use aws_sdk_s3::types::error::NotFound;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use stepdeploy_shared::state::{LockOutcome, StateStore};
 
     #[tokio::test]
     async fn missing_bucket_is_created_with_safe_settings() {
@@ -324,68 +319,5 @@ mod tests {
             .ensure_bucket("cfg", "eu-west-1")
             .await
             .expect("converged"));
-    }
-
-    #[tokio::test]
-    async fn lock_held_by_another_run_names_the_holder() {
-        let put = mock!(aws_sdk_dynamodb::Client::put_item)
-            .match_requests(|r| {
-                r.condition_expression()
-                    .is_some_and(|c| c.contains("attribute_not_exists(pk)"))
-            })
-            .then_error(|| {
-                PutItemError::ConditionalCheckFailedException(
-                    ConditionalCheckFailedException::builder()
-                        .message("held")
-                        .build(),
-                )
-            });
-        let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-            GetItemOutput::builder()
-                .item("owner", AttributeValue::S("arn:exec:first".into()))
-                .item("requested_by", AttributeValue::S("jane".into()))
-                .item("expires_at", AttributeValue::N("5000".into()))
-                .build()
-        });
-        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&put, &get]);
-        let store = DynamoStateStore::new(client, "stepdeploy-state-dev");
-        let outcome = store
-            .acquire_lock("goldencrust", "arn:exec:second", "bob", 100, 200)
-            .await
-            .expect("answered");
-        let LockOutcome::HeldBy(holder) = outcome else {
-            panic!("expected HeldBy, got {outcome:?}")
-        };
-        assert_eq!(
-            (
-                holder.owner.as_str(),
-                holder.requested_by.as_str(),
-                holder.expires_at
-            ),
-            ("arn:exec:first", "jane", 5000)
-        );
-    }
-
-    #[tokio::test]
-    async fn free_lock_is_acquired() {
-        let put = mock!(aws_sdk_dynamodb::Client::put_item)
-            .match_requests(|r| {
-                r.table_name() == Some("stepdeploy-state-dev")
-                    && r.item()
-                        .and_then(|i| i.get("pk"))
-                        .and_then(|v| v.as_s().ok())
-                        .map(String::as_str)
-                        == Some("LOCK#goldencrust")
-            })
-            .then_output(|| PutItemOutput::builder().build());
-        let client = mock_client!(aws_sdk_dynamodb, [&put]);
-        let store = DynamoStateStore::new(client, "stepdeploy-state-dev");
-        assert_eq!(
-            store
-                .acquire_lock("goldencrust", "arn:exec", "jane", 100, 200)
-                .await
-                .expect("ok"),
-            LockOutcome::Acquired
-        );
     }
 }

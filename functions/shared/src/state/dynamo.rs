@@ -1,6 +1,5 @@
-//! The environment's state table: per-tenant locks, ALB priority claims, the
-//! tenant registry and each run's resource ledger, in one DynamoDB table with
-//! a string `pk`/`sk` key.
+//! [`StateStore`] on DynamoDB: the one place that knows the table's items
+//! and keys (a string `pk`/`sk` key).
 //!
 //! | item | pk | sk |
 //! |---|---|---|
@@ -9,122 +8,21 @@
 //! | tenant registry | `TENANT#{tenant}` | `REGISTRY` |
 //! | ledger entry | `RUN#{execution}` | `{seq}#{kind}` |
 //!
-//! Every write that guards exclusivity is conditional, so two runs can never
-//! both believe they hold a lock or a priority. The claims share one
-//! partition so the allocator reads them all with one query (a page holds
-//! thousands) instead of probing priorities one by one: the cost of a
-//! bootstrap does not grow with the number of tenants.
-//!
-//! The ledger is written ahead of each change: see [`crate::ledger`].
+//! The claims share one partition so the allocator reads them all with one
+//! query (a page holds thousands) instead of probing priorities one by one:
+//! the cost of a bootstrap does not grow with the number of tenants.
 
+use super::{
+    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, RegistryEntry, RegistryRecord, StateStore,
+};
 use crate::aws_error::AwsCallError;
-pub use crate::ledger::{LedgerEntry, LedgerKind};
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
     ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::future::Future;
-
-/// Who holds a lock, for the `DeploymentLocked` message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockHolder {
-    /// Execution ARN holding the lock.
-    pub owner: String,
-    /// Who requested that run.
-    pub requested_by: String,
-    /// Epoch seconds after which the lock may be taken over.
-    pub expires_at: u64,
-}
-
-/// Result of trying to take a lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockOutcome {
-    /// Taken (or already held by the same execution: bootstrap retried).
-    Acquired,
-    /// Held by another live run.
-    HeldBy(LockHolder),
-}
-
-/// Result of trying to claim a priority.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// Newly claimed for this tenant.
-    Claimed,
-    /// Claimed for this tenant by this same run in an earlier attempt (whose
-    /// answer, or whose ledger write, may have been lost): the run's to record.
-    ClaimedEarlier,
-    /// Already this tenant's.
-    AlreadyOurs,
-    /// Claimed by another tenant.
-    TakenBy(String),
-}
-
-/// The state table's operations, as the phases need them.
-pub trait StateStore: Send + Sync {
-    /// Creates the table if it does not exist; `true` if it was created now.
-    fn ensure_table(&self) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
-    /// Takes the lock for `tenant` unless another unexpired run holds it.
-    fn acquire_lock(
-        &self,
-        tenant: &str,
-        owner: &str,
-        requested_by: &str,
-        now: u64,
-        expires_at: u64,
-    ) -> impl Future<Output = Result<LockOutcome, AwsCallError>> + Send;
-    /// Releases the lock if `owner` holds it; `true` if it was released.
-    fn release_lock(
-        &self,
-        tenant: &str,
-        owner: &str,
-    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
-    /// Every claimed priority (one query: a page holds thousands of claims).
-    fn claimed_priorities(
-        &self,
-    ) -> impl Future<Output = Result<std::collections::BTreeSet<u32>, AwsCallError>> + Send;
-    /// The priority the registry records for `tenant`.
-    fn tenant_priority(
-        &self,
-        tenant: &str,
-    ) -> impl Future<Output = Result<Option<u32>, AwsCallError>> + Send;
-    /// Claims `priority` for `tenant` and records it in the registry, atomically.
-    fn claim_priority(
-        &self,
-        priority: u32,
-        tenant: &str,
-        owner: &str,
-    ) -> impl Future<Output = Result<ClaimOutcome, AwsCallError>> + Send;
-    /// Frees `priority` if `tenant` holds it (and forgets a registry entry
-    /// that held nothing but this priority: a tenant never deployed).
-    fn release_priority(
-        &self,
-        priority: u32,
-        tenant: &str,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-    /// Frees the priority the registry gives `tenant` if the run `owner`
-    /// claimed it (whether or not that run saw its claim succeed); the
-    /// priority released, if any.
-    fn release_claim_of(
-        &self,
-        tenant: &str,
-        owner: &str,
-    ) -> impl Future<Output = Result<Option<u32>, AwsCallError>> + Send;
-    /// Appends an entry to `execution`'s ledger.
-    fn record(
-        &self,
-        execution: &str,
-        entry: &LedgerEntry,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-    /// `execution`'s ledger in the order it was written.
-    fn ledger(
-        &self,
-        execution: &str,
-    ) -> impl Future<Output = Result<Vec<LedgerEntry>, AwsCallError>> + Send;
-}
 
 /// A DynamoDB write error that can say its condition was not met (the
 /// modeled `ConditionalCheckFailedException` of each operation).
@@ -223,12 +121,42 @@ fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, key: &str
         .and_then(|v| v.parse().ok())
 }
 
+/// The deployment a registry item records; `None` for an entry that holds
+/// only a claim's priority (a tenant never deployed).
+fn registry_record(item: &HashMap<String, AttributeValue>) -> Option<RegistryRecord> {
+    let field = |name: &str| get_s(item, name).unwrap_or_default().to_string();
+    get_s(item, "last_execution").map(|_| RegistryRecord {
+        image: field("image"),
+        status: field("status"),
+        last_execution: field("last_execution"),
+        updated_at: field("updated_at"),
+        config_key: field("config_key"),
+        requested_by: field("requested_by"),
+    })
+}
+
 /// Partition key shared by every priority claim.
 pub const CLAIMS_PK: &str = "PRIORITY";
 
 /// Sort key of the claim on `priority` (ALB priorities are 1..=50000).
 pub fn claim_sk(priority: u32) -> String {
     format!("{priority:05}")
+}
+
+fn lock_pk(tenant: &str) -> String {
+    format!("LOCK#{tenant}")
+}
+const LOCK_SK: &str = "LOCK";
+
+/// Prefix of every registry entry's partition key (`TENANT#{tenant}`).
+const REGISTRY_PK_PREFIX: &str = "TENANT#";
+fn registry_pk(tenant: &str) -> String {
+    format!("{REGISTRY_PK_PREFIX}{tenant}")
+}
+const REGISTRY_SK: &str = "REGISTRY";
+
+fn run_pk(execution: &str) -> String {
+    format!("RUN#{execution}")
 }
 
 impl DynamoStateStore {
@@ -271,26 +199,44 @@ impl DynamoStateStore {
         Self::key(CLAIMS_PK.into(), &claim_sk(priority))
     }
 
-    /// The tenants holding a priority in this environment (every deployed
-    /// tenant does), sorted: one query of the claims partition.
-    pub async fn claimed_tenants(&self) -> Result<Vec<String>, AwsCallError> {
-        let items = self
-            .partition(CLAIMS_PK.into(), None, "dynamodb:Query (priority claims)")
-            .await?;
-        let tenants: std::collections::BTreeSet<String> = items
-            .iter()
-            .filter_map(|item| get_s(item, "tenant").map(str::to_string))
-            .collect();
-        Ok(tenants.into_iter().collect())
-    }
-
-    /// The run holding `tenant`'s lock, expired or not (`stepdeploy cleanup
-    /// <tenant> --env E` finishes that run's rollback).
-    pub async fn lock_owner(&self, tenant: &str) -> Result<Option<String>, AwsCallError> {
-        Ok(self
-            .get(format!("LOCK#{tenant}"), "LOCK")
-            .await?
-            .and_then(|item| get_s(&item, "owner").map(str::to_string)))
+    /// Every tenant's registry entry (a scan of all pages: an operator's
+    /// read, not a phase's); empty while the table does not exist (an
+    /// environment never deployed to).
+    pub async fn registry_entries(&self) -> Result<Vec<RegistryEntry>, AwsCallError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :r")
+            .expression_attribute_values(":r", s(REGISTRY_SK))
+            .into_paginator()
+            .send();
+        let mut entries = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return Ok(entries)
+                }
+                Err(e) => return Err(AwsCallError::new("dynamodb:Scan (registry)", e)),
+            };
+            for item in page.items() {
+                let Some(tenant) =
+                    get_s(item, "pk").and_then(|pk| pk.strip_prefix(REGISTRY_PK_PREFIX))
+                else {
+                    continue;
+                };
+                entries.push(RegistryEntry {
+                    tenant: tenant.to_string(),
+                    alb_priority: get_n(item, "alb_priority"),
+                    record: registry_record(item),
+                });
+            }
+        }
+        Ok(entries)
     }
 
     async fn get(
@@ -308,98 +254,6 @@ impl DynamoStateStore {
             .await
             .map_err(|e| AwsCallError::new("dynamodb:GetItem", e))?;
         Ok(out.item)
-    }
-}
-
-/// What the registry keeps about a tenant's last deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegistryRecord {
-    /// Image running now.
-    pub image: String,
-    /// `active` after a success.
-    pub status: String,
-    /// Execution that deployed it.
-    pub last_execution: String,
-    /// When (RFC 3339).
-    pub updated_at: String,
-    /// Key of the tenant config document in the config bucket.
-    pub config_key: String,
-    /// Who asked.
-    pub requested_by: String,
-}
-
-impl DynamoStateStore {
-    /// Removes a torn-down tenant from the registry.
-    pub async fn forget_tenant(&self, tenant: &str) -> Result<(), AwsCallError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("dynamodb:DeleteItem (registry)", e))?;
-        Ok(())
-    }
-
-    /// The registry's record of the tenant's last deployment; `None` for a
-    /// tenant never deployed (no entry, or only the priority of a claim).
-    pub async fn registry(&self, tenant: &str) -> Result<Option<RegistryRecord>, AwsCallError> {
-        let Some(item) = self.get(format!("TENANT#{tenant}"), "REGISTRY").await? else {
-            return Ok(None);
-        };
-        let field = |name: &str| get_s(&item, name).unwrap_or_default().to_string();
-        Ok(get_s(&item, "last_execution").map(|_| RegistryRecord {
-            image: field("image"),
-            status: field("status"),
-            last_execution: field("last_execution"),
-            updated_at: field("updated_at"),
-            config_key: field("config_key"),
-            requested_by: field("requested_by"),
-        }))
-    }
-
-    /// Takes back what [`update_registry`](Self::update_registry) wrote for
-    /// `execution` when the tenant had no record before; the priority stays
-    /// (it goes with its claim). `false` if the record is not that run's.
-    pub async fn unregister(&self, tenant: &str, execution: &str) -> Result<bool, AwsCallError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
-            .update_expression(
-                "REMOVE image, #status, last_execution, updated_at, config_key, requested_by",
-            )
-            .condition_expression("last_execution = :e")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":e", s(execution))
-            .send()
-            .await;
-        conditional_write(result, "dynamodb:UpdateItem (unregister)")
-    }
-
-    /// Records a tenant's deployment in the registry (keeps its priority).
-    pub async fn update_registry(
-        &self,
-        tenant: &str,
-        record: &RegistryRecord,
-    ) -> Result<(), AwsCallError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
-            .update_expression("SET image = :i, #status = :s, last_execution = :e, updated_at = :u, config_key = :k, requested_by = :r")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":i", s(&record.image))
-            .expression_attribute_values(":s", s(&record.status))
-            .expression_attribute_values(":e", s(&record.last_execution))
-            .expression_attribute_values(":u", s(&record.updated_at))
-            .expression_attribute_values(":k", s(&record.config_key))
-            .expression_attribute_values(":r", s(&record.requested_by))
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("dynamodb:UpdateItem (registry)", e))?;
-        Ok(())
     }
 }
 
@@ -482,8 +336,8 @@ impl StateStore for DynamoStateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("LOCK#{tenant}")))
-            .item("sk", s("LOCK"))
+            .item("pk", s(lock_pk(tenant)))
+            .item("sk", s(LOCK_SK))
             .item("owner", s(owner))
             .item("requested_by", s(requested_by))
             .item("acquired_at", n(now))
@@ -500,7 +354,7 @@ impl StateStore for DynamoStateStore {
             return Ok(LockOutcome::Acquired);
         }
         let item = self
-            .get(format!("LOCK#{tenant}"), "LOCK")
+            .get(lock_pk(tenant), LOCK_SK)
             .await?
             .unwrap_or_default();
         Ok(LockOutcome::HeldBy(LockHolder {
@@ -517,7 +371,7 @@ impl StateStore for DynamoStateStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(format!("LOCK#{tenant}"), "LOCK")))
+            .set_key(Some(Self::key(lock_pk(tenant), LOCK_SK)))
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", s(owner))
@@ -541,7 +395,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn tenant_priority(&self, tenant: &str) -> Result<Option<u32>, AwsCallError> {
-        let item = self.get(format!("TENANT#{tenant}"), "REGISTRY").await?;
+        let item = self.get(registry_pk(tenant), REGISTRY_SK).await?;
         Ok(item.and_then(|item| get_n(&item, "alb_priority")))
     }
 
@@ -575,7 +429,7 @@ impl StateStore for DynamoStateStore {
             .expect("table and item are set");
         let registry = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
             .update_expression("SET alb_priority = :p")
             .expression_attribute_values(":p", n(priority))
             .build()
@@ -617,7 +471,7 @@ impl StateStore for DynamoStateStore {
             .expect("table and key are set");
         let registry = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
             .update_expression("REMOVE alb_priority")
             .condition_expression("alb_priority = :p")
             .expression_attribute_values(":p", n(priority))
@@ -649,7 +503,7 @@ impl StateStore for DynamoStateStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(format!("TENANT#{tenant}"), "REGISTRY")))
+            .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(alb_priority) AND attribute_not_exists(last_execution)",
             )
@@ -687,7 +541,7 @@ impl StateStore for DynamoStateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("RUN#{execution}")))
+            .item("pk", s(run_pk(execution)))
             .item("sk", s(format!("{nanos:020}#{}", entry.kind)))
             .item("kind", s(entry.kind.as_str()))
             .item("id", s(&entry.id))
@@ -704,7 +558,7 @@ impl StateStore for DynamoStateStore {
 
     async fn ledger(&self, execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
         let items = self
-            .partition(format!("RUN#{execution}"), None, "dynamodb:Query (ledger)")
+            .partition(run_pk(execution), None, "dynamodb:Query (ledger)")
             .await?;
         items
             .iter()
@@ -726,195 +580,94 @@ impl StateStore for DynamoStateStore {
             })
             .collect()
     }
-}
 
-/// An in-memory [`StateStore`] with the same conditional semantics as the
-/// DynamoDB one, for the phases' unit tests (feature `testing`).
-#[cfg(any(test, feature = "testing"))]
-pub mod memory {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    /// The table's contents.
-    #[derive(Debug, Default)]
-    pub struct Tables {
-        /// `ensure_table` calls.
-        pub ensure_calls: u32,
-        /// `claimed_priorities` calls.
-        pub claimed_queries: u32,
-        /// Claims made after the allocator's query: `claimed_priorities` does not see them.
-        pub claims_unseen: std::collections::BTreeSet<u32>,
-        /// Locks by tenant.
-        pub locks: HashMap<String, LockHolder>,
-        /// Priority claims: priority → tenant.
-        pub claims: HashMap<u32, String>,
-        /// Which run made each claim: priority → execution.
-        pub claimed_by: HashMap<u32, String>,
-        /// Registry priorities by tenant.
-        pub registry: HashMap<String, u32>,
-        /// Ledger entries with their execution, in write order.
-        pub ledger: Vec<(String, LedgerEntry)>,
+    async fn lock_owner(&self, tenant: &str) -> Result<Option<String>, AwsCallError> {
+        Ok(self
+            .get(lock_pk(tenant), LOCK_SK)
+            .await?
+            .and_then(|item| get_s(&item, "owner").map(str::to_string)))
     }
 
-    /// Shared handle; clones see the same tables.
-    #[derive(Debug, Default, Clone)]
-    pub struct MemoryState(pub Arc<Mutex<Tables>>);
-
-    impl MemoryState {
-        /// Runs `f` on the tables.
-        pub fn with<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> T {
-            f(&mut self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner))
-        }
-
-        /// Every ledger entry, any execution.
-        pub fn entries(&self) -> Vec<LedgerEntry> {
-            self.with(|t| t.ledger.iter().map(|(_, e)| e.clone()).collect())
-        }
+    async fn claimed_tenants(&self) -> Result<Vec<String>, AwsCallError> {
+        let items = self
+            .partition(CLAIMS_PK.into(), None, "dynamodb:Query (priority claims)")
+            .await?;
+        let tenants: std::collections::BTreeSet<String> = items
+            .iter()
+            .filter_map(|item| get_s(item, "tenant").map(str::to_string))
+            .collect();
+        Ok(tenants.into_iter().collect())
     }
 
-    impl StateStore for MemoryState {
-        async fn ensure_table(&self) -> Result<bool, AwsCallError> {
-            self.with(|t| t.ensure_calls += 1);
-            Ok(false)
-        }
+    async fn registry(&self, tenant: &str) -> Result<Option<RegistryRecord>, AwsCallError> {
+        let item = self.get(registry_pk(tenant), REGISTRY_SK).await?;
+        Ok(item.as_ref().and_then(registry_record))
+    }
 
-        async fn acquire_lock(
-            &self,
-            tenant: &str,
-            owner: &str,
-            requested_by: &str,
-            now: u64,
-            expires_at: u64,
-        ) -> Result<LockOutcome, AwsCallError> {
-            Ok(self.with(|t| {
-                if let Some(holder) = t.locks.get(tenant) {
-                    if holder.expires_at >= now && holder.owner != owner {
-                        return LockOutcome::HeldBy(holder.clone());
-                    }
-                }
-                t.locks.insert(
-                    tenant.into(),
-                    LockHolder {
-                        owner: owner.into(),
-                        requested_by: requested_by.into(),
-                        expires_at,
-                    },
-                );
-                LockOutcome::Acquired
-            }))
-        }
+    async fn update_registry(
+        &self,
+        tenant: &str,
+        record: &RegistryRecord,
+    ) -> Result<(), AwsCallError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
+            .update_expression("SET image = :i, #status = :s, last_execution = :e, updated_at = :u, config_key = :k, requested_by = :r")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":i", s(&record.image))
+            .expression_attribute_values(":s", s(&record.status))
+            .expression_attribute_values(":e", s(&record.last_execution))
+            .expression_attribute_values(":u", s(&record.updated_at))
+            .expression_attribute_values(":k", s(&record.config_key))
+            .expression_attribute_values(":r", s(&record.requested_by))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:UpdateItem (registry)", e))?;
+        Ok(())
+    }
 
-        async fn release_lock(&self, tenant: &str, owner: &str) -> Result<bool, AwsCallError> {
-            Ok(self.with(|t| {
-                let ours = t.locks.get(tenant).is_some_and(|h| h.owner == owner);
-                if ours {
-                    t.locks.remove(tenant);
-                }
-                ours
-            }))
-        }
+    async fn unregister(&self, tenant: &str, execution: &str) -> Result<bool, AwsCallError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
+            .update_expression(
+                "REMOVE image, #status, last_execution, updated_at, config_key, requested_by",
+            )
+            .condition_expression("last_execution = :e")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":e", s(execution))
+            .send()
+            .await;
+        conditional_write(result, "dynamodb:UpdateItem (unregister)")
+    }
 
-        async fn claimed_priorities(
-            &self,
-        ) -> Result<std::collections::BTreeSet<u32>, AwsCallError> {
-            Ok(self.with(|t| {
-                t.claimed_queries += 1;
-                t.claims
-                    .keys()
-                    .filter(|p| !t.claims_unseen.contains(p))
-                    .copied()
-                    .collect()
-            }))
-        }
-
-        async fn tenant_priority(&self, tenant: &str) -> Result<Option<u32>, AwsCallError> {
-            Ok(self.with(|t| t.registry.get(tenant).copied()))
-        }
-
-        async fn claim_priority(
-            &self,
-            priority: u32,
-            tenant: &str,
-            owner: &str,
-        ) -> Result<ClaimOutcome, AwsCallError> {
-            Ok(self.with(|t| match t.claims.get(&priority) {
-                Some(holder) if holder == tenant => {
-                    if t.claimed_by.get(&priority).is_some_and(|by| by == owner) {
-                        ClaimOutcome::ClaimedEarlier
-                    } else {
-                        ClaimOutcome::AlreadyOurs
-                    }
-                }
-                Some(holder) => ClaimOutcome::TakenBy(holder.clone()),
-                None => {
-                    t.claims.insert(priority, tenant.into());
-                    t.claimed_by.insert(priority, owner.into());
-                    t.registry.insert(tenant.into(), priority);
-                    ClaimOutcome::Claimed
-                }
-            }))
-        }
-
-        async fn release_priority(&self, priority: u32, tenant: &str) -> Result<(), AwsCallError> {
-            self.with(|t| {
-                if t.claims
-                    .get(&priority)
-                    .is_some_and(|holder| holder == tenant)
-                {
-                    t.claims.remove(&priority);
-                    t.claimed_by.remove(&priority);
-                    t.registry.remove(tenant);
-                }
-            });
-            Ok(())
-        }
-
-        async fn release_claim_of(
-            &self,
-            tenant: &str,
-            owner: &str,
-        ) -> Result<Option<u32>, AwsCallError> {
-            Ok(self.with(|t| {
-                let priority = *t.registry.get(tenant)?;
-                if t.claims.get(&priority).is_some_and(|h| h == tenant)
-                    && t.claimed_by.get(&priority).is_some_and(|by| by == owner)
-                {
-                    t.claims.remove(&priority);
-                    t.claimed_by.remove(&priority);
-                    t.registry.remove(tenant);
-                    Some(priority)
-                } else {
-                    None
-                }
-            }))
-        }
-
-        async fn record(&self, execution: &str, entry: &LedgerEntry) -> Result<(), AwsCallError> {
-            self.with(|t| t.ledger.push((execution.into(), entry.clone())));
-            Ok(())
-        }
-
-        async fn ledger(&self, execution: &str) -> Result<Vec<LedgerEntry>, AwsCallError> {
-            Ok(self.with(|t| {
-                t.ledger
-                    .iter()
-                    .filter(|(e, _)| e == execution)
-                    .map(|(_, l)| l.clone())
-                    .collect()
-            }))
-        }
+    async fn forget_tenant(&self, tenant: &str) -> Result<(), AwsCallError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:DeleteItem (registry)", e))?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod transaction_tests {
-    use super::ConditionalWriteError;
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::scan::{ScanError, ScanOutput};
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::error::{
+        ConditionalCheckFailedException, ResourceNotFoundException, TransactionCanceledException,
+    };
     use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
     fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
         let mut e = TransactionCanceledException::builder();
@@ -933,5 +686,134 @@ mod transaction_tests {
         assert!(!cancelled(&["ConditionalCheckFailed", "TransactionConflict"]).condition_failed());
         assert!(!cancelled(&["ThrottlingError", "None"]).condition_failed());
         assert!(!cancelled(&[]).condition_failed());
+    }
+
+    #[tokio::test]
+    async fn lock_held_by_another_run_names_the_holder() {
+        let put = mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(|r| {
+                r.condition_expression()
+                    .is_some_and(|c| c.contains("attribute_not_exists(pk)"))
+            })
+            .then_error(|| {
+                PutItemError::ConditionalCheckFailedException(
+                    ConditionalCheckFailedException::builder()
+                        .message("held")
+                        .build(),
+                )
+            });
+        let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+            GetItemOutput::builder()
+                .item("owner", AttributeValue::S("arn:exec:first".into()))
+                .item("requested_by", AttributeValue::S("jane".into()))
+                .item("expires_at", AttributeValue::N("5000".into()))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&put, &get]);
+        let store = DynamoStateStore::new(client, "stepdeploy-state-dev");
+        let outcome = store
+            .acquire_lock("goldencrust", "arn:exec:second", "bob", 100, 200)
+            .await
+            .expect("answered");
+        let LockOutcome::HeldBy(holder) = outcome else {
+            panic!("expected HeldBy, got {outcome:?}")
+        };
+        assert_eq!(
+            (
+                holder.owner.as_str(),
+                holder.requested_by.as_str(),
+                holder.expires_at
+            ),
+            ("arn:exec:first", "jane", 5000)
+        );
+    }
+
+    #[tokio::test]
+    async fn free_lock_is_acquired() {
+        let put = mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(|r| {
+                r.table_name() == Some("stepdeploy-state-dev")
+                    && r.item()
+                        .and_then(|i| i.get("pk"))
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
+                        == Some("LOCK#goldencrust")
+            })
+            .then_output(|| PutItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, [&put]);
+        let store = DynamoStateStore::new(client, "stepdeploy-state-dev");
+        assert_eq!(
+            store
+                .acquire_lock("goldencrust", "arn:exec", "jane", 100, 200)
+                .await
+                .expect("ok"),
+            LockOutcome::Acquired
+        );
+    }
+
+    #[tokio::test]
+    async fn registry_entries_read_every_page_and_a_missing_table_as_none() {
+        let item = |tenant: &str, deployed: bool| {
+            let mut item = HashMap::from([
+                ("pk".to_string(), s(registry_pk(tenant))),
+                ("sk".to_string(), s(REGISTRY_SK)),
+                ("alb_priority".to_string(), n(7)),
+            ]);
+            if deployed {
+                for field in [
+                    "image",
+                    "status",
+                    "updated_at",
+                    "config_key",
+                    "requested_by",
+                ] {
+                    item.insert(field.into(), s(format!("{tenant}-{field}")));
+                }
+                item.insert("last_execution".into(), s("arn:exec"));
+            }
+            item
+        };
+        let first = mock!(aws_sdk_dynamodb::Client::scan)
+            .match_requests(|r| r.exclusive_start_key().is_none())
+            .then_output(move || {
+                ScanOutput::builder()
+                    .items(item("goldencrust", true))
+                    .last_evaluated_key("pk", s("TENANT#goldencrust"))
+                    .build()
+            });
+        let second = mock!(aws_sdk_dynamodb::Client::scan)
+            .match_requests(|r| r.exclusive_start_key().is_some())
+            .then_output(move || ScanOutput::builder().items(item("claimed", false)).build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&first, &second]);
+        let entries = DynamoStateStore::new(client, "t")
+            .registry_entries()
+            .await
+            .expect("scanned");
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries[0].tenant, "goldencrust");
+        assert_eq!(
+            entries[0].record.as_ref().map(|r| r.image.as_str()),
+            Some("goldencrust-image")
+        );
+        assert_eq!(
+            (
+                &entries[1].tenant[..],
+                entries[1].alb_priority,
+                &entries[1].record
+            ),
+            ("claimed", Some(7), &None)
+        );
+
+        let missing = mock!(aws_sdk_dynamodb::Client::scan).then_error(|| {
+            ScanError::ResourceNotFoundException(ResourceNotFoundException::builder().build())
+        });
+        let client = mock_client!(aws_sdk_dynamodb, [&missing]);
+        assert_eq!(
+            DynamoStateStore::new(client, "t")
+                .registry_entries()
+                .await
+                .expect("answered"),
+            Vec::new()
+        );
     }
 }

@@ -1,0 +1,176 @@
+//! The environment's state table: per-tenant locks, ALB priority claims, the
+//! tenant registry and each run's resource ledger.
+//!
+//! The phases see it through [`StateStore`], so their unit tests run on the
+//! in-memory `memory::MemoryState` (feature `testing`) and only
+//! [`DynamoStateStore`] knows the item layout. Every write that guards
+//! exclusivity is conditional, so two runs can never both believe they hold
+//! a lock or a priority.
+//!
+//! The ledger is written ahead of each change: see [`crate::ledger`].
+
+mod dynamo;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
+
+use crate::aws_error::AwsCallError;
+pub use crate::ledger::{LedgerEntry, LedgerKind};
+pub use dynamo::{claim_sk, conditional_write, ConditionalWriteError, DynamoStateStore, CLAIMS_PK};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// Who holds a lock, for the `DeploymentLocked` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// Execution ARN holding the lock.
+    pub owner: String,
+    /// Who requested that run.
+    pub requested_by: String,
+    /// Epoch seconds after which the lock may be taken over.
+    pub expires_at: u64,
+}
+
+/// Result of trying to take a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// Taken (or already held by the same execution: bootstrap retried).
+    Acquired,
+    /// Held by another live run.
+    HeldBy(LockHolder),
+}
+
+/// Result of trying to claim a priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Newly claimed for this tenant.
+    Claimed,
+    /// Claimed for this tenant by this same run in an earlier attempt (whose
+    /// answer, or whose ledger write, may have been lost): the run's to record.
+    ClaimedEarlier,
+    /// Already this tenant's.
+    AlreadyOurs,
+    /// Claimed by another tenant.
+    TakenBy(String),
+}
+
+/// The state table's operations, as the phases need them.
+pub trait StateStore: Send + Sync {
+    /// Creates the table if it does not exist; `true` if it was created now.
+    fn ensure_table(&self) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Takes the lock for `tenant` unless another unexpired run holds it.
+    fn acquire_lock(
+        &self,
+        tenant: &str,
+        owner: &str,
+        requested_by: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<LockOutcome, AwsCallError>> + Send;
+    /// Releases the lock if `owner` holds it; `true` if it was released.
+    fn release_lock(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Every claimed priority (one query: a page holds thousands of claims).
+    fn claimed_priorities(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::BTreeSet<u32>, AwsCallError>> + Send;
+    /// The priority the registry records for `tenant`.
+    fn tenant_priority(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<u32>, AwsCallError>> + Send;
+    /// Claims `priority` for `tenant` and records it in the registry, atomically.
+    fn claim_priority(
+        &self,
+        priority: u32,
+        tenant: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<ClaimOutcome, AwsCallError>> + Send;
+    /// Frees `priority` if `tenant` holds it (and forgets a registry entry
+    /// that held nothing but this priority: a tenant never deployed).
+    fn release_priority(
+        &self,
+        priority: u32,
+        tenant: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Frees the priority the registry gives `tenant` if the run `owner`
+    /// claimed it (whether or not that run saw its claim succeed); the
+    /// priority released, if any.
+    fn release_claim_of(
+        &self,
+        tenant: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<Option<u32>, AwsCallError>> + Send;
+    /// Appends an entry to `execution`'s ledger.
+    fn record(
+        &self,
+        execution: &str,
+        entry: &LedgerEntry,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// `execution`'s ledger in the order it was written.
+    fn ledger(
+        &self,
+        execution: &str,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>, AwsCallError>> + Send;
+    /// The run holding `tenant`'s lock, expired or not (`stepdeploy cleanup
+    /// <tenant> --env E` finishes that run's rollback).
+    fn lock_owner(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    /// The tenants holding a priority in this environment (every deployed
+    /// tenant does), sorted: teardown's "no such tenant" lists them.
+    fn claimed_tenants(&self) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
+    /// The registry's record of the tenant's last deployment; `None` for a
+    /// tenant never deployed (no entry, or only the priority of a claim).
+    fn registry(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<RegistryRecord>, AwsCallError>> + Send;
+    /// Records a tenant's deployment in the registry (keeps its priority).
+    fn update_registry(
+        &self,
+        tenant: &str,
+        record: &RegistryRecord,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Takes back what [`update_registry`](Self::update_registry) wrote for
+    /// `execution` when the tenant had no record before; the priority stays
+    /// (it goes with its claim). `false` if the record is not that run's.
+    fn unregister(
+        &self,
+        tenant: &str,
+        execution: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Removes a torn-down tenant from the registry (its priority with it).
+    fn forget_tenant(&self, tenant: &str) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// What the registry keeps about a tenant's last deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryRecord {
+    /// Image running now.
+    pub image: String,
+    /// `active` after a success.
+    pub status: String,
+    /// Execution that deployed it.
+    pub last_execution: String,
+    /// When (RFC 3339).
+    pub updated_at: String,
+    /// Key of the tenant config document in the config bucket.
+    pub config_key: String,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// One tenant's registry entry, as `stepdeploy status` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryEntry {
+    /// The tenant.
+    pub tenant: String,
+    /// Its ALB rule priority, once claimed.
+    pub alb_priority: Option<u32>,
+    /// Its last deployment; `None` while only a priority is claimed.
+    pub record: Option<RegistryRecord>,
+}
