@@ -8,9 +8,6 @@ use stepdeploy_shared::errors::{diagnostic, ErrorName};
 /// Why the ecs phase failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EcsError {
-    /// The state machine's payload is not a plan.
-    #[error("invalid input: {0}")]
-    Validation(String),
     /// Another rule took the priority between bootstrap and now.
     #[error(
         "ALB priority {priority} was taken by another rule before the tenant's rule could use it"
@@ -19,9 +16,6 @@ pub enum EcsError {
         /// The priority.
         priority: u32,
     },
-    /// AWS answered something stepdeploy cannot work with.
-    #[error("{0}")]
-    Unexpected(String),
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
@@ -30,9 +24,7 @@ pub enum EcsError {
 impl ErrorName for EcsError {
     fn error_name(&self) -> &'static str {
         match self {
-            Self::Validation(_) => error_names::VALIDATION_FAILED,
             Self::PriorityInUse { .. } => error_names::PRIORITY_IN_USE,
-            Self::Unexpected(_) => error_names::INTERNAL_ERROR,
             Self::Aws(e) => e.error_name(),
         }
     }

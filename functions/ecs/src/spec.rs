@@ -103,3 +103,45 @@ impl TaskSpec {
         hex::encode(Sha256::digest(bytes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::fake::{plan, SECRET};
+
+    #[test]
+    fn task_spec_matches_the_operators_module() {
+        let p = plan("wordpress:6.4-apache", 140);
+        let spec = TaskSpec::for_plan(&p, "fsap-1", SECRET);
+        assert_eq!(spec.family, "sit-goldencrust");
+        assert_eq!((spec.cpu.as_str(), spec.memory.as_str()), ("512", "1024"));
+        let env: std::collections::HashMap<_, _> = spec.environment.iter().cloned().collect();
+        assert_eq!(env["WORDPRESS_DB_NAME"], "goldencrust_db");
+        assert_eq!(env["WORDPRESS_TABLE_PREFIX"], "wp_");
+        assert!(env["WORDPRESS_CONFIG_EXTRA"]
+            .contains("define('WP_HOME', 'https://goldencrust.wpsit.kimmyai.io');"));
+        assert!(env["WORDPRESS_CONFIG_EXTRA"].contains("HTTP_CLOUDFRONT_FORWARDED_PROTO"));
+        assert_eq!(
+            spec.secrets,
+            [
+                (
+                    "WORDPRESS_DB_PASSWORD".to_string(),
+                    format!("{SECRET}:password::")
+                ),
+                (
+                    "WORDPRESS_DB_USER".to_string(),
+                    format!("{SECRET}:username::")
+                ),
+            ]
+        );
+        assert_eq!(spec.log_stream_prefix, "goldencrust");
+        assert_eq!(
+            spec.fingerprint(),
+            TaskSpec::for_plan(&p, "fsap-1", SECRET).fingerprint()
+        );
+        assert_ne!(
+            spec.fingerprint(),
+            TaskSpec::for_plan(&p, "fsap-2", SECRET).fingerprint()
+        );
+    }
+}
