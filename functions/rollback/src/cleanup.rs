@@ -7,7 +7,13 @@
 //! last recorded state, with bootstrap's plan, is read from the execution
 //! history and rolled back exactly as the Rollback state would have.
 //! A run whose Rollback state already ran is left alone.
+//!
+//! The operator's `stepdeploy cleanup` (`Tenant Cleanup Requested`) comes
+//! here too: it runs a rollback left incomplete again (`cleanup_request`).
 
+use crate::ports::{Connector, Registry, Resources};
+use crate::run::roll_back;
+use crate::{configs, Environments, RollbackError, RollbackOutput};
 use serde::Deserialize;
 use std::future::Future;
 use stepdeploy_shared::aws_error::AwsCallError;
@@ -174,6 +180,164 @@ impl History for StepFunctionsHistory {
         Ok(record_of(
             exits.iter().map(|(n, o)| (n.as_str(), o.as_deref())),
         ))
+    }
+}
+
+/// A run that ended outside the state machine's Catch: rolled back from its
+/// last recorded state, unless its Rollback state already ran.
+pub(crate) async fn after_status_change<C: Connector>(
+    input: serde_json::Value,
+    connector: &C,
+    history: &impl History,
+    environments: &Environments,
+) -> Result<RollbackOutput, RollbackError> {
+    let event: StatusChange = serde_json::from_value(input)
+        .map_err(|e| RollbackError::Validation(format!("status change event: {e}")))?;
+    let record = history.run_record(&event.detail.execution_arn).await?;
+    tracing::info!(
+        execution = %event.detail.execution_arn,
+        status = %event.detail.status,
+        rolled_back = record.rolled_back,
+        "run ended outside the state machine's Catch"
+    );
+    match record {
+        RunRecord {
+            rolled_back: true, ..
+        } => Ok(RollbackOutput {
+            skipped: Some("the run's Rollback state already ran".into()),
+            ..RollbackOutput::default()
+        }),
+        RunRecord {
+            last_state: Some(state),
+            ..
+        } => roll_back(state, connector, history, environments).await,
+        RunRecord {
+            last_state: None, ..
+        } => Ok(RollbackOutput {
+            skipped: Some("the run made no plan (bootstrap cleans up after itself)".into()),
+            ..RollbackOutput::default()
+        }),
+    }
+}
+
+/// `stepdeploy cleanup` / `Tenant Cleanup Requested`: runs the rollback of
+/// one run again, once the operator removed what kept it from finishing.
+/// It undoes only that run's own ledger (what the run created), so it needs
+/// no quorum even in an environment with approvers; the lock and the
+/// priority claim go only when nothing is left. The outcome is published.
+pub(crate) async fn cleanup_request<C: Connector>(
+    input: serde_json::Value,
+    connector: &C,
+    history: &impl History,
+    reports: &impl Reports,
+    environments: &Environments,
+) -> Result<RollbackOutput, RollbackError> {
+    let detail: CleanupDetail = serde_json::from_value(input["detail"].clone())
+        .map_err(|e| RollbackError::Validation(format!("detail: {e}")))?;
+    stepdeploy_shared::identity::canonical("detail.requested_by", &detail.requested_by)
+        .map_err(|e| RollbackError::Validation(e.to_string()))?;
+    let execution = execution_to_clean(&detail, connector, environments).await?;
+    refuse_unless_ended(history, &execution).await?;
+    let record = history.run_record(&execution).await?;
+    let Some(state) = record.last_state else {
+        return Err(RollbackError::Validation(format!(
+            "execution {execution} made no plan: nothing to clean up"
+        )));
+    };
+    let name = execution
+        .rsplit(':')
+        .next()
+        .unwrap_or(&execution)
+        .to_string();
+    let outcome = roll_back(state, connector, history, environments).await;
+    let (subject, message) = outcome_report(&name, &detail.requested_by, &outcome);
+    reports.publish(&subject, &message).await?;
+    outcome
+}
+
+/// The run a cleanup request names: by ARN, by name (on the deploy state
+/// machine), or the run holding the tenant's lock.
+async fn execution_to_clean<C: Connector>(
+    detail: &CleanupDetail,
+    connector: &C,
+    environments: &Environments,
+) -> Result<String, RollbackError> {
+    match (&detail.execution, &detail.tenant, &detail.environment) {
+        (Some(execution), None, None) if execution.starts_with("arn:") => Ok(execution.clone()),
+        (Some(name), None, None) => {
+            let machine = std::env::var("STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN").map_err(|_| {
+                RollbackError::Validation(
+                    "STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN is not set: give the execution's ARN"
+                        .into(),
+                )
+            })?;
+            Ok(format!(
+                "{}:{name}",
+                machine.replacen(":stateMachine:", ":execution:", 1)
+            ))
+        }
+        (None, Some(tenant), Some(environment)) => {
+            let tenant = stepdeploy_shared::TenantName::parse(tenant)
+                .map_err(|e| RollbackError::Validation(e.within("detail").to_string()))?;
+            let env = configs(environments)?
+                .get(environment)
+                .map_err(|e| RollbackError::Validation(format!("detail.environment: {e}")))?;
+            let ports = connector.connect(env).await;
+            ports
+                .registry()
+                .lock_owner(tenant.as_str())
+                .await?
+                .ok_or_else(|| {
+                    RollbackError::Validation(format!(
+                        "no run holds {tenant} in {environment}: nothing to clean up"
+                    ))
+                })
+        }
+        _ => Err(RollbackError::Validation(
+            "detail: give either execution, or tenant and environment".into(),
+        )),
+    }
+}
+
+/// Only a failed, stopped or timed-out run is cleaned up: a running one
+/// rolls itself back if it fails.
+async fn refuse_unless_ended(history: &impl History, execution: &str) -> Result<(), RollbackError> {
+    match history.status(execution).await?.as_deref() {
+        Some("FAILED" | "TIMED_OUT" | "ABORTED") => Ok(()),
+        Some("RUNNING") => Err(RollbackError::Validation(format!(
+            "execution {execution} is still running: it rolls itself back if it fails; \
+             stop it first (aws stepfunctions stop-execution) to clean up now"
+        ))),
+        other => Err(RollbackError::Validation(format!(
+            "execution {execution} is {}: only a failed, stopped or timed-out run is cleaned up",
+            other.unwrap_or("unknown")
+        ))),
+    }
+}
+
+/// The subject and message that tell a cleanup's outcome.
+fn outcome_report(
+    name: &str,
+    requested_by: &str,
+    outcome: &Result<RollbackOutput, RollbackError>,
+) -> (String, String) {
+    match outcome {
+        Ok(out) => (
+            format!("stepdeploy: cleanup of {name} finished"),
+            format!(
+                "Cleanup of {name}, asked by {requested_by}: nothing is left.\nUndone: {}\nLock released: {}\n",
+                if out.removed.is_empty() && out.restored.is_empty() {
+                    "nothing (it was already clean)".to_string()
+                } else {
+                    [out.removed.clone(), out.restored.clone()].concat().join(", ")
+                },
+                out.lock_released
+            ),
+        ),
+        Err(e) => (
+            format!("stepdeploy: cleanup of {name} could not finish"),
+            format!("Cleanup of {name}, asked by {requested_by}: {e}\n"),
+        ),
     }
 }
 

@@ -1,17 +1,17 @@
 //! Teardown's steps: find a tenant's resources by name and remove them.
 
-use aws_config::SdkConfig;
-use rollback::{undo, AwsConnector, EnvClients, Undone};
+use rollback::find::{self, FindError};
+use rollback::ports::{DocumentStore, Registry};
+use rollback::{undo, AwsConnector, Connector, Resources, TenantScope, Undone};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use stepdeploy_shared::aws::{s3_client, EnvCache};
 use stepdeploy_shared::aws_error::AwsCallError;
-use stepdeploy_shared::config::{ConfigError, EnvironmentSet};
+use stepdeploy_shared::config::{ConfigError, EnvironmentConfig, EnvironmentSet};
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::plan::PhaseSwitches;
-use stepdeploy_shared::request::Request;
+use stepdeploy_shared::request::{Request, TeardownRequest};
 use stepdeploy_shared::state::{LockOutcome, StateStore};
 use stepdeploy_shared::validate::FieldError;
 use stepdeploy_shared::{DeploymentPlan, ResourceNames};
@@ -118,31 +118,9 @@ impl From<TeardownError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Clients, once per environment.
-pub struct Ports {
-    connector: AwsConnector,
-    s3: EnvCache<aws_sdk_s3::Client>,
-}
-
-impl Ports {
-    /// On top of the orchestrator's own config.
-    pub fn new(base: SdkConfig) -> Self {
-        Self {
-            s3: EnvCache::new(base.clone(), "stepdeploy-teardown"),
-            connector: AwsConnector::new(base),
-        }
-    }
-}
-
-fn entry(kind: LedgerKind, id: impl Into<String>) -> LedgerEntry {
-    LedgerEntry {
-        kind,
-        id: id.into(),
-        created: true,
-        phase: "teardown".into(),
-        previous: None,
-    }
-}
+/// The ports teardown acts through: rollback's connector (one AssumeRole
+/// per environment, shared by every step).
+pub type Ports = AwsConnector;
 
 /// Where a removed tenant's tables are kept: `{database}_rm` and the
 /// teardown's start time as `yyyymmddthhmmss` (unique per teardown; at most
@@ -166,155 +144,93 @@ fn has_trace(found: &[LedgerEntry]) -> bool {
         .any(|e| ![LedgerKind::TaskDefinition, LedgerKind::EfsAccessPoint].contains(&e.kind))
 }
 
-/// Every resource the tenant has, found by name, in the order they must go.
+/// Every resource the tenant has (rollback's [`find::inventory`]). Where
+/// removal needs a quorum it is recoverable: the tables move to
+/// `{database}_rm{yyyymmddThhmmss}` (README, "Restoring a removed tenant").
 async fn inventory(
     plan: &DeploymentPlan,
-    c: &EnvClients,
+    ports: &impl Resources,
 ) -> Result<Vec<LedgerEntry>, TeardownError> {
-    let env = &plan.env;
-    let names = &plan.names;
-    let mut found = Vec::new();
-    let records = c
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(&env.hosted_zone_id)
-        .start_record_name(format!("{}.", names.host))
-        .start_record_type(aws_sdk_route53::types::RrType::A)
-        .max_items(1)
-        .send()
+    let retain_as = plan
+        .env
+        .approval
+        .is_some()
+        .then(|| retained_name(&plan.names.database, &plan.started_at));
+    find::inventory(&TenantScope::from(plan), ports, retain_as)
         .await
-        .map_err(|e| AwsCallError::new("route53:ListResourceRecordSets", e))?;
-    if records.resource_record_sets().iter().any(|r| {
-        r.name()
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(&names.host)
-    }) {
-        found.push(entry(
-            LedgerKind::DnsRecord,
-            format!("{}/{}", env.hosted_zone_id, names.host),
-        ));
-    }
-    // Only what exists, so the report says only what was removed.
-    let db = rollback::mysql_state(plan, c)
-        .await
-        .map_err(|reason| TeardownError::Remove {
-            what: format!("mysql {}", names.database),
-            reason,
-        })?;
-    if db.user_exists {
-        found.push(entry(LedgerKind::MysqlUser, names.db_user.clone()));
-    }
-    if !db.database_exists {
-        // Nothing to drop or keep.
-    } else if env.approval.is_some() {
-        // Where removal needs a quorum it is recoverable: the tables move to
-        // `{database}_rm{yyyymmddThhmmss}` (README, "Restoring a removed tenant").
-        found.push(LedgerEntry {
-            previous: Some(retained_name(&names.database, &plan.started_at)),
-            ..entry(LedgerKind::MysqlDatabaseRetained, names.database.clone())
-        });
-    } else {
-        found.push(entry(LedgerKind::MysqlDatabase, names.database.clone()));
-    }
-    match c
-        .secrets
-        .describe_secret()
-        .secret_id(&names.db_secret)
-        .send()
-        .await
-    {
-        Ok(d) if d.deleted_date().is_none() => found.push(entry(
-            LedgerKind::DbSecret,
-            d.arn().unwrap_or(&names.db_secret).to_string(),
-        )),
-        Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(e) => return Err(AwsCallError::new("secretsmanager:DescribeSecret", e).into()),
-    }
-    let services = c
-        .ecs
-        .describe_services()
-        .cluster(&env.cluster)
-        .services(&names.service)
-        .send()
-        .await
-        .map_err(|e| AwsCallError::new("ecs:DescribeServices", e))?;
-    if services
-        .services()
-        .iter()
-        .any(|s| s.status() == Some("ACTIVE"))
-    {
-        found.push(entry(LedgerKind::Service, names.service.clone()));
-    }
-    let rules = stepdeploy_shared::listener::ElbRules(c.elb.clone());
-    use stepdeploy_shared::listener::ListenerRules;
-    for rule in rules.rules(&env.alb_listener_arn).await? {
-        if rule.hosts.iter().any(|h| h == &names.host) {
-            found.push(entry(LedgerKind::ListenerRule, rule.arn));
-        }
-    }
-    match c
-        .elb
-        .describe_target_groups()
-        .names(&names.target_group)
-        .send()
-        .await
-    {
-        Ok(out) => found.extend(
-            out.target_groups()
-                .iter()
-                .filter_map(|t| t.target_group_arn())
-                .map(|arn| entry(LedgerKind::TargetGroup, arn)),
-        ),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_target_group_not_found_exception()) => {}
-        Err(e) => return Err(AwsCallError::new("elbv2:DescribeTargetGroups", e).into()),
-    }
-    // By name: rollback's undo finds every ACTIVE revision of the family and
-    // every access point at the path, reading every page (a file system
-    // holds more than one page of access points past 100 tenants).
-    found.push(entry(LedgerKind::TaskDefinition, names.task_family.clone()));
-    found.push(entry(LedgerKind::EfsAccessPoint, names.efs_path.clone()));
-    if let Some(priority) = c.state.tenant_priority(plan.tenant.as_str()).await? {
-        found.push(entry(LedgerKind::PriorityClaim, priority.to_string()));
-    }
-    Ok(found)
+        .map_err(|e| match e {
+            FindError::Aws(e) => TeardownError::Aws(e),
+            FindError::MySql { database, reason } => TeardownError::Remove {
+                what: format!("mysql {database}"),
+                reason,
+            },
+        })
 }
 
 /// Takes the tenant's lock for a teardown (an hour).
-async fn lock(
-    clients: &EnvClients,
-    tenant: &str,
-    execution: &str,
-    requested_by: &str,
-    environment: &str,
-) -> Result<(), TeardownError> {
+async fn lock(state: &impl StateStore, plan: &DeploymentPlan) -> Result<(), TeardownError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    if let LockOutcome::HeldBy(holder) = clients
-        .state
-        .acquire_lock(tenant, execution, requested_by, now, now + 3_600)
+    let tenant = plan.tenant.as_str();
+    if let LockOutcome::HeldBy(holder) = state
+        .acquire_lock(
+            tenant,
+            &plan.execution,
+            &plan.requested_by,
+            now,
+            now + 3_600,
+        )
         .await?
     {
         return Err(TeardownError::Locked {
             tenant: tenant.to_string(),
-            environment: environment.to_string(),
+            environment: plan.environment.to_string(),
             owner: holder.owner,
         });
     }
     Ok(())
 }
 
+/// The teardown state machine's data (`$.plan.output`): what the approval
+/// gate, the guard and the announcement read. Only its tenant, environment,
+/// names and run matter to the removal; the image is the environment's
+/// default and no deployment phase runs.
+fn teardown_plan(
+    request: TeardownRequest,
+    env: &EnvironmentConfig,
+    execution: String,
+    started_at: String,
+    alb_priority: u32,
+) -> DeploymentPlan {
+    DeploymentPlan {
+        names: ResourceNames::new(&request.environment, &request.tenant, &env.domain),
+        tenant: request.tenant,
+        environment: request.environment,
+        execution,
+        requested_by: request.requested_by,
+        image: env.defaults.image.clone(),
+        alb_priority,
+        auto_promote: false,
+        phases: PhaseSwitches {
+            // Removing from an environment with approvers goes
+            // through the same quorum as deploying to it.
+            approval: env.approval.is_some(),
+            verify: false,
+            dns: false,
+            promote_to: None,
+        },
+        env: env.clone(),
+        started_at,
+    }
+}
+
 /// Runs one step.
-pub async fn handle(
+pub async fn handle<C: Connector>(
     input: serde_json::Value,
     environments: &Result<EnvironmentSet, Arc<ConfigError>>,
-    ports: &Ports,
+    connector: &C,
 ) -> Result<serde_json::Value, TeardownError> {
     let step: Step = serde_json::from_value(input)
         .map_err(|e| FieldError::new("(state machine input)", e.to_string()))?;
@@ -324,121 +240,21 @@ pub async fn handle(
             execution,
             started_at,
         } => {
-            let environments = environments
-                .as_ref()
-                .map_err(|e| TeardownError::Config(Arc::clone(e)))?;
-            let Request::Teardown(request) = Request::from_event(&event, environments)? else {
-                return Err(FieldError::new(
-                    "detail-type",
-                    "the teardown state machine only takes \"Tenant Teardown Requested\"",
-                )
-                .into());
-            };
-            let env = environments
-                .get(request.environment.as_str())
-                .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
-            let clients = ports.connector.connect(env).await;
-            clients.state.ensure_table().await?;
-            let priority = clients
-                .state
-                .tenant_priority(request.tenant.as_str())
-                .await?
-                .unwrap_or(0);
-            let plan = DeploymentPlan {
-                names: ResourceNames::new(&request.environment, &request.tenant, &env.domain),
-                tenant: request.tenant,
-                environment: request.environment,
-                execution,
-                requested_by: request.requested_by,
-                image: env.defaults.image.clone(),
-                alb_priority: priority,
-                auto_promote: false,
-                phases: PhaseSwitches {
-                    // Removing from an environment with approvers goes
-                    // through the same quorum as deploying to it.
-                    approval: env.approval.is_some(),
-                    verify: false,
-                    dns: false,
-                    promote_to: None,
-                },
-                env: env.clone(),
-                started_at,
-            };
-            // A typo must not "succeed": a tenant with no registry entry and
-            // nothing by its names is refused, naming the tenants there.
-            let registered = clients
-                .state
-                .registry(plan.tenant.as_str())
-                .await?
-                .is_some();
-            if !registered && !has_trace(&inventory(&plan, &clients).await?) {
-                return Err(TeardownError::NotFound {
-                    tenant: plan.tenant.to_string(),
-                    environment: plan.environment.to_string(),
-                    known: clients.state.claimed_tenants().await?,
-                });
-            }
-            if env.approval.is_none() {
-                lock(
-                    &clients,
-                    plan.tenant.as_str(),
-                    &plan.execution,
-                    &plan.requested_by,
-                    plan.environment.as_str(),
-                )
-                .await?;
-            }
+            let plan = prepare(event, execution, started_at, environments, connector).await?;
             Ok(serde_json::to_value(plan).unwrap_or_default())
         }
         Step::Remove { plan } => {
-            let clients = ports.connector.connect(&plan.env).await;
-            let mut out = Removed::default();
-            for item in inventory(&plan, &clients).await? {
-                let what = format!("{} {}", item.kind, item.id);
-                match undo(&plan, &clients, &item).await.map_err(|reason| {
-                    TeardownError::Remove {
-                        what: what.clone(),
-                        reason,
-                    }
-                })? {
-                    Undone::Removed | Undone::Restored => out.removed.push(what),
-                    Undone::AlreadyGone => {}
-                }
-            }
-            let s3 = ports.s3.get(&plan.env, s3_client).await;
-            s3.delete_object()
-                .bucket(&plan.env.config_bucket)
-                .key(&plan.names.config_key)
-                .send()
-                .await
-                .map_err(|e| AwsCallError::new("s3:DeleteObject (config document)", e))?;
-            out.config_document = Some(format!(
-                "s3://{}/{}",
-                plan.env.config_bucket, plan.names.config_key
-            ));
-            clients.state.forget_tenant(plan.tenant.as_str()).await?;
-            clients
-                .state
-                .release_lock(plan.tenant.as_str(), &plan.execution)
-                .await?;
+            let out = remove(&plan, &connector.connect(&plan.env).await).await?;
             Ok(serde_json::to_value(out).unwrap_or_default())
         }
         Step::Lock { plan } => {
-            let clients = ports.connector.connect(&plan.env).await;
-            lock(
-                &clients,
-                plan.tenant.as_str(),
-                &plan.execution,
-                &plan.requested_by,
-                plan.environment.as_str(),
-            )
-            .await?;
+            lock(connector.connect(&plan.env).await.state(), &plan).await?;
             Ok(serde_json::json!({ "locked": true }))
         }
         Step::Unlock { plan } => {
-            let clients = ports.connector.connect(&plan.env).await;
-            let released = clients
-                .state
+            let ports = connector.connect(&plan.env).await;
+            let released = ports
+                .state()
                 .release_lock(plan.tenant.as_str(), &plan.execution)
                 .await?;
             Ok(serde_json::json!({ "lock_released": released }))
@@ -446,9 +262,84 @@ pub async fn handle(
     }
 }
 
+/// Validates the request, refuses a tenant with no trace, and (where no
+/// quorum is needed first) takes the lock.
+async fn prepare<C: Connector>(
+    event: serde_json::Value,
+    execution: String,
+    started_at: String,
+    environments: &Result<EnvironmentSet, Arc<ConfigError>>,
+    connector: &C,
+) -> Result<DeploymentPlan, TeardownError> {
+    let environments = environments
+        .as_ref()
+        .map_err(|e| TeardownError::Config(Arc::clone(e)))?;
+    let Request::Teardown(request) = Request::from_event(&event, environments)? else {
+        return Err(FieldError::new(
+            "detail-type",
+            "the teardown state machine only takes \"Tenant Teardown Requested\"",
+        )
+        .into());
+    };
+    let env = environments
+        .get(request.environment.as_str())
+        .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
+    let ports = connector.connect(env).await;
+    ports.state().ensure_table().await?;
+    let tenant = request.tenant.clone();
+    let priority = ports.state().tenant_priority(tenant.as_str()).await?;
+    let plan = teardown_plan(request, env, execution, started_at, priority.unwrap_or(0));
+    // A typo must not "succeed": a tenant with no registry entry and
+    // nothing by its names is refused, naming the tenants there.
+    let registered = ports.registry().is_registered(tenant.as_str()).await?;
+    if !registered && !has_trace(&inventory(&plan, &ports).await?) {
+        return Err(TeardownError::NotFound {
+            tenant: plan.tenant.to_string(),
+            environment: plan.environment.to_string(),
+            known: ports.registry().claimed_tenants().await?,
+        });
+    }
+    if env.approval.is_none() {
+        lock(ports.state(), &plan).await?;
+    }
+    Ok(plan)
+}
+
+/// Removes everything the tenant has (with rollback's undo: idempotent,
+/// tolerant of what is already gone), then the config document, the
+/// registry entry and the lock.
+async fn remove(plan: &DeploymentPlan, ports: &impl Resources) -> Result<Removed, TeardownError> {
+    let scope = TenantScope::from(plan);
+    let mut out = Removed::default();
+    for item in inventory(plan, ports).await? {
+        let what = format!("{} {}", item.kind, item.id);
+        match undo(&scope, ports, &item)
+            .await
+            .map_err(|e| TeardownError::Remove {
+                what: what.clone(),
+                reason: e.to_string(),
+            })? {
+            Undone::Removed | Undone::Restored => out.removed.push(what),
+            Undone::AlreadyGone => {}
+        }
+    }
+    let (bucket, key) = (&plan.env.config_bucket, &plan.names.config_key);
+    ports.documents().delete(bucket, key).await?;
+    out.config_document = Some(format!("s3://{bucket}/{key}"));
+    ports.registry().forget_tenant(plan.tenant.as_str()).await?;
+    ports
+        .state()
+        .release_lock(plan.tenant.as_str(), &plan.execution)
+        .await?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::retained_name;
+    use super::*;
+    use rollback::fake::{secret_arn, FakeEnv, FakeRule};
+    use serde_json::json;
+    use stepdeploy_shared::state::RegistryRecord;
 
     #[test]
     fn retained_databases_are_named_by_the_teardown_time() {
@@ -458,5 +349,209 @@ mod tests {
         );
         let long = "a".repeat(60);
         assert_eq!(retained_name(&long, "2026-11-30T10:15:02Z").len(), 64);
+    }
+
+    fn environments() -> Result<EnvironmentSet, Arc<ConfigError>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments");
+        Ok(EnvironmentSet::load_dir(&dir).expect("checked-in configs load"))
+    }
+
+    fn teardown_event(tenant: &str, environment: &str) -> serde_json::Value {
+        json!({
+            "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": "Tenant Teardown Requested", "source": "stepdeploy",
+            "account": "123456789012", "time": "2026-11-30T10:15:02Z", "region": "eu-west-1",
+            "resources": [],
+            "detail": {"tenant": tenant, "environment": environment, "requested_by": "ops@kimmyai.io"}
+        })
+    }
+
+    async fn prepare_step(
+        fake: &FakeEnv,
+        tenant: &str,
+        environment: &str,
+    ) -> Result<DeploymentPlan, TeardownError> {
+        let input = json!({
+            "action": "prepare",
+            "event": teardown_event(tenant, environment),
+            "execution": "arn:td-exec:1",
+            "started_at": "2026-11-30T10:15:02.123Z"
+        });
+        let plan = handle(input, &environments(), fake).await?;
+        Ok(serde_json::from_value(plan).expect("a plan"))
+    }
+
+    /// goldencrust deployed in the plan's environment, with two more task
+    /// definition revisions and access points than a page holds.
+    async fn deployed(plan: &DeploymentPlan) -> FakeEnv {
+        let n = &plan.names;
+        let fake = FakeEnv::default();
+        let td = |r: u32| {
+            format!(
+                "arn:aws:ecs:eu-west-1:1:task-definition/{}:{r}",
+                n.task_family
+            )
+        };
+        fake.with(|w| {
+            w.task_definitions = vec![td(1), td(2), td(3)];
+            w.access_points = [
+                ("fsap-x", "/other"),
+                ("fsap-1", "/goldencrust"),
+                ("fsap-y", "/x"),
+                ("fsap-2", "/goldencrust"),
+            ]
+            .map(|(id, p)| (id.to_string(), p.to_string()))
+            .to_vec();
+            w.services.insert(n.service.clone(), td(3));
+            w.target_groups = vec![(n.target_group.clone(), "arn:tg".into())];
+            w.rules = vec![FakeRule {
+                arn: "arn:rule".into(),
+                host: n.host.clone(),
+                priority: 140,
+                target_group: "arn:tg".into(),
+            }];
+            w.secrets.insert(n.db_secret.clone(), false);
+            w.records
+                .insert(format!("{}.", n.host), "d1.cloudfront.net".into());
+            w.documents.insert(n.config_key.clone(), "v3".into());
+            w.db.database_exists = true;
+            w.db.user_exists = true;
+            w.registry.insert(
+                plan.tenant.to_string(),
+                RegistryRecord {
+                    image: "wordpress:6.7".into(),
+                    status: "active".into(),
+                    last_execution: "arn:exec:0".into(),
+                    updated_at: "2026-11-22T10:00:00Z".into(),
+                    config_key: n.config_key.clone(),
+                    requested_by: "jane".into(),
+                },
+            );
+        });
+        fake.state
+            .claim_priority(140, plan.tenant.as_str(), "arn:exec:0")
+            .await
+            .expect("claimed");
+        fake
+    }
+
+    fn sit_plan() -> DeploymentPlan {
+        let mut plan = stepdeploy_shared::plan::sample("wordpress:6.7", 140);
+        plan.execution = "arn:td-exec:1".into();
+        plan.started_at = "2026-11-30T10:15:02.123Z".into();
+        plan
+    }
+
+    #[tokio::test]
+    async fn remove_takes_everything_reading_every_page() {
+        let plan = sit_plan();
+        let fake = deployed(&plan).await;
+        let prepared = prepare_step(&fake, "goldencrust", "sit")
+            .await
+            .expect("prepared");
+        assert_eq!(prepared.execution, plan.execution);
+        assert!(!prepared.phases.approval);
+        let out = handle(
+            json!({"action": "remove", "plan": prepared}),
+            &environments(),
+            &fake,
+        )
+        .await
+        .expect("removed");
+        let out: Removed = serde_json::from_value(out).expect("output");
+        let n = &plan.names;
+        assert_eq!(
+            out.removed,
+            [
+                format!("dns_record {}/{}", plan.env.hosted_zone_id, n.host),
+                format!("mysql_user {}", n.db_user),
+                format!("mysql_database {}", n.database),
+                format!("db_secret {}", secret_arn(&n.db_secret)),
+                format!("service {}", n.service),
+                "listener_rule arn:rule".to_string(),
+                "target_group arn:tg".to_string(),
+                format!("task_definition {}", n.task_family),
+                format!("efs_access_point {}", n.efs_path),
+                "priority_claim 140".to_string(),
+            ]
+        );
+        assert_eq!(
+            out.config_document,
+            Some(format!("s3://{}/{}", plan.env.config_bucket, n.config_key))
+        );
+        // Three revisions and four access points: two pages each, all read.
+        assert_eq!(fake.calls_to("ecs:ListTaskDefinitions").len(), 2);
+        assert_eq!(fake.calls_to("efs:DescribeAccessPoints").len(), 2);
+        fake.with(|w| {
+            assert!(w.task_definitions.is_empty(), "{:?}", w.task_definitions);
+            assert_eq!(w.access_points.len(), 2, "only the tenant's");
+            assert!(w.services.is_empty() && w.rules.is_empty() && w.target_groups.is_empty());
+            assert!(w.records.is_empty() && w.documents.is_empty() && w.registry.is_empty());
+            assert!(w.secrets[&n.db_secret], "scheduled for deletion");
+        });
+        assert!(fake
+            .state
+            .with(|t| t.claims.is_empty() && t.locks.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_tenant_with_no_trace_is_refused_naming_those_there() {
+        let fake = FakeEnv::default();
+        fake.state
+            .claim_priority(141, "crumbs", "arn:exec:9")
+            .await
+            .expect("claimed");
+        let err = prepare_step(&fake, "goldencrus", "sit")
+            .await
+            .expect_err("refused");
+        assert_eq!(err.error_name(), "TenantNotFound");
+        assert_eq!(
+            err.to_string(),
+            "goldencrus has no trace in sit (no registry entry, no resource by its names); nothing was removed. Tenants in sit: crumbs"
+        );
+        assert!(fake.state.with(|t| t.locks.is_empty()), "not locked");
+        let removing: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter(|c| c.contains("Delete") && !c.starts_with("dynamodb"))
+            .collect();
+        assert!(removing.is_empty(), "{removing:?}");
+    }
+
+    #[tokio::test]
+    async fn where_removal_needs_a_quorum_the_data_is_kept_and_the_lock_waits() {
+        let mut plan = sit_plan();
+        plan.environment = stepdeploy_shared::EnvironmentName::parse("prod").expect("valid");
+        let environments = environments();
+        stepdeploy_shared::guard::reresolve(&mut plan, environments.as_ref().expect("loaded"))
+            .expect("prod is configured");
+        let fake = deployed(&plan).await;
+        let prepared = prepare_step(&fake, "goldencrust", "prod")
+            .await
+            .expect("prepared");
+        assert!(prepared.phases.approval);
+        assert!(
+            fake.state.with(|t| t.locks.is_empty()),
+            "locked after the gate"
+        );
+        handle(
+            json!({"action": "lock", "plan": prepared}),
+            &environments,
+            &fake,
+        )
+        .await
+        .expect("locked");
+        handle(
+            json!({"action": "remove", "plan": prepared}),
+            &environments,
+            &fake,
+        )
+        .await
+        .expect("removed");
+        assert_eq!(
+            fake.calls_to("mysql:RetainDatabase"),
+            ["mysql:RetainDatabase goldencrust_db goldencrust_db_rm20261130t101502"]
+        );
+        assert!(fake.calls_to("mysql:DropDatabase").is_empty());
     }
 }
