@@ -59,8 +59,20 @@ pub trait Reports: Send + Sync {
 pub struct SnsReports {
     /// Client.
     pub sns: aws_sdk_sns::Client,
-    /// Topic.
+    /// Topic; without one the outcome is only logged.
     pub topic_arn: Option<String>,
+}
+
+impl SnsReports {
+    /// The notification topic from `STEPDEPLOY_NOTIFICATION_TOPIC_ARN`.
+    pub fn from_env(base: &aws_config::SdkConfig) -> Self {
+        Self {
+            sns: aws_sdk_sns::Client::new(base),
+            topic_arn: std::env::var("STEPDEPLOY_NOTIFICATION_TOPIC_ARN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        }
+    }
 }
 
 impl Reports for SnsReports {
@@ -150,6 +162,13 @@ pub fn record_of<'a>(exits: impl IntoIterator<Item = (&'a str, Option<&'a str>)>
     record
 }
 
+/// A state read back from the history, as the phases' contract types.
+fn run_state(
+    state: serde_json::Value,
+) -> Result<stepdeploy_shared::contract::RunState, RollbackError> {
+    serde_json::from_value(state).map_err(|e| RollbackError::Validation(format!("state: {e}")))
+}
+
 /// The Step Functions adapter.
 pub struct StepFunctionsHistory(pub aws_sdk_sfn::Client);
 
@@ -210,7 +229,7 @@ pub(crate) async fn after_status_change<C: Connector>(
         RunRecord {
             last_state: Some(state),
             ..
-        } => roll_back(state, connector, history, environments).await,
+        } => roll_back(run_state(state)?, connector, history, environments).await,
         RunRecord {
             last_state: None, ..
         } => Ok(RollbackOutput {
@@ -249,7 +268,7 @@ pub(crate) async fn cleanup_request<C: Connector>(
         .next()
         .unwrap_or(&execution)
         .to_string();
-    let outcome = roll_back(state, connector, history, environments).await;
+    let outcome = roll_back(run_state(state)?, connector, history, environments).await;
     let (subject, message) = outcome_report(&name, &detail.requested_by, &outcome);
     reports.publish(&subject, &message).await?;
     outcome

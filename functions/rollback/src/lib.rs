@@ -29,55 +29,16 @@ pub use ports::{AwsConnector, Connector, Resources};
 pub use scope::TenantScope;
 pub use undo::{undo, UndoError, Undone, SECRET_RECOVERY_DAYS};
 
-use serde::{Deserialize, Serialize};
-use stepdeploy_shared::DeploymentPlan;
-
-/// `{output: plan}` as the state machine stores it.
-#[derive(Debug, Clone, Deserialize)]
-struct WrappedPlan {
-    output: DeploymentPlan,
-}
-
-/// The part of the execution state rollback reads.
-#[derive(Debug, Clone, Deserialize)]
-struct RunState {
-    #[serde(default)]
-    plan: Option<WrappedPlan>,
-}
+use serde::Deserialize;
+use stepdeploy_shared::contract::RunState;
+pub use stepdeploy_shared::contract::{LeftBehind, RollbackOutput};
 
 /// What the state machine passes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackInput {
     /// The whole execution state.
-    pub state: serde_json::Value,
-}
-
-/// What rollback did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct RollbackOutput {
-    /// For a run that ended outside the state machine's Catch: why nothing
-    /// was done (its Rollback state already ran, or no plan was made).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
-    /// Resources removed (`kind id`).
-    pub removed: Vec<String>,
-    /// Pre-existing resources put back as they were.
-    pub restored: Vec<String>,
-    /// What could not be undone (empty when the rollback finished).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub left: Vec<LeftBehind>,
-    /// Whether this call released the lock.
-    pub lock_released: bool,
-}
-
-/// A resource rollback could not undo, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeftBehind {
-    /// `kind id`, as the ledger names it.
-    pub resource: String,
-    /// The error that kept it (or why it was kept on purpose).
-    pub error: String,
+    pub state: RunState,
 }
 
 /// The environment configs, loaded once per cold start (the error kept to
@@ -115,7 +76,7 @@ pub async fn handle<C: Connector>(
         let rollback = cleanup::after_status_change(input, connector, history, environments);
         return Box::pin(rollback).await;
     }
-    let RollbackInput { state } = serde_json::from_value(input)
-        .map_err(|e| RollbackError::Validation(format!("expected {{state}}: {e}")))?;
+    let RollbackInput { state } = stepdeploy_shared::lambda::input(input)
+        .map_err(|d| RollbackError::Validation(d.error_message))?;
     Box::pin(run::roll_back(state, connector, history, environments)).await
 }

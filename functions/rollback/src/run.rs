@@ -5,16 +5,15 @@ use crate::cleanup::History;
 use crate::ports::{Connector, Resources};
 use crate::scope::TenantScope;
 use crate::undo::{undo, Undone};
-use crate::{
-    configs, Environments, LeftBehind, RollbackError, RollbackOutput, RunState, WrappedPlan,
-};
+use crate::{configs, Environments, LeftBehind, RollbackError, RollbackOutput};
+use stepdeploy_shared::contract::RunState;
 use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::state::StateStore;
 use stepdeploy_shared::DeploymentPlan;
 
 /// Undoes the ledger of the run whose execution state is `state`.
 pub(crate) async fn roll_back<C: Connector>(
-    state: serde_json::Value,
+    state: RunState,
     connector: &C,
     history: &impl History,
     environments: &Environments,
@@ -54,12 +53,10 @@ pub(crate) async fn roll_back<C: Connector>(
 /// The run's plan, its environment as this function's configs say (not as
 /// the payload does).
 fn plan_of(
-    state: serde_json::Value,
+    run: RunState,
     environments: &Environments,
 ) -> Result<Option<DeploymentPlan>, RollbackError> {
-    let run: RunState = serde_json::from_value(state)
-        .map_err(|e| RollbackError::Validation(format!("state: {e}")))?;
-    let Some(WrappedPlan { output: mut plan }) = run.plan else {
+    let Some(stepdeploy_shared::contract::Step { output: mut plan }) = run.plan else {
         return Ok(None);
     };
     stepdeploy_shared::guard::reresolve(&mut plan, configs(environments)?)

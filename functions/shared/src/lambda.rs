@@ -89,17 +89,37 @@ where
     F: Fn(I) -> Fut,
     Fut: Future<Output = Result<O, E>>,
 {
+    serve_admitting(phase, guard, move |_| admission, handler).await
+}
+
+/// [`serve_guarded`] for a function whose steps need different admissions
+/// (teardown: removing needs the quorum, unlocking after a failure does not):
+/// `admission` picks one from the raw payload.
+pub async fn serve_admitting<I, O, E, A, F, Fut>(
+    phase: &'static str,
+    guard: &Guard,
+    admission: A,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    E: ErrorName + Display,
+    A: Fn(&serde_json::Value) -> Admission,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<O, E>>,
+{
     crate::init_tracing();
-    let handler = &handler;
+    let (handler, admission) = (&handler, &admission);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         crate::timing::measured(phase, async move {
+            let Admission {
+                quorum,
+                action,
+                plan_at,
+            } = admission(&event.payload);
             let payload = guard
-                .admit_at(
-                    event.payload,
-                    admission.plan_at,
-                    admission.quorum,
-                    admission.action,
-                )
+                .admit_at(event.payload, plan_at, quorum, action)
                 .await
                 .map_err(Diagnostic::from)?;
             let input = input(payload)?;

@@ -2,7 +2,7 @@
 
 use rollback::find::{self, FindError};
 use rollback::ports::{DocumentStore, Registry};
-use rollback::{undo, AwsConnector, Connector, Resources, TenantScope, Undone};
+use rollback::{undo, Connector, Resources, TenantScope, Undone};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use stepdeploy_shared::aws_error::AwsCallError;
@@ -43,6 +43,26 @@ pub enum Step {
     Unlock {
         /// `prepare`'s plan.
         plan: DeploymentPlan,
+    },
+}
+
+/// What a step returns (each lands under its own key of the teardown state).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum StepOutput {
+    /// `prepare`: the plan the later steps act on.
+    Plan(Box<DeploymentPlan>),
+    /// `remove`: what went.
+    Removed(Removed),
+    /// `lock`: taken.
+    Locked {
+        /// Always `true` (a held lock is an error).
+        locked: bool,
+    },
+    /// `unlock`: whether this run's lock was released.
+    Unlocked {
+        /// `false` when the lock was no longer this run's.
+        lock_released: bool,
     },
 }
 
@@ -117,10 +137,6 @@ impl From<TeardownError> for lambda_runtime::Diagnostic {
         diagnostic(&err)
     }
 }
-
-/// The ports teardown acts through: rollback's connector (one AssumeRole
-/// per environment, shared by every step).
-pub type Ports = AwsConnector;
 
 /// Where a removed tenant's tables are kept: `{database}_rm` and the
 /// teardown's start time as `yyyymmddthhmmss` (unique per teardown; at most
@@ -228,12 +244,10 @@ fn teardown_plan(
 
 /// Runs one step.
 pub async fn handle<C: Connector>(
-    input: serde_json::Value,
+    step: Step,
     environments: &Result<EnvironmentSet, Arc<ConfigError>>,
     connector: &C,
-) -> Result<serde_json::Value, TeardownError> {
-    let step: Step = serde_json::from_value(input)
-        .map_err(|e| FieldError::new("(state machine input)", e.to_string()))?;
+) -> Result<StepOutput, TeardownError> {
     match step {
         Step::Prepare {
             event,
@@ -241,15 +255,15 @@ pub async fn handle<C: Connector>(
             started_at,
         } => {
             let plan = prepare(event, execution, started_at, environments, connector).await?;
-            Ok(serde_json::to_value(plan).unwrap_or_default())
+            Ok(StepOutput::Plan(Box::new(plan)))
         }
         Step::Remove { plan } => {
             let out = remove(&plan, &connector.connect(&plan.env).await).await?;
-            Ok(serde_json::to_value(out).unwrap_or_default())
+            Ok(StepOutput::Removed(out))
         }
         Step::Lock { plan } => {
             lock(connector.connect(&plan.env).await.state(), &plan).await?;
-            Ok(serde_json::json!({ "locked": true }))
+            Ok(StepOutput::Locked { locked: true })
         }
         Step::Unlock { plan } => {
             let ports = connector.connect(&plan.env).await;
@@ -257,7 +271,9 @@ pub async fn handle<C: Connector>(
                 .state()
                 .release_lock(plan.tenant.as_str(), &plan.execution)
                 .await?;
-            Ok(serde_json::json!({ "lock_released": released }))
+            Ok(StepOutput::Unlocked {
+                lock_released: released,
+            })
         }
     }
 }
@@ -336,6 +352,9 @@ async fn remove(plan: &DeploymentPlan, ports: &impl Resources) -> Result<Removed
 
 #[cfg(test)]
 mod tests {
+    fn step(value: serde_json::Value) -> super::Step {
+        serde_json::from_value(value).expect("a step")
+    }
     use super::*;
     use rollback::fake::{secret_arn, FakeEnv, FakeRule};
     use serde_json::json;
@@ -377,8 +396,8 @@ mod tests {
             "execution": "arn:td-exec:1",
             "started_at": "2026-11-30T10:15:02.123Z"
         });
-        let plan = handle(input, &environments(), fake).await?;
-        Ok(serde_json::from_value(plan).expect("a plan"))
+        let plan = handle(step(input), &environments(), fake).await?;
+        Ok(serde_json::from_value(serde_json::to_value(plan).expect("json")).expect("a plan"))
     }
 
     /// goldencrust deployed in the plan's environment, with two more task
@@ -452,13 +471,14 @@ mod tests {
         assert_eq!(prepared.execution, plan.execution);
         assert!(!prepared.phases.approval);
         let out = handle(
-            json!({"action": "remove", "plan": prepared}),
+            step(json!({"action": "remove", "plan": prepared})),
             &environments(),
             &fake,
         )
         .await
         .expect("removed");
-        let out: Removed = serde_json::from_value(out).expect("output");
+        let out: Removed =
+            serde_json::from_value(serde_json::to_value(out).expect("json")).expect("output");
         let n = &plan.names;
         assert_eq!(
             out.removed,
@@ -535,14 +555,14 @@ mod tests {
             "locked after the gate"
         );
         handle(
-            json!({"action": "lock", "plan": prepared}),
+            step(json!({"action": "lock", "plan": prepared})),
             &environments,
             &fake,
         )
         .await
         .expect("locked");
         handle(
-            json!({"action": "remove", "plan": prepared}),
+            step(json!({"action": "remove", "plan": prepared})),
             &environments,
             &fake,
         )
