@@ -182,7 +182,15 @@ pub trait Connect<P>: Send + Sync {
 /// environment per cold start (see [`EnvCache`]).
 pub struct AwsConnector<P> {
     cache: EnvCache<P>,
-    build: fn(&SdkConfig) -> P,
+    build: Build<P>,
+}
+
+/// How an [`AwsConnector`] makes the ports: from the assumed-role config
+/// alone, or also from the environment's own settings (its state table, its
+/// MySQL agent).
+enum Build<P> {
+    Config(fn(&SdkConfig) -> P),
+    ConfigAndEnv(fn(&SdkConfig, &EnvironmentConfig) -> P),
 }
 
 impl<P: Clone> AwsConnector<P> {
@@ -191,7 +199,20 @@ impl<P: Clone> AwsConnector<P> {
     pub fn new(base: SdkConfig, session: &'static str, build: fn(&SdkConfig) -> P) -> Self {
         Self {
             cache: EnvCache::new(base, session),
-            build,
+            build: Build::Config(build),
+        }
+    }
+
+    /// [`AwsConnector::new`] for ports that also need the environment's
+    /// settings (the ledger's `state_table`, the MySQL agent's ARN).
+    pub fn with_env(
+        base: SdkConfig,
+        session: &'static str,
+        build: fn(&SdkConfig, &EnvironmentConfig) -> P,
+    ) -> Self {
+        Self {
+            cache: EnvCache::new(base, session),
+            build: Build::ConfigAndEnv(build),
         }
     }
 
@@ -203,7 +224,10 @@ impl<P: Clone> AwsConnector<P> {
 
 impl<P: Clone + Send + Sync> Connect<P> for AwsConnector<P> {
     async fn connect(&self, env: &EnvironmentConfig) -> P {
-        self.cache.get(env, self.build).await
+        match &self.build {
+            Build::Config(build) => self.cache.get(env, *build).await,
+            Build::ConfigAndEnv(build) => self.cache.get(env, |config| build(config, env)).await,
+        }
     }
 }
 
