@@ -6,6 +6,7 @@ use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::ConfigError;
 use stepdeploy_shared::error_names;
 use stepdeploy_shared::errors::{diagnostic, ErrorName};
+use stepdeploy_shared::guard::GuardError;
 use stepdeploy_shared::validate::FieldError;
 
 /// Why bootstrap refused or failed a run.
@@ -20,9 +21,7 @@ pub enum BootstrapError {
     /// Another run holds this tenant/environment.
     #[error("{tenant} in {environment} is being changed by {owner} (requested by {requested_by}); try again when it has finished (its lock expires {})", stepdeploy_shared::names::when(*expires_at, *now))]
     Locked {
-        /// Tenant.
         tenant: String,
-        /// Environment.
         environment: String,
         /// Execution holding the lock.
         owner: String,
@@ -40,23 +39,19 @@ pub enum BootstrapError {
         priority: u32,
         /// Who holds it (tenant or rule host names).
         holder: String,
-        /// Environment.
         environment: String,
     },
     /// No free priority left in the environment's range.
     #[error("no free ALB priority in {environment}'s range {min}..={max}; widen alb_priority_range or remove unused tenants")]
     PriorityExhausted {
-        /// Environment.
         environment: String,
-        /// Range start.
+        /// The environment's `alb_priority_range`.
         min: u32,
-        /// Range end.
         max: u32,
     },
     /// The listener cannot take another tenant's rule.
     #[error("{environment}'s load balancer is full: {rules} of its listener's rules are used or claimed, and an Application Load Balancer holds at most {quota} rules (default quota) and {quota} target groups (hard quota); remove unused tenants before adding {tenant}")]
     EnvironmentFull {
-        /// Environment.
         environment: String,
         /// The tenant that does not fit.
         tenant: String,
@@ -65,6 +60,9 @@ pub enum BootstrapError {
         /// The quota.
         quota: u32,
     },
+    /// The claim after the gate was not admitted (see `stepdeploy_shared::guard`).
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsCallError),
@@ -79,6 +77,7 @@ impl ErrorName for BootstrapError {
             Self::PriorityInUse { .. } => error_names::PRIORITY_IN_USE,
             Self::PriorityExhausted { .. } => error_names::PRIORITY_EXHAUSTED,
             Self::EnvironmentFull { .. } => error_names::ENVIRONMENT_FULL,
+            Self::Guard(e) => e.error_name(),
             Self::Aws(e) => e.error_name(),
         }
     }

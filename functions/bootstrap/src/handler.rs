@@ -1,63 +1,58 @@
-//! bootstrap's domain logic: validate, resolve, ensure the backend, lock,
-//! allocate the ALB priority, and hand the plan to the next phases.
+//! bootstrap's input and flow: validate, resolve, ensure the backend, then
+//! (outside approval environments) take the lock and the ALB priority
+//! ([`crate::lock`]), and hand the plan to the next phases.
 //!
 //! Nothing is created until the request has passed validation, so a bad
 //! event changes nothing.
 
 use crate::error::BootstrapError;
-use crate::ports::{ConfigBucket, Connector, EnvPorts, ListenerRule, ListenerRules};
-use serde::{Deserialize, Serialize};
+use crate::lock::{self, Clock};
+use crate::ports::{ConfigBucket, EnvPorts, ListenerRules};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::Arc;
-use stepdeploy_shared::config::{
-    ConfigError, EnvironmentConfig, EnvironmentSet, LOAD_BALANCER_TENANTS,
-};
-use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
+use stepdeploy_shared::approvals::Action;
+use stepdeploy_shared::aws::Connect;
+use stepdeploy_shared::config::{ConfigError, EnvironmentConfig, EnvironmentSet};
+use stepdeploy_shared::guard::{Guard, Quorum, Runs};
 use stepdeploy_shared::plan::{DeploymentPlan, PhaseSwitches};
 use stepdeploy_shared::request::{Request, TEARDOWN_REQUESTED};
-use stepdeploy_shared::state::{ClaimOutcome, LockOutcome, StateStore};
-use stepdeploy_shared::validate::FieldError;
+use stepdeploy_shared::state::StateStore;
+use stepdeploy_shared::validate::{typed, FieldError};
 use stepdeploy_shared::{DeployRequest, ResourceNames};
 
-/// What the state machine passes to bootstrap.
+/// What the state machine passes to bootstrap: the request, or, in an
+/// environment with approvers, the claim after the gate. A payload with an
+/// `action` is a claim.
+#[derive(Debug, Clone)]
+pub enum BootstrapInput {
+    /// `{event, execution, started_at}`.
+    Request(RequestInput),
+    /// `{action: "claim", plan}` (boxed: a plan is large).
+    Claim(Box<ClaimInput>),
+}
+
+impl<'de> Deserialize<'de> for BootstrapInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let payload = serde_json::Value::deserialize(deserializer)?;
+        let input = if payload.get("action").is_some() {
+            typed(payload, "", "input").map(Self::Claim)
+        } else {
+            typed(payload, "", "input").map(Self::Request)
+        };
+        input.map_err(serde::de::Error::custom)
+    }
+}
+
+/// The request the deploy state machine starts with.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct BootstrapInput {
+pub struct RequestInput {
     /// The EventBridge event as delivered.
     pub event: serde_json::Value,
     /// `$$.Execution.Id`: lock owner and ledger key.
     pub execution: String,
     /// `$$.Execution.StartTime`.
     pub started_at: String,
-}
-
-/// Seconds since the epoch; injected so tests control lock expiry.
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now(&self) -> u64;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default()
-    }
-}
-
-/// How long a run may hold its lock: long enough for the approval gate and
-/// the verify loop, after which a crashed run's lock can be taken over.
-pub fn lock_ttl(env: &EnvironmentConfig) -> u64 {
-    let approval = env.approval.as_ref().map_or(0, |a| a.timeout_seconds);
-    let verify = if env.verify.enabled {
-        u64::from(env.verify.interval_seconds) * u64::from(env.verify.max_attempts)
-    } else {
-        0
-    };
-    approval + verify + 3_600
 }
 
 /// The `Claim` step of an approval environment: the plan bootstrap made
@@ -71,64 +66,100 @@ pub struct ClaimInput {
     pub plan: DeploymentPlan,
 }
 
-/// Runs bootstrap for one state machine input: the request (`{event, …}`),
-/// or, in an environment with approvers, the claim after the gate
-/// (`{action: "claim", plan}`).
-pub async fn handle(
-    input: serde_json::Value,
+/// The guard, for the claim only: it takes the lock and a priority in an
+/// approval environment, so only for an approved, running run. A request
+/// carries no plan yet; bootstrap validates it itself.
+pub async fn admit<R: Runs>(
+    input: BootstrapInput,
+    guard: &Guard<R>,
+) -> Result<BootstrapInput, BootstrapError> {
+    match input {
+        BootstrapInput::Claim(mut claim) => {
+            guard
+                .check(&mut claim.plan, Quorum::Required, Action::Deploy)
+                .await?;
+            Ok(BootstrapInput::Claim(claim))
+        }
+        request => Ok(request),
+    }
+}
+
+/// Runs bootstrap for one state machine input: plans a request, or claims
+/// the lock and the priority for an approved plan.
+pub async fn handle<S, L, B>(
+    input: BootstrapInput,
     environments: &Result<EnvironmentSet, Arc<ConfigError>>,
-    connector: &impl Connector,
+    connector: &impl Connect<EnvPorts<S, L, B>>,
     clock: &impl Clock,
-) -> Result<DeploymentPlan, BootstrapError> {
+) -> Result<DeploymentPlan, BootstrapError>
+where
+    S: StateStore,
+    L: ListenerRules,
+    B: ConfigBucket,
+{
     let environments = environments
         .as_ref()
         .map_err(|e| BootstrapError::Config(Arc::clone(e)))?;
-    if input.get("action").is_some() {
-        let ClaimInput { action, plan } = serde_json::from_value(input).map_err(|e| {
-            FieldError::new(
-                "(state machine input)",
-                format!("{e}; expected {{action, plan}}"),
-            )
-        })?;
-        if action != "claim" {
-            return Err(FieldError::new("action", format!("unknown action {action:?}")).into());
-        }
-        let env = environments
-            .get(plan.environment.as_str())
-            .map_err(|e| FieldError::new("plan.environment", e.to_string()))?;
-        let ports = connector.connect(env).await;
-        return claim(plan, env, &ports, clock).await;
-    }
-    let input: BootstrapInput = serde_json::from_value(input).map_err(|e| {
-        FieldError::new(
-            "(state machine input)",
-            format!("{e}; expected {{event, execution, started_at}}"),
-        )
-    })?;
-    let request = match Request::from_event(&input.event, environments)? {
-        Request::Deploy(request) => request,
-        Request::Teardown(_) => {
-            return Err(FieldError::new(
-                "detail-type",
-                format!(
-                "{TEARDOWN_REQUESTED:?} is run by the teardown state machine, not the deploy one"
-            ),
-            )
-            .into())
+    let input = match input {
+        BootstrapInput::Request(input) => input,
+        BootstrapInput::Claim(claim) => {
+            let ClaimInput { action, plan } = *claim;
+            if action != "claim" {
+                return Err(FieldError::new("action", format!("unknown action {action:?}")).into());
+            }
+            let env = environments
+                .get(plan.environment.as_str())
+                .map_err(|e| FieldError::new("plan.environment", e.to_string()))?;
+            let ports = connector.connect(env).await;
+            return lock::claim(plan, env, &ports, clock).await;
         }
     };
+    let request = deploy_request(&input.event, environments)?;
     let env = environments
         .get(request.environment.as_str())
         .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
-    let names = ResourceNames::new(&request.environment, &request.tenant, &env.domain);
     let ports = connector.connect(env).await;
-
     ports.state.ensure_table().await?;
     ports
         .bucket
         .ensure_bucket(&env.config_bucket, &env.region)
         .await?;
+    let plan = plan_for(request, env, environments, input);
+    if env.approval.is_some() {
+        // Where humans decide, the lock and the priority are taken after the
+        // gate (the Claim state): a pending request holds nothing, so it can
+        // neither block the tenant for a day nor use up the range.
+        return Ok(plan);
+    }
+    lock::claim(plan, env, &ports, clock).await
+}
 
+/// The event's deployment request; a teardown event is refused here.
+fn deploy_request(
+    event: &serde_json::Value,
+    environments: &EnvironmentSet,
+) -> Result<DeployRequest, BootstrapError> {
+    match Request::from_event(event, environments)? {
+        Request::Deploy(request) => Ok(request),
+        Request::Teardown(_) => Err(FieldError::new(
+            "detail-type",
+            format!(
+                "{TEARDOWN_REQUESTED:?} is run by the teardown state machine, not the deploy one"
+            ),
+        )
+        .into()),
+    }
+}
+
+/// The plan for `request` in `env`, before the claim: the requested priority
+/// (0: none) until the claim picks one.
+fn plan_for(
+    request: DeployRequest,
+    env: &EnvironmentConfig,
+    environments: &EnvironmentSet,
+    input: RequestInput,
+) -> DeploymentPlan {
+    // Automatic promotion stops before an environment with approvers.
     let promote_to = if request.auto_promote {
         env.promote_to.clone().filter(|next| {
             environments
@@ -138,19 +169,15 @@ pub async fn handle(
     } else {
         None
     };
-    let plan = DeploymentPlan {
-        tenant: request.tenant.clone(),
-        environment: request.environment.clone(),
+    DeploymentPlan {
+        names: ResourceNames::new(&request.environment, &request.tenant, &env.domain),
+        tenant: request.tenant,
+        environment: request.environment,
         execution: input.execution,
-        requested_by: request.requested_by.clone(),
-        image: request
-            .image
-            .clone()
-            .unwrap_or_else(|| env.defaults.image.clone()),
-        // The requested priority (0: none) until the claim picks one.
+        requested_by: request.requested_by,
+        image: request.image.unwrap_or_else(|| env.defaults.image.clone()),
         alb_priority: request.alb_priority.unwrap_or(0),
         auto_promote: request.auto_promote,
-        names,
         phases: PhaseSwitches {
             approval: env.approval.is_some(),
             verify: env.verify.enabled,
@@ -159,239 +186,13 @@ pub async fn handle(
         },
         env: env.clone(),
         started_at: input.started_at,
-    };
-    if env.approval.is_some() {
-        // Where humans decide, the lock and the priority are taken after the
-        // gate (the Claim state): a pending request holds nothing, so it can
-        // neither block the tenant for a day nor use up the range.
-        return Ok(plan);
     }
-    claim(plan, env, &ports, clock).await
-}
-
-/// Takes the tenant's lock and its ALB priority for `plan`.
-async fn claim<S: StateStore, L: ListenerRules, B>(
-    mut plan: DeploymentPlan,
-    env: &EnvironmentConfig,
-    ports: &EnvPorts<S, L, B>,
-    clock: &impl Clock,
-) -> Result<DeploymentPlan, BootstrapError> {
-    let now = clock.now();
-    let tenant = plan.tenant.as_str().to_string();
-    let tenant = tenant.as_str();
-    let execution = plan.execution.clone();
-    let locked = ports
-        .state
-        .acquire_lock(
-            tenant,
-            &execution,
-            &plan.requested_by,
-            now,
-            now + lock_ttl(env),
-        )
-        .await;
-    let locked = match locked {
-        Ok(outcome) => outcome,
-        Err(err) => {
-            // The put may have been applied before the error (a lost answer,
-            // then a failed retry): the release is conditional on this run.
-            if let Err(release) = ports.state.release_lock(tenant, &execution).await {
-                tracing::error!(error = %release, "could not release the lock after a failed bootstrap; it expires by itself");
-            }
-            return Err(err.into());
-        }
-    };
-    match locked {
-        LockOutcome::Acquired => {}
-        LockOutcome::HeldBy(holder) => {
-            return Err(BootstrapError::Locked {
-                tenant: tenant.to_string(),
-                environment: env.name.to_string(),
-                owner: holder.owner,
-                requested_by: holder.requested_by,
-                expires_at: holder.expires_at,
-                now,
-            })
-        }
-    }
-    let request = DeployRequest {
-        tenant: plan.tenant.clone(),
-        environment: plan.environment.clone(),
-        image: Some(plan.image.clone()),
-        alb_priority: (plan.alb_priority != 0).then_some(plan.alb_priority),
-        auto_promote: plan.auto_promote,
-        requested_by: plan.requested_by.clone(),
-        request_id: None,
-    };
-    // From here on this run holds the lock: give it back if bootstrap fails,
-    // since no rollback will know about a run that never produced a plan.
-    match reserve_priority(
-        &request,
-        env,
-        &plan.names,
-        &execution,
-        &ports.state,
-        &ports.rules,
-    )
-    .await
-    {
-        Ok(alb_priority) => {
-            plan.alb_priority = alb_priority;
-            Ok(plan)
-        }
-        Err(err) => {
-            // Also a claim whose answer was lost, or whose ledger entry could
-            // not be written: found through the registry, released if this
-            // run made it.
-            if let Err(release) = ports.state.release_claim_of(tenant, &execution).await {
-                tracing::error!(error = %release, "could not give back the priority claim of a failed bootstrap");
-            }
-            if let Err(release) = ports.state.release_lock(tenant, &execution).await {
-                tracing::error!(error = %release, "could not release the lock after a failed bootstrap; it expires by itself");
-            }
-            Err(err)
-        }
-    }
-}
-
-/// Who holds a rule, for messages.
-fn holder_of(rule: &ListenerRule) -> String {
-    if rule.hosts.is_empty() {
-        format!("rule {}", rule.arn)
-    } else {
-        format!("rule for {}", rule.hosts.join(", "))
-    }
-}
-
-/// Picks and claims the tenant's priority. Claims are conditional writes, so
-/// two runs for different tenants can never end up with the same priority.
-async fn reserve_priority(
-    request: &DeployRequest,
-    env: &EnvironmentConfig,
-    names: &ResourceNames,
-    execution: &str,
-    state: &impl StateStore,
-    listener: &impl ListenerRules,
-) -> Result<u32, BootstrapError> {
-    let tenant = request.tenant.as_str();
-    let rules = listener.rules(&env.alb_listener_arn).await?;
-    let live_at = |p: u32| rules.iter().find(|r| r.priority == Some(p));
-    let ours = |rule: &ListenerRule| rule.hosts.iter().any(|h| h == &names.host);
-    let in_use = |priority: u32, holder: String| BootstrapError::PriorityInUse {
-        priority,
-        holder,
-        environment: env.name.to_string(),
-    };
-
-    let claim = |priority: u32| async move {
-        let entry = LedgerEntry {
-            kind: LedgerKind::PriorityClaim,
-            id: priority.to_string(),
-            created: true,
-            phase: "bootstrap".into(),
-            previous: None,
-        };
-        let mut outcome = state.claim_priority(priority, tenant, execution).await?;
-        if outcome == ClaimOutcome::ClaimedEarlier {
-            // An earlier attempt of this run claimed it; record it unless that attempt did.
-            outcome = ClaimOutcome::Claimed;
-            if state.ledger(execution).await?.contains(&entry) {
-                return Ok(outcome);
-            }
-        }
-        // No rollback runs after a failed bootstrap: if this write fails,
-        // handle() gives the claim back (release_claim_of); should that fail
-        // too, a retried bootstrap finds the claim made by this run and
-        // records it then (ClaimOutcome::ClaimedEarlier).
-        if outcome == ClaimOutcome::Claimed {
-            state.record(execution, &entry).await?;
-        }
-        Ok::<ClaimOutcome, BootstrapError>(outcome)
-    };
-
-    // A tenant without a rule adds one rule and one target group to the load
-    // balancer: refuse here, before anything is made, when it has no room
-    // (ecs's CreateRule would fail with TooManyRules, or CreateTargetGroup's
-    // attachment with TooManyTargetGroups, after the run created things).
-    // (Read once, and only for a tenant without a rule: a re-deploy reads no claims.)
-    let mut claimed = None;
-    let mut registered = None;
-    if !rules.iter().any(ours) {
-        let claimed = claimed.insert(state.claimed_priorities().await?);
-        let registered = *registered.insert(state.tenant_priority(tenant).await?);
-        let mut occupied: Vec<u32> = rules.iter().filter_map(|r| r.priority).collect();
-        occupied.extend(claimed.iter().filter(|p| Some(**p) != registered));
-        occupied.sort_unstable();
-        occupied.dedup();
-        if occupied.len() >= LOAD_BALANCER_TENANTS as usize {
-            return Err(BootstrapError::EnvironmentFull {
-                environment: env.name.to_string(),
-                tenant: tenant.to_string(),
-                rules: occupied.len(),
-                quota: LOAD_BALANCER_TENANTS,
-            });
-        }
-    }
-
-    if let Some(priority) = request.alb_priority {
-        if let Some(rule) = live_at(priority).filter(|r| !ours(r)) {
-            return Err(in_use(priority, holder_of(rule)));
-        }
-        return match claim(priority).await? {
-            ClaimOutcome::Claimed | ClaimOutcome::ClaimedEarlier | ClaimOutcome::AlreadyOurs => {
-                Ok(priority)
-            }
-            ClaimOutcome::TakenBy(other) => Err(in_use(priority, format!("tenant {other}"))),
-        };
-    }
-
-    // Keep what the tenant already has: its registry entry, else its live rule.
-    let registered = match registered {
-        Some(registered) => registered,
-        None => state.tenant_priority(tenant).await?,
-    };
-    let live = rules.iter().find(|r| ours(r)).and_then(|r| r.priority);
-    for priority in [registered, live].into_iter().flatten() {
-        let free_or_ours = live_at(priority).is_none_or(ours);
-        if env.alb_priority_range.contains(priority) && free_or_ours {
-            if let ClaimOutcome::Claimed
-            | ClaimOutcome::ClaimedEarlier
-            | ClaimOutcome::AlreadyOurs = claim(priority).await?
-            {
-                return Ok(priority);
-            }
-        }
-    }
-
-    // The lowest priority with neither a rule nor a claim. The claims are read
-    // once (one query), so the cost does not grow with the tenants; a claim
-    // made since is caught by the conditional write and the next is tried.
-    let range = env.alb_priority_range;
-    let claimed = match claimed {
-        Some(claimed) => claimed,
-        None => state.claimed_priorities().await?,
-    };
-    let free = (range.min..=range.max).filter(|p| live_at(*p).is_none() && !claimed.contains(p));
-    for priority in free {
-        match claim(priority).await? {
-            ClaimOutcome::Claimed | ClaimOutcome::ClaimedEarlier | ClaimOutcome::AlreadyOurs => {
-                return Ok(priority)
-            }
-            // Claimed by a run whose rule does not exist yet: try the next one.
-            ClaimOutcome::TakenBy(_) => continue,
-        }
-    }
-    Err(BootstrapError::PriorityExhausted {
-        environment: env.name.to_string(),
-        min: range.min,
-        max: range.max,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::EnvPorts;
+    use crate::ports::ListenerRule;
     use serde_json::json;
     use std::path::Path;
     use std::sync::Mutex;
@@ -423,10 +224,7 @@ mod tests {
         rules: FakeRules,
         bucket: FakeBucket,
     }
-    impl Connector for World {
-        type State = MemoryState;
-        type Rules = FakeRules;
-        type Bucket = FakeBucket;
+    impl Connect<EnvPorts<MemoryState, FakeRules, FakeBucket>> for World {
         async fn connect(
             &self,
             _env: &EnvironmentConfig,
@@ -451,6 +249,11 @@ mod tests {
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments"),
         )
         .expect("configs"))
+    }
+
+    /// A payload as the state machine passes it, read as the entry helper reads it.
+    fn typed(payload: serde_json::Value) -> BootstrapInput {
+        serde_json::from_value(payload).expect("a well-formed payload")
     }
 
     fn input(detail: serde_json::Value, execution: &str) -> serde_json::Value {
@@ -488,7 +291,7 @@ mod tests {
         execution: &str,
     ) -> Result<DeploymentPlan, BootstrapError> {
         handle(
-            input(detail, execution),
+            typed(input(detail, execution)),
             &environments(),
             world,
             &FixedClock(1_000),
@@ -512,7 +315,7 @@ mod tests {
             .is_empty());
         // A second pending request for the same tenant is not locked out.
         let other = run(&world, detail, "exec-b").await.expect("plan");
-        let claim = |plan: &DeploymentPlan| json!({"action": "claim", "plan": plan});
+        let claim = |plan: &DeploymentPlan| typed(json!({"action": "claim", "plan": plan}));
         let claimed = handle(claim(&pending), &environments(), &world, &FixedClock(1_000))
             .await
             .expect("claimed");
@@ -827,15 +630,25 @@ mod tests {
             assert_eq!(err.error_name(), "ValidationFailed");
             assert!(err.to_string().contains(message), "{err}");
         }
-        let err = handle(
-            json!({"event": {}}),
-            &environments(),
-            &world,
-            &FixedClock(1),
+        // A payload that is neither a request nor a claim: refused by the
+        // entry helper before the handler runs, naming the field.
+        let err = stepdeploy_shared::lambda::input::<BootstrapInput>(json!({"event": {}}))
+            .expect_err("bad payload");
+        assert_eq!(err.error_type, "ValidationFailed");
+        assert!(
+            err.error_message.contains("execution"),
+            "{}",
+            err.error_message
+        );
+        let err = stepdeploy_shared::lambda::input::<BootstrapInput>(
+            json!({"action": "claim", "plan": {"tenant": 7}}),
         )
-        .await
-        .expect_err("bad payload");
-        assert_eq!(err.error_name(), "ValidationFailed");
+        .expect_err("bad claim");
+        assert!(
+            err.error_message.contains("plan.tenant"),
+            "{}",
+            err.error_message
+        );
         assert_eq!(world.state.with(|t| t.ensure_calls), 0);
         assert!(world.bucket.0.lock().expect("lock").is_empty());
         assert!(world.state.with(|t| t.locks.is_empty()));
@@ -846,9 +659,14 @@ mod tests {
         let world = World::default();
         let broken: Result<EnvironmentSet, Arc<ConfigError>> =
             Err(Arc::new(ConfigError::NotConfigured));
-        let err = handle(input(json!({}), "exec-1"), &broken, &world, &FixedClock(1))
-            .await
-            .expect_err("config");
+        let err = handle(
+            typed(input(json!({}), "exec-1")),
+            &broken,
+            &world,
+            &FixedClock(1),
+        )
+        .await
+        .expect_err("config");
         assert_eq!(err.error_name(), "ConfigInvalid");
         assert!(err.to_string().contains("STEPDEPLOY_CONFIG_DIR is not set"));
     }
@@ -878,9 +696,60 @@ mod tests {
             "e1",
         );
         payload["event"]["detail-type"] = json!("Tenant Teardown Requested");
-        let err = handle(payload, &environments(), &world, &FixedClock(1))
+        let err = handle(typed(payload), &environments(), &world, &FixedClock(1))
             .await
             .expect_err("teardown");
         assert_eq!(err.error_name(), "ValidationFailed");
+    }
+
+    /// Runs that are never running (the guard must refuse before asking).
+    struct NoRuns;
+    impl Runs for NoRuns {
+        async fn status(&self, _execution: &str) -> Result<Option<String>, AwsCallError> {
+            Ok(None)
+        }
+    }
+
+    fn guard() -> Guard<NoRuns> {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        Guard::new(
+            environments(),
+            stepdeploy_shared::approvals::ApprovalsTable::new(&config, "stepdeploy-approvals"),
+            NoRuns,
+        )
+    }
+
+    /// The claim is guarded (its plan re-resolved, and in an approval
+    /// environment only an approved, running run passes); a request is not.
+    #[tokio::test]
+    async fn only_the_claim_is_guarded() {
+        let world = World::default();
+        let request = typed(input(
+            json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "jane@kimmyai.io"}),
+            "exec-a",
+        ));
+        let BootstrapInput::Request(_) = admit(request, &guard()).await.expect("not guarded")
+        else {
+            panic!("a request stays a request");
+        };
+        let mut plan = goldencrust_plan(&world).await;
+        plan.env.account_id = "999999999999".into();
+        let claim = typed(json!({"action": "claim", "plan": plan}));
+        let BootstrapInput::Claim(admitted) = admit(claim, &guard()).await.expect("dev") else {
+            panic!("a claim stays a claim");
+        };
+        assert_eq!(admitted.plan.env.account_id, "111111111111", "re-resolved");
+        let pending = run(
+            &world,
+            json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "jane@kimmyai.io"}),
+            "exec-a",
+        )
+        .await
+        .expect("plan");
+        let claim = typed(json!({"action": "claim", "plan": pending}));
+        let err = admit(claim, &guard()).await.expect_err("not a running run");
+        assert_eq!(err.error_name(), "ApprovalBypassed");
     }
 }

@@ -1,5 +1,7 @@
 //! What bootstrap needs from an environment's account, as small traits, and
-//! their AWS SDK adapters. The domain logic in `handler` only sees the traits.
+//! their AWS SDK adapters. The handler only sees the traits, bundled per
+//! environment in [`EnvPorts`] and handed over by a
+//! `stepdeploy_shared::aws::Connect`.
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -9,11 +11,11 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
 use std::future::Future;
-use stepdeploy_shared::aws::{s3_client, EnvCache};
+use stepdeploy_shared::aws::s3_client;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 pub use stepdeploy_shared::listener::{ElbRules, ListenerRule, ListenerRules};
-use stepdeploy_shared::state::{DynamoStateStore, StateStore};
+use stepdeploy_shared::state::DynamoStateStore;
 
 /// Makes sure the environment's config bucket exists with safe settings.
 pub trait ConfigBucket: Send + Sync {
@@ -28,27 +30,12 @@ pub trait ConfigBucket: Send + Sync {
 /// The ports for one environment.
 #[derive(Clone)]
 pub struct EnvPorts<S, L, B> {
-    /// The state table.
+    /// Locks, priority claims, the registry and the ledger.
     pub state: S,
-    /// The listener.
+    /// The environment's listener, for the priorities in use.
     pub rules: L,
-    /// The config bucket.
+    /// The environment's config bucket (notify writes the tenant documents there).
     pub bucket: B,
-}
-
-/// Gives the ports for an environment (through its deploy role).
-pub trait Connector: Send + Sync {
-    /// State table port.
-    type State: StateStore;
-    /// Listener port.
-    type Rules: ListenerRules;
-    /// Bucket port.
-    type Bucket: ConfigBucket;
-    /// Ports acting in `env`'s account.
-    fn connect(
-        &self,
-        env: &EnvironmentConfig,
-    ) -> impl Future<Output = EnvPorts<Self::State, Self::Rules, Self::Bucket>> + Send;
 }
 
 /// S3 adapter.
@@ -161,36 +148,19 @@ impl ConfigBucket for S3Bucket {
     }
 }
 
-/// Real connector: assumes each environment's deploy role once per cold start
-/// and keeps its clients.
-pub struct AwsConnector(EnvCache<EnvPorts<DynamoStateStore, ElbRules, S3Bucket>>);
-
-impl AwsConnector {
-    /// A connector on top of the orchestrator's own config.
-    pub fn new(base: SdkConfig) -> Self {
-        Self(EnvCache::new(base, "stepdeploy-bootstrap"))
-    }
-}
-
-impl Connector for AwsConnector {
-    type State = DynamoStateStore;
-    type Rules = ElbRules;
-    type Bucket = S3Bucket;
-
-    async fn connect(
-        &self,
-        env: &EnvironmentConfig,
-    ) -> EnvPorts<DynamoStateStore, ElbRules, S3Bucket> {
-        self.0
-            .get(env, |config| EnvPorts {
-                state: DynamoStateStore::new(
-                    aws_sdk_dynamodb::Client::new(config),
-                    env.state_table.clone(),
-                ),
-                rules: ElbRules(aws_sdk_elasticloadbalancingv2::Client::new(config)),
-                bucket: S3Bucket(s3_client(config)),
-            })
-            .await
+/// The AWS ports for one environment, from its assumed-role config (for
+/// `AwsConnector::with_env`: the state table is the environment's).
+pub fn aws_ports(
+    config: &SdkConfig,
+    env: &EnvironmentConfig,
+) -> EnvPorts<DynamoStateStore, ElbRules, S3Bucket> {
+    EnvPorts {
+        state: DynamoStateStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            env.state_table.clone(),
+        ),
+        rules: ElbRules(aws_sdk_elasticloadbalancingv2::Client::new(config)),
+        bucket: S3Bucket(s3_client(config)),
     }
 }
 

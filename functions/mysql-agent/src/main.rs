@@ -4,24 +4,14 @@
 //! AWS call: the caller passes the credentials (see
 //! `stepdeploy_shared::mysql`).
 //!
-//! Thin entry point: tracing once per cold start; each invocation is handled
-//! by [`handler::handle`].
+//! Thin entry point; each invocation is handled by [`handler::handle`].
 
+mod error;
 mod handler;
-
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+mod ports;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    stepdeploy_shared::init_tracing();
-    let mysql = handler::MySql;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let mysql = &mysql;
-        stepdeploy_shared::timing::measured("mysql-agent", async move {
-            handler::handle(event.payload, mysql)
-                .await
-                .map_err(Diagnostic::from)
-        })
-    }))
-    .await
+    let mysql = &ports::MySql;
+    stepdeploy_shared::lambda::serve("mysql-agent", move |call| handler::handle(call, mysql)).await
 }

@@ -6,39 +6,28 @@
 //! message naming the failed phase, the error and what rollback removed, and
 //! a `Tenant Deployment Failed` event.
 //!
-//! Thin entry point: tracing, the orchestrator's AWS config and clients once
-//! per cold start; each invocation is handled by [`handler::handle`].
+//! Thin entry point: the orchestrator's AWS config and clients once per cold
+//! start; each invocation is handled by [`handler::handle`]. The guard
+//! re-resolves the run's environment from this function's configs, so the
+//! document, the registry and the lock are written there only.
 
+mod error;
 mod handler;
+mod message;
+mod ports;
 
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use stepdeploy_shared::approvals::Action;
 use stepdeploy_shared::guard::{Guard, Quorum};
+use stepdeploy_shared::lambda::{self, Admission};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    stepdeploy_shared::init_tracing();
     let config = stepdeploy_shared::aws::sdk_config().await;
     let guard = Guard::from_env(&config);
-    let ports = handler::AwsNotify::new(config, handler::Settings::from_env());
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let (ports, guard) = (&ports, &guard);
-        stepdeploy_shared::timing::measured("notify", async move {
-            // The run's environment as this function's configs say: the
-            // document, the registry and the lock are written there only.
-            let payload = guard
-                .admit_at(
-                    event.payload,
-                    "/state/plan/output",
-                    Quorum::NotRequired,
-                    Action::Deploy,
-                )
-                .await
-                .map_err(Diagnostic::from)?;
-            handler::handle(payload, ports)
-                .await
-                .map_err(Diagnostic::from)
-        })
-    }))
+    let ports = &ports::AwsNotify::new(config, ports::Settings::from_env());
+    let admission = Admission::new(Quorum::NotRequired, Action::Deploy).at("/state/plan/output");
+    lambda::serve_guarded("notify", &guard, admission, move |input| {
+        handler::handle(input, ports)
+    })
     .await
 }

@@ -38,6 +38,9 @@ pub use validate::{EnvironmentName, ImageRef, TenantName};
 
 /// Sets up structured logging the way the Lambda runtime expects it
 /// (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`), once per cold start.
+/// Later calls do nothing, so a `main` that logs before
+/// [`lambda::serve`] calls it first.
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(lambda_runtime::tracing::init_default_subscriber);
 }

@@ -1,12 +1,12 @@
-//! Naming and starting executions.
+//! Naming and starting executions: one run per request event, named after
+//! it, and a loud note for an event with stepdeploy's source that no rule
+//! acts on.
 
+use crate::error::TriggerError;
+use crate::ports::{Complaints, Executions};
 use serde::Serialize;
-use std::future::Future;
-use stepdeploy_shared::aws_error::AwsCallError;
-use stepdeploy_shared::error_names;
-use stepdeploy_shared::errors::{diagnostic, ErrorName};
 use stepdeploy_shared::names;
-use stepdeploy_shared::request::{DEPLOY_REQUESTED, TEARDOWN_REQUESTED};
+use stepdeploy_shared::request::{DEPLOY_REQUESTED, REQUESTS, TEARDOWN_REQUESTED};
 
 /// Environment variable naming the deploy state machine.
 pub const DEPLOY_ARN_VAR: &str = "STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN";
@@ -34,118 +34,49 @@ impl Targets {
     }
 }
 
-/// Why no execution was started.
-#[derive(Debug, thiserror::Error)]
-pub enum TriggerError {
-    /// The event is not one stepdeploy starts anything for.
-    #[error("{0}")]
-    Unroutable(String),
-    /// The function is deployed without the state machine it should start.
-    #[error("{0} is not set: the trigger does not know which state machine to start")]
-    NotConfigured(&'static str),
-    /// The request id names a run started by a request with another detail.
-    #[error("{0}")]
-    Conflict(String),
-    /// StartExecution failed.
-    #[error(transparent)]
-    Aws(#[from] AwsCallError),
-}
-
-impl ErrorName for TriggerError {
-    fn error_name(&self) -> &'static str {
-        match self {
-            Self::Unroutable(_) => error_names::VALIDATION_FAILED,
-            Self::NotConfigured(_) => error_names::CONFIG_INVALID,
-            Self::Conflict(_) => error_names::VALIDATION_FAILED,
-            Self::Aws(e) => e.error_name(),
-        }
-    }
-}
-
-impl From<TriggerError> for lambda_runtime::Diagnostic {
-    fn from(err: TriggerError) -> Self {
-        diagnostic(&err)
-    }
-}
-
 /// Outcome of a start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Started {
-    /// Execution ARN.
+    /// The run's ARN.
     pub execution_arn: String,
-    /// Its name.
+    /// The run's name (see [`execution_name`]).
     pub name: String,
     /// `true` if the execution already existed (a duplicate delivery).
     pub deduplicated: bool,
 }
 
-/// Where an event stepdeploy does not understand is reported.
-pub trait Complaints: Send + Sync {
-    /// A message on the notifications topic.
-    fn publish(
-        &self,
-        subject: &str,
-        message: &str,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-    /// An event on stepdeploy's bus.
-    fn put_event(
-        &self,
-        detail_type: &str,
-        detail: &serde_json::Value,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+/// An event nothing was started for, by its detail-type as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotUnderstood {
+    /// The detail-type, quoted and cut short.
+    pub not_understood: String,
 }
 
-/// [`Complaints`] on SNS and EventBridge.
-pub struct AwsComplaints {
-    /// SNS.
-    pub sns: aws_sdk_sns::Client,
-    /// EventBridge.
-    pub events: aws_sdk_eventbridge::Client,
-    /// `STEPDEPLOY_NOTIFICATION_TOPIC_ARN`.
-    pub topic_arn: Option<String>,
-    /// `STEPDEPLOY_EVENT_BUS`.
-    pub bus: String,
+/// What trigger answers (either shape, as is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum TriggerOutput {
+    /// A request event: its run.
+    Started(Started),
+    /// Any other detail-type.
+    NotUnderstood(NotUnderstood),
 }
 
-impl Complaints for AwsComplaints {
-    async fn publish(&self, subject: &str, message: &str) -> Result<(), AwsCallError> {
-        let Some(topic) = &self.topic_arn else {
-            return Ok(());
-        };
-        self.sns
-            .publish()
-            .topic_arn(topic)
-            .subject(names::sns_subject(subject))
-            .message(message)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("sns:Publish (request not understood)", e))?;
-        Ok(())
+/// Handles one event from the rules: the raw EventBridge event, read as
+/// JSON (it is stepdeploy's one untyped input; bootstrap validates it).
+pub async fn handle(
+    event: serde_json::Value,
+    targets: &Targets,
+    executions: &impl Executions,
+    complaints: &impl Complaints,
+) -> Result<TriggerOutput, TriggerError> {
+    let detail_type = event["detail-type"].as_str().unwrap_or_default();
+    if !REQUESTS.contains(&detail_type) {
+        let received = not_understood(&event, complaints).await?;
+        return Ok(TriggerOutput::NotUnderstood(received));
     }
-
-    async fn put_event(
-        &self,
-        detail_type: &str,
-        detail: &serde_json::Value,
-    ) -> Result<(), AwsCallError> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(stepdeploy_shared::request::EVENT_SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .build();
-        let out = self
-            .events
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("events:PutEvents (request not understood)", e))?;
-        if out.failed_entry_count() > 0 {
-            tracing::error!(?out, "the Request Not Understood event was refused");
-        }
-        Ok(())
-    }
+    let started = start(event, targets, executions).await?;
+    Ok(TriggerOutput::Started(started))
 }
 
 /// An event with stepdeploy's source whose detail-type no rule knows (a
@@ -153,9 +84,9 @@ impl Complaints for AwsComplaints {
 pub async fn not_understood(
     event: &serde_json::Value,
     complaints: &impl Complaints,
-) -> Result<serde_json::Value, TriggerError> {
+) -> Result<NotUnderstood, TriggerError> {
     let received = stepdeploy_shared::validate::shown(event["detail-type"].as_str().unwrap_or(""));
-    let known = stepdeploy_shared::request::REQUESTS;
+    let known = REQUESTS;
     let detail = serde_json::json!({
         "received_detail_type": event["detail-type"],
         "event_id": event["id"],
@@ -175,73 +106,9 @@ pub async fn not_understood(
     complaints
         .put_event(stepdeploy_shared::request::REQUEST_NOT_UNDERSTOOD, &detail)
         .await?;
-    Ok(serde_json::json!({ "not_understood": received }))
-}
-
-/// Starting executions.
-pub trait Executions: Send + Sync {
-    /// Starts `name` on `state_machine`; `Ok(None)` if an execution with that name exists.
-    fn start(
-        &self,
-        state_machine: &str,
-        name: &str,
-        input: String,
-    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
-    /// The input an execution was started with (`None` if there is no such execution).
-    fn input_of(
-        &self,
-        execution_arn: &str,
-    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
-}
-
-/// Step Functions adapter.
-pub struct SfnExecutions(pub aws_sdk_sfn::Client);
-
-impl Executions for SfnExecutions {
-    async fn start(
-        &self,
-        state_machine: &str,
-        name: &str,
-        input: String,
-    ) -> Result<Option<String>, AwsCallError> {
-        let result = self
-            .0
-            .start_execution()
-            .state_machine_arn(state_machine)
-            .name(name)
-            .input(input)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Some(out.execution_arn)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_execution_already_exists()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(AwsCallError::new("states:StartExecution", e)),
-        }
-    }
-
-    async fn input_of(&self, execution_arn: &str) -> Result<Option<String>, AwsCallError> {
-        match self
-            .0
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.input().map(str::to_string)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_execution_does_not_exist()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(AwsCallError::new("states:DescribeExecution", e)),
-        }
-    }
+    Ok(NotUnderstood {
+        not_understood: received,
+    })
 }
 
 /// `{tenant}-{env}-{request id or event id}` (see [`names::execution_name`]).
@@ -266,7 +133,7 @@ pub fn execution_name(event: &serde_json::Value) -> String {
 }
 
 /// Starts the state machine for one event.
-pub async fn handle(
+pub async fn start(
     event: serde_json::Value,
     targets: &Targets,
     executions: &impl Executions,
@@ -319,10 +186,13 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::SfnExecutions;
     use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
     use aws_sdk_sfn::types::error::ExecutionAlreadyExists;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use serde_json::json;
+    use stepdeploy_shared::aws_error::AwsCallError;
+    use stepdeploy_shared::errors::ErrorName;
 
     const SM: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:stepdeploy-deploy-tenant";
 
@@ -406,7 +276,7 @@ mod tests {
                     .expect("output")
             });
         let sfn = SfnExecutions(mock_client!(aws_sdk_sfn, [&rule]));
-        let started = handle(
+        let started = start(
             event(json!({"tenant": "goldencrust", "environment": "sit"})),
             &targets(),
             &sfn,
@@ -447,14 +317,14 @@ mod tests {
             RuleMode::MatchAny,
             [&rule, &describe]
         ));
-        let started = handle(first.clone(), &targets(), &sfn)
+        let started = start(first.clone(), &targets(), &sfn)
             .await
             .expect("deduplicated");
         assert!(started.deduplicated);
         // The same request id with another detail: refused, naming why.
         let mut other = first;
         other["detail"]["image"] = json!("wordpress:6.5-apache");
-        let err = handle(other, &targets(), &sfn)
+        let err = start(other, &targets(), &sfn)
             .await
             .expect_err("another request under the same id");
         assert_eq!(err.error_name(), "ValidationFailed");
@@ -469,14 +339,80 @@ mod tests {
         let sfn = SfnExecutions(mock_client!(aws_sdk_sfn, [&rule]));
         let mut e = event(json!({}));
         e["detail-type"] = json!("Something Else");
-        let err = handle(e, &targets(), &sfn).await.expect_err("unroutable");
+        let err = start(e, &targets(), &sfn).await.expect_err("unroutable");
         assert_eq!(err.error_name(), "ValidationFailed");
         let mut e = event(json!({}));
         e["detail-type"] = json!("Tenant Teardown Requested");
-        let err = handle(e, &targets(), &sfn)
+        let err = start(e, &targets(), &sfn)
             .await
             .expect_err("no teardown machine");
         assert_eq!(err.error_name(), "ConfigInvalid");
         assert_eq!(rule.num_calls(), 0);
+    }
+
+    /// Everything said about an event nobody acts on, in memory.
+    #[derive(Default)]
+    struct Said(std::sync::Mutex<Vec<String>>);
+    impl Complaints for Said {
+        async fn publish(&self, subject: &str, message: &str) -> Result<(), AwsCallError> {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("publish {subject} | {message}"));
+            Ok(())
+        }
+        async fn put_event(
+            &self,
+            detail_type: &str,
+            detail: &serde_json::Value,
+        ) -> Result<(), AwsCallError> {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("event {detail_type} {detail}"));
+            Ok(())
+        }
+    }
+
+    /// A misspelt detail-type starts nothing and is said out loud; a
+    /// request starts its run.
+    #[tokio::test]
+    async fn unknown_detail_types_are_reported_and_requests_start() {
+        let rule = mock!(aws_sdk_sfn::Client::start_execution).then_output(|| {
+            StartExecutionOutput::builder()
+                .execution_arn("arn:exec:1")
+                .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                .build()
+                .expect("output")
+        });
+        let sfn = SfnExecutions(mock_client!(aws_sdk_sfn, [&rule]));
+        let said = Said::default();
+        let mut e = event(json!({"tenant": "goldencrust", "environment": "sit"}));
+        e["detail-type"] = json!("Tenant Deployment Requestd");
+        let out = handle(e, &targets(), &sfn, &said).await.expect("reported");
+        assert_eq!(
+            serde_json::to_value(&out).expect("json"),
+            json!({"not_understood": "\"Tenant Deployment Requestd\""})
+        );
+        assert_eq!(rule.num_calls(), 0);
+        let said = said.0.into_inner().expect("lock");
+        assert!(
+            said[0].starts_with("publish stepdeploy: request not understood"),
+            "{}",
+            said[0]
+        );
+        assert!(
+            said[1].starts_with("event Request Not Understood"),
+            "{}",
+            said[1]
+        );
+        let e = event(json!({"tenant": "goldencrust", "environment": "sit"}));
+        let out = handle(e, &targets(), &sfn, &Said::default())
+            .await
+            .expect("started");
+        assert_eq!(
+            serde_json::to_value(&out).expect("json"),
+            json!({"execution_arn": "arn:exec:1", "name": "goldencrust-sit-6a7e8feb-b491-4cf7-a9f1-bf3703467718", "deduplicated": false})
+        );
     }
 }

@@ -1,0 +1,232 @@
+//! The agent's one outside system: the MySQL server the caller names. No
+//! trait: the agent's own logic is the checks in [`crate::handler`], tested
+//! without a server; the statements here run against the local stack's
+//! MariaDB end to end. Every name reaching SQL here has been checked
+//! (`[a-z0-9_]`), every password is `[A-Za-z0-9]`.
+
+use crate::error::AgentError;
+use mysql_async::prelude::Queryable;
+use stepdeploy_shared::mysql::{DbState, Endpoint, Login};
+
+/// mysql_async, TLS when asked, trusting RDS's CAs (compiled in,
+/// `stepdeploy_shared::tls::RDS_CA_BUNDLE`): every RDS server certificate
+/// chains to one of them.
+pub struct MySql;
+
+impl MySql {
+    fn opts(&self, at: &Endpoint, login: &Login, database: Option<&str>) -> mysql_async::Opts {
+        let mut builder = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(at.host.clone())
+            .tcp_port(at.port)
+            .user(Some(login.username.clone()))
+            .pass(Some(login.password.0.clone()))
+            .db_name(database.map(str::to_string))
+            .prefer_socket(false);
+        if at.tls {
+            let roots = vec![stepdeploy_shared::tls::RDS_CA_BUNDLE.into()];
+            builder =
+                builder.ssl_opts(Some(mysql_async::SslOpts::default().with_root_certs(roots)));
+        }
+        builder.into()
+    }
+
+    /// Whether `login` can connect to `database` (any failure is `false`).
+    pub async fn can_login(&self, at: &Endpoint, login: &Login, database: &str) -> bool {
+        match mysql_async::Conn::new(self.opts(at, login, Some(database))).await {
+            Ok(conn) => {
+                let _ = conn.disconnect().await;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// A connection as the master user, for the statements below.
+    pub async fn connect(&self, at: &Endpoint, master: &Login) -> Result<Session, AgentError> {
+        let endpoint = format!("{}:{}", at.host, at.port);
+        let conn = mysql_async::Conn::new(self.opts(at, master, None))
+            .await
+            .map_err(sql(&endpoint, "connect as the master user"))?;
+        Ok(Session { conn, endpoint })
+    }
+}
+
+/// Turns a driver error into [`AgentError::Sql`] naming what was being done.
+fn sql(
+    endpoint: &str,
+    operation: impl Into<String>,
+) -> impl FnOnce(mysql_async::Error) -> AgentError {
+    let (endpoint, operation) = (endpoint.to_string(), operation.into());
+    move |source| AgentError::Sql {
+        endpoint,
+        operation,
+        source,
+    }
+}
+
+/// What [`Session::apply`] changes, one statement each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    pub create_database: bool,
+    pub create_user: bool,
+    /// The user exists with another password.
+    pub set_password: bool,
+    pub grant: bool,
+}
+
+/// One connection as the master user.
+pub struct Session {
+    conn: mysql_async::Conn,
+    /// `host:port`, for errors.
+    endpoint: String,
+}
+
+impl Session {
+    fn failed(
+        &self,
+        operation: impl Into<String>,
+    ) -> impl FnOnce(mysql_async::Error) -> AgentError {
+        sql(&self.endpoint, operation)
+    }
+
+    /// Whether the database, the user and the user's grant on it exist.
+    pub async fn inspect(&mut self, database: &str, user: &str) -> Result<DbState, AgentError> {
+        let database_exists: Option<String> = self
+            .conn
+            .exec_first(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (database,),
+            )
+            .await
+            .map_err(self.failed("look up the database"))?;
+        let user_exists: Option<String> = self
+            .conn
+            .exec_first(
+                "SELECT User FROM mysql.user WHERE User = ? AND Host = '%'",
+                (user,),
+            )
+            .await
+            .map_err(self.failed("look up the user"))?;
+        let granted: Option<String> = self
+            .conn
+            .exec_first(
+                "SELECT User FROM mysql.db WHERE Db = ? AND User = ? AND Host = '%'",
+                (database, user),
+            )
+            .await
+            .map_err(self.failed("look up the grant"))?;
+        Ok(DbState {
+            database_exists: database_exists.is_some(),
+            user_exists: user_exists.is_some(),
+            granted: granted.is_some(),
+        })
+    }
+
+    /// Makes the database and the user as `changes` says, in that order.
+    pub async fn apply(
+        &mut self,
+        db: &str,
+        user: &str,
+        password: &str,
+        changes: Changes,
+    ) -> Result<(), AgentError> {
+        let mut statements = Vec::new();
+        if changes.create_database {
+            statements.push((
+                format!("CREATE DATABASE {db}"),
+                format!("CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
+            ));
+        }
+        if changes.create_user {
+            statements.push((
+                format!("CREATE USER {user}"),
+                format!("CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'"),
+            ));
+        }
+        if changes.set_password {
+            statements.push((
+                format!("ALTER USER {user}"),
+                format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+            ));
+        }
+        if changes.grant {
+            statements.push((
+                format!("GRANT ON {db} TO {user}"),
+                format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'%'"),
+            ));
+        }
+        for (what, statement) in statements {
+            self.conn
+                .query_drop(statement)
+                .await
+                .map_err(self.failed(what))?;
+        }
+        Ok(())
+    }
+
+    /// Drops the user if it exists.
+    pub async fn drop_user(&mut self, user: &str) -> Result<(), AgentError> {
+        self.conn
+            .query_drop(format!("DROP USER IF EXISTS '{user}'@'%'"))
+            .await
+            .map_err(self.failed(format!("DROP USER {user}")))
+    }
+
+    /// Drops the database if it exists.
+    pub async fn drop_database(&mut self, database: &str) -> Result<(), AgentError> {
+        self.conn
+            .query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
+            .await
+            .map_err(self.failed(format!("DROP DATABASE {database}")))
+    }
+
+    /// Moves every table of `database` to `retained_as`, then drops
+    /// `database`; nothing when it does not exist.
+    pub async fn retain_database(
+        &mut self,
+        database: &str,
+        retained_as: &str,
+    ) -> Result<(), AgentError> {
+        let exists: Option<String> = self
+            .conn
+            .exec_first(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+                (database,),
+            )
+            .await
+            .map_err(self.failed(format!("look up database {database}")))?;
+        if exists.is_none() {
+            return Ok(());
+        }
+        self.conn
+            .query_drop(format!("CREATE DATABASE IF NOT EXISTS `{retained_as}`"))
+            .await
+            .map_err(self.failed(format!("CREATE DATABASE {retained_as}")))?;
+        let tables: Vec<String> = self
+            .conn
+            .exec(
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+                (database,),
+            )
+            .await
+            .map_err(self.failed(format!("list the tables of {database}")))?;
+        for table in &tables {
+            // Table names come from the server; quoted with backticks doubled.
+            let quoted = table.replace('`', "``");
+            self.conn
+                .query_drop(format!(
+                    "RENAME TABLE `{database}`.`{quoted}` TO `{retained_as}`.`{quoted}`"
+                ))
+                .await
+                .map_err(self.failed(format!("RENAME TABLE {database}.* TO {retained_as}")))?;
+        }
+        self.drop_database(database).await
+    }
+
+    /// Closes the connection.
+    pub async fn disconnect(self) -> Result<(), AgentError> {
+        let failed = self.failed("disconnect");
+        self.conn.disconnect().await.map_err(failed)
+    }
+}
