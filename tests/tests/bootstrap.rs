@@ -238,7 +238,7 @@ async fn bad_requests_fail_validation_and_create_nothing() {
             input(&tenant, "dev", "bad-4", json!({"colour": "blue"})),
             "detail.colour: unknown field `colour`",
         ),
-        (json!({"event": {}}), "(state machine input)"),
+        (json!({"event": {}}), "execution: is missing"),
     ];
     for (payload, expected) in cases {
         let (error, message) = invoke("bootstrap", &payload).await.err();

@@ -173,5 +173,5 @@ async fn a_user_whose_password_drifted_is_realigned_with_the_secret() {
 async fn database_rejects_a_payload_that_is_not_a_plan() {
     let (error, message) = invoke("database", &json!({})).await.err();
     assert_eq!(error, "ValidationFailed");
-    assert!(message.contains("expected {plan}"), "{message}");
+    assert!(message.contains("plan: is missing"), "{message}");
 }

@@ -17,6 +17,7 @@ use stepdeploy_shared::config::ConfigError;
 use stepdeploy_shared::names::{execution_name, parse_execution_name};
 use stepdeploy_shared::validate::FieldError;
 use stepdeploy_shared::{EnvironmentConfig, EnvironmentSet, Request};
+use unicode_normalization::UnicodeNormalization;
 
 /// A fixed number of cases, and no regression files written into the source tree.
 fn cases(n: u32) -> ProptestConfig {
@@ -462,10 +463,12 @@ fn check_detail(deploy: bool, detail: &Map<String, Value>) -> Result<(), TestCas
                 request.environment().as_str(),
                 detail["environment"].as_str().unwrap_or_default()
             );
-            // Kept in canonical form: lower case, without an address's `+tag`.
+            // Kept in canonical form: NFKC, lower case, without an address's `+tag`.
             let raw = detail["requested_by"]
                 .as_str()
                 .unwrap_or_default()
+                .nfkc()
+                .collect::<String>()
                 .to_lowercase();
             let canonical = match raw.split_once('@') {
                 Some((local, domain)) => {
