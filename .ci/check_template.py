@@ -24,7 +24,7 @@ Service Authorization Reference). It asserts:
    themselves, so there is no second copy to keep in step; this catches an
    intrinsic function the renderer does not model before local/up does);
 6. RequestNotUnderstoodRule's anything-but list is exactly the detail-types
-   the code knows (KNOWN_DETAIL_TYPES in functions/shared/src/request.rs), so
+   the code knows (KNOWN_DETAIL_TYPES in functions/shared/src/domain/request.rs), so
    a new event type is neither reported as not understood nor lost.
 
 Prints what it checked; exits 1 with one line per problem otherwise.
@@ -56,9 +56,9 @@ APPROVALS_TABLE_VAR = "STEPDEPLOY_APPROVALS_TABLE"
 # that calls one reads them (the shared crate's own reads count only towards
 # "read somewhere", since not every function uses every part of it).
 SHARED_READERS = {
-    "EnvironmentSet::from_env": {CONFIG_DIR_VAR},                      # shared/src/config.rs
-    "ApprovalsTable::from_env": {APPROVALS_TABLE_VAR},                 # shared/src/approvals.rs
-    "Guard::from_env": {CONFIG_DIR_VAR, APPROVALS_TABLE_VAR},          # shared/src/guard.rs
+    "EnvironmentSet::from_env": {CONFIG_DIR_VAR},                      # shared/src/domain/config/
+    "ApprovalsTable::from_env": {APPROVALS_TABLE_VAR},                 # shared/src/aws/approvals.rs
+    "Guard::from_env": {CONFIG_DIR_VAR, APPROVALS_TABLE_VAR},          # shared/src/aws/guard.rs
 }
 
 # (function logical id, variable): why that function does not set a variable
@@ -363,11 +363,11 @@ def check_local_render() -> None:
 
 
 def check_known_detail_types(template: dict[str, Any]) -> None:
-    source = (REPO / "functions" / "shared" / "src" / "request.rs").read_text()
+    source = (REPO / "functions" / "shared" / "src" / "domain" / "request.rs").read_text()
     consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', source))
     known = re.search(r"pub const KNOWN_DETAIL_TYPES: \[&str; \d+\] = \[([^\]]*)\]", source)
     if not known:
-        fail("functions/shared/src/request.rs: KNOWN_DETAIL_TYPES not found")
+        fail("functions/shared/src/domain/request.rs: KNOWN_DETAIL_TYPES not found")
         return
     in_code = sorted(consts[name.strip()] for name in known.group(1).split(",") if name.strip())
     rule = resources(template, "AWS::Events::Rule").get("RequestNotUnderstoodRule", {})

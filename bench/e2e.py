@@ -13,7 +13,7 @@ user sends) and, for each run, reads
   TaskSucceeded: the Lambda invoke as Step Functions sees it) and the Wait
   states' time (verify's polling interval, short locally);
 - from the functions' logs (`local/.state/logs/lambda.log`): the `phase
-  timing` line every invocation writes (functions/shared/src/timing.rs):
+  timing` line every invocation writes (functions/shared/src/aws/timing.rs):
   the handler's total, the time with an AWS call in flight (every HTTP
   attempt through the SDK's HTTP client), with MySQL in flight, with an HTTP
   check in flight, and the rest: **our own code** (overlapping calls count

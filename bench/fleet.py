@@ -201,7 +201,7 @@ def deploy_at_once(requests: list[tuple[str, str]], timeout: float, keep: bool) 
 class LocalRuntime:
     """A function's binary against a Lambda Runtime API served here: one
     invocation at a time, as Lambda runs it; its `phase timing` log lines
-    (functions/shared/src/timing.rs) are read from its output."""
+    (functions/shared/src/aws/timing.rs) are read from its output."""
 
     def __init__(self, binary: Path, env: dict[str, str]) -> None:
 

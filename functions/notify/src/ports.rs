@@ -4,13 +4,12 @@
 //! tests record every write in order; [`AwsNotify`] is the AWS side.
 
 use aws_config::SdkConfig;
-use aws_sdk_sns::types::MessageAttributeValue;
 use std::future::Future;
 use stepdeploy_shared::aws::{s3_client, AwsConnector, Connect};
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::ledger::LedgerEntry;
-use stepdeploy_shared::request::EVENT_SOURCE;
+use stepdeploy_shared::publish;
 use stepdeploy_shared::state::{DynamoStateStore, RegistryRecord, StateStore};
 
 /// Where messages and events go (orchestrator account).
@@ -139,25 +138,15 @@ impl NotifyPorts for AwsNotify {
             tracing::warn!("STEPDEPLOY_NOTIFICATION_TOPIC_ARN is not set; no message published");
             return Ok(());
         };
-        let mut publish = self
-            .sns
-            .publish()
-            .topic_arn(topic)
-            .subject(stepdeploy_shared::names::sns_subject(subject))
-            .message(message);
-        for (name, value) in attributes {
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(*value)
-                .build()
-                .map_err(|e| AwsCallError::other("sns:Publish (build)", e))?;
-            publish = publish.message_attributes(*name, attribute);
-        }
-        publish
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("sns:Publish", e))?;
-        Ok(())
+        publish::publish(
+            &self.sns,
+            "sns:Publish",
+            topic,
+            subject,
+            message,
+            attributes,
+        )
+        .await
     }
 
     async fn put_event(
@@ -165,32 +154,14 @@ impl NotifyPorts for AwsNotify {
         detail_type: &str,
         detail: &serde_json::Value,
     ) -> Result<(), AwsCallError> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.settings.event_bus)
-            .source(EVENT_SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .build();
-        let out = self
-            .events
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("events:PutEvents", e))?;
-        if out.failed_entry_count() > 0 {
-            let why = out
-                .entries()
-                .iter()
-                .filter_map(|e| e.error_message())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(AwsCallError::other(
-                "events:PutEvents",
-                std::io::Error::other(why),
-            ));
-        }
-        Ok(())
+        publish::put_event(
+            &self.events,
+            "events:PutEvents",
+            &self.settings.event_bus,
+            detail_type,
+            detail,
+        )
+        .await
     }
 
     async fn document_version(

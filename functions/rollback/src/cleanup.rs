@@ -80,15 +80,9 @@ impl Reports for SnsReports {
         let Some(topic) = &self.topic_arn else {
             return Ok(());
         };
-        self.sns
-            .publish()
-            .topic_arn(topic)
-            .subject(stepdeploy_shared::names::sns_subject(subject))
-            .message(message)
-            .send()
+        let operation = "sns:Publish (cleanup outcome)";
+        stepdeploy_shared::publish::publish(&self.sns, operation, topic, subject, message, &[])
             .await
-            .map_err(|e| AwsCallError::new("sns:Publish (cleanup outcome)", e))?;
-        Ok(())
     }
 }
 

@@ -1,33 +1,23 @@
-//! The one place every stepdeploy Lambda takes its rules from: domain types,
-//! naming conventions, validation, error names, environment configuration,
-//! AWS SDK configuration and tracing set-up.
+//! The one place every stepdeploy Lambda takes its rules from, in two
+//! halves: [`domain`] (names, validation, config, requests, plan, ledger, the
+//! phase contract, error names; no AWS) and [`aws`] (SDK config and the
+//! per-environment connector, AWS errors, state table, guard, …), plus
+//! [`lambda`], the one Lambda entry every `main` uses.
 //!
 //! Phases never derive a name or read an environment's settings on their own:
 //! they go through this crate so that dev, sit and prod stay consistent and
 //! the state machines can rely on one set of `error_type` names.
 
-pub mod approvals;
 pub mod aws;
-pub mod aws_error;
-pub mod config;
-pub mod contract;
-pub mod errors;
-pub mod guard;
-pub mod http;
-pub mod identity;
+pub mod domain;
 pub mod lambda;
-pub mod ledger;
-pub mod listener;
-pub mod mysql;
-pub mod names;
-pub mod plan;
-pub mod request;
-pub mod retry;
-pub mod rollout;
-pub mod state;
-pub mod timing;
-pub mod tls;
-pub mod validate;
+
+// The modules by their short names, as every crate has always used them.
+pub use aws::error as aws_error;
+pub use aws::{approvals, guard, http, listener, mysql, publish, retry, state, timing, tls};
+pub use domain::{
+    config, contract, errors, identity, ledger, names, plan, request, rollout, validate,
+};
 
 pub use config::{EnvironmentConfig, EnvironmentSet};
 pub use errors::error_names;

