@@ -27,7 +27,8 @@ import boto3
 
 ENDPOINT = "http://127.0.0.1:5000"
 ROOT = Path(__file__).resolve().parent.parent
-CLI = str(ROOT / "target" / "debug" / "stepdeploy")
+# Where cargo put it: $CARGO_TARGET_DIR when set, as in bench/.
+CLI = str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "stepdeploy")
 REQUESTER = "jane@kimmyai.io"
 session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
 sqs = session.client("sqs", endpoint_url=ENDPOINT)

@@ -19,7 +19,7 @@ case ":$PATH:" in *":$_stepdeploy_local/.venv/bin:"*) ;; *) export PATH="$_stepd
 # local/stack/awscli_endpoints.py).
 case ":$PATH:" in *":$_stepdeploy_local/bin:"*) ;; *) export PATH="$_stepdeploy_local/bin:$PATH" ;; esac
 # The stepdeploy CLI as local/up builds it (target/debug/stepdeploy).
-_stepdeploy_bin="$(cd "$_stepdeploy_local/.." && pwd)/target/debug"
+_stepdeploy_bin="${CARGO_TARGET_DIR:-$(cd "$_stepdeploy_local/.." && pwd)/target}/debug"
 case ":$PATH:" in *":$_stepdeploy_bin:"*) ;; *) export PATH="$_stepdeploy_bin:$PATH" ;; esac
 unset _stepdeploy_bin
 unset _stepdeploy_local
