@@ -363,8 +363,12 @@ def check_local_render() -> None:
 
 
 def check_known_detail_types(template: dict[str, Any]) -> None:
-    source = (REPO / "functions" / "shared" / "src" / "domain" / "request.rs").read_text()
+    domain = REPO / "functions" / "shared" / "src" / "domain"
+    source = (domain / "request.rs").read_text()
     consts = dict(re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', source))
+    # The rollout's detail-types live with the rollout (crate::rollout::NAME).
+    for name, value in re.findall(r'pub const ([A-Z_]+): &str = "([^"]+)";', (domain / "rollout.rs").read_text()):
+        consts[f"crate::rollout::{name}"] = value
     known = re.search(r"pub const KNOWN_DETAIL_TYPES: \[&str; \d+\] = \[([^\]]*)\]", source)
     if not known:
         fail("functions/shared/src/domain/request.rs: KNOWN_DETAIL_TYPES not found")

@@ -7,6 +7,31 @@ use std::time::{Duration, Instant};
 
 /// (approver, approve link, reject link) mailed for `tenant` (read from the approvals inbox, SNS → SQS), sorted by approver.
 pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, String, String)> {
+    let (deploy, remove) = (
+        format!("deploy {tenant} to"),
+        format!("remove {tenant} from"),
+    );
+    mailed_links(&tenant.to_string(), approvers, |text| {
+        text.contains(&deploy) || text.contains(&remove)
+    })
+    .await
+}
+
+/// (approver, approve link, reject link) of the mails that mention `needle`
+/// (a rollout's execution name), sorted by approver.
+pub async fn approval_links_mentioning(
+    needle: &str,
+    approvers: usize,
+) -> Vec<(String, String, String)> {
+    mailed_links(needle, approvers, |text| text.contains(needle)).await
+}
+
+async fn mailed_links(
+    what: &str,
+    approvers: usize,
+    ours: impl Fn(&str) -> bool,
+) -> Vec<(String, String, String)> {
+    let tenant = what;
     let sqs = aws_sdk_sqs::Client::new(&orchestrator().await);
     let queue = sqs
         .get_queue_url()
@@ -36,9 +61,7 @@ pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, Stri
             let envelope: serde_json::Value =
                 serde_json::from_str(message.body().unwrap_or("{}")).expect("sns envelope");
             let text = envelope["Message"].as_str().unwrap_or_default();
-            let ours = text.contains(&format!("deploy {tenant} to"))
-                || text.contains(&format!("remove {tenant} from"));
-            if !ours {
+            if !ours(text) {
                 // Another test's mail: give it back at once (receiving hid it
                 // for the queue's visibility timeout; tests reading the same
                 // inbox in parallel could otherwise starve each other).

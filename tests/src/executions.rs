@@ -12,6 +12,36 @@ pub const DEPLOY_STATE_MACHINE: &str =
 pub const TEARDOWN_STATE_MACHINE: &str =
     "arn:aws:states:eu-west-1:123456789012:stateMachine:stepdeploy-teardown-tenant";
 
+/// The fleet rollout state machine.
+pub const ROLLOUT_STATE_MACHINE: &str =
+    "arn:aws:states:eu-west-1:123456789012:stateMachine:stepdeploy-rollout-fleet";
+
+/// Every deploy execution whose name starts with `prefix` (all pages), running or not.
+pub async fn deploy_execution_names(prefix: &str) -> Vec<String> {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let page = sfn
+            .list_executions()
+            .state_machine_arn(DEPLOY_STATE_MACHINE)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("list executions");
+        names.extend(
+            page.executions()
+                .iter()
+                .filter(|e| e.name().starts_with(prefix))
+                .map(|e| e.name().to_string()),
+        );
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return names;
+        }
+    }
+}
+
 /// The deploy execution whose name starts with `prefix`; with `finished`, once it is no longer running.
 pub async fn find_execution(
     prefix: &str,

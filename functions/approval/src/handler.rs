@@ -72,8 +72,12 @@ pub struct GateRequest {
     /// Always `request`.
     #[expect(dead_code, reason = "its type tells the payloads apart")]
     pub action: RequestAction,
-    /// bootstrap's plan.
-    pub plan: DeploymentPlan,
+    /// bootstrap's plan (a deploy or a teardown).
+    #[serde(default)]
+    pub plan: Option<DeploymentPlan>,
+    /// The rollout's plan (`approving: rollout`).
+    #[serde(default)]
+    pub rollout: Option<RolloutGate>,
     /// `$$.Task.Token` (hashed before storing; never put in a link).
     pub task_token: String,
     /// `$$.Execution.Id`.
@@ -91,12 +95,113 @@ pub struct ConfirmRequest {
     #[expect(dead_code, reason = "its type tells the payloads apart")]
     pub action: ConfirmAction,
     /// bootstrap's (or teardown's) plan.
-    pub plan: DeploymentPlan,
+    #[serde(default)]
+    pub plan: Option<DeploymentPlan>,
+    /// The rollout's plan (`approving: rollout`).
+    #[serde(default)]
+    pub rollout: Option<RolloutGate>,
     /// `$$.Execution.Id`.
     pub execution: String,
-    /// Deploy or teardown.
+    /// Deploy, teardown or rollout.
     #[serde(default)]
     pub approving: Action,
+}
+
+/// What a fleet rollout asks the quorum to approve: one image for these
+/// tenants of one environment, in these waves (the rollout function's plan).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutGate {
+    /// The environment (its allow-list and quorum come from this function's configs).
+    pub environment: String,
+    /// The image every child deploys.
+    pub image: String,
+    /// Who asked (may not approve).
+    pub requested_by: String,
+    /// The waves, in order, each its tenants.
+    pub waves: Vec<Vec<String>>,
+}
+
+/// What a gate is asked about, from a deploy/teardown plan or a rollout.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// Deploy, teardown or rollout.
+    pub action: Action,
+    /// The tenant, or for a rollout `N tenants`.
+    pub tenant: String,
+    /// Environment.
+    pub environment: String,
+    /// Image.
+    pub image: String,
+    /// Who asked, as sent.
+    pub requested_by: String,
+    /// A rollout's waves (empty otherwise).
+    pub waves: Vec<Vec<String>>,
+    /// The environment's approval settings, from this function's configs.
+    pub approval: stepdeploy_shared::config::ApprovalConfig,
+}
+
+impl Question {
+    /// The question a `request` or `confirm` payload asks: a rollout's
+    /// gate reads `rollout`, every other gate its `plan` (re-resolved).
+    pub fn of(
+        approving: Action,
+        plan: Option<DeploymentPlan>,
+        rollout: Option<RolloutGate>,
+        environments: &EnvironmentSet,
+    ) -> Result<Self, ApprovalError> {
+        let missing = |what: &str| ApprovalError::Validation(format!("invalid input: {what}"));
+        if approving == Action::Rollout {
+            let gate =
+                rollout.ok_or_else(|| missing("rollout: is missing (approving: rollout)"))?;
+            if plan.is_some() {
+                return Err(missing("plan: a rollout's gate takes no plan"));
+            }
+            let env = environments
+                .get(&gate.environment)
+                .map_err(|e| ApprovalError::Validation(format!("rollout.environment: {e}")))?;
+            let approval = env.approval.clone().ok_or_else(|| {
+                ApprovalError::Validation(format!(
+                    "{} has no approval configured",
+                    gate.environment
+                ))
+            })?;
+            let count: usize = gate.waves.iter().map(Vec::len).sum();
+            if count == 0 {
+                return Err(missing("rollout.waves: lists no tenant"));
+            }
+            return Ok(Self {
+                action: approving,
+                tenant: format!("{count} tenant{}", if count == 1 { "" } else { "s" }),
+                environment: gate.environment,
+                image: gate.image,
+                requested_by: gate.requested_by,
+                waves: gate.waves,
+                approval,
+            });
+        }
+        let mut plan = plan.ok_or_else(|| missing("plan: is missing"))?;
+        if rollout.is_some() {
+            return Err(missing(
+                "rollout: only a rollout's gate (approving: rollout) takes one",
+            ));
+        }
+        let approval = crate::steps::approval_of(&mut plan, environments)?;
+        Ok(Self {
+            action: approving,
+            tenant: plan.tenant.to_string(),
+            environment: plan.environment.to_string(),
+            image: plan.image.to_string(),
+            requested_by: plan.requested_by,
+            waves: Vec::new(),
+            approval,
+        })
+    }
+
+    /// Every tenant of a rollout's waves.
+    pub fn tenants(&self) -> Vec<String> {
+        self.waves.iter().flatten().cloned().collect()
+    }
 }
 
 /// What the function answers, per [`ApprovalEvent`].

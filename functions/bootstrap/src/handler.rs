@@ -186,6 +186,8 @@ fn plan_for(
         },
         env: env.clone(),
         started_at: input.started_at,
+        labels: request.labels,
+        rollout: request.rollout,
     }
 }
 

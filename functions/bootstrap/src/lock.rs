@@ -59,6 +59,8 @@ pub async fn claim<S: StateStore, L: ListenerRules, B>(
         auto_promote: plan.auto_promote,
         requested_by: plan.requested_by.clone(),
         request_id: None,
+        labels: None,
+        rollout: None,
     };
     // From here on this run holds the lock: give it back if bootstrap fails,
     // since no rollback will know about a run that never produced a plan.

@@ -187,6 +187,7 @@ async fn update_registry(
     ports: &impl NotifyPorts,
 ) -> Result<(), NotifyError> {
     let tenant = plan.tenant.as_str();
+    let before = ports.registry(&plan.env, tenant).await?;
     let record = RegistryRecord {
         image: plan.image.to_string(),
         status: "active".into(),
@@ -194,11 +195,14 @@ async fn update_registry(
         updated_at: now.to_string(),
         config_key: plan.names.config_key.clone(),
         requested_by: plan.requested_by.clone(),
+        // A request without labels keeps the tenant's.
+        labels: plan
+            .labels
+            .clone()
+            .or_else(|| before.as_ref().map(|r| r.labels.clone()))
+            .unwrap_or_default(),
     };
-    let previous = ports
-        .registry(&plan.env, tenant)
-        .await?
-        .map(|r| serde_json::to_string(&r).unwrap_or_default());
+    let previous = before.map(|r| serde_json::to_string(&r).unwrap_or_default());
     let entry = ahead(LedgerKind::RegistryRecord, tenant, previous);
     ports.record(&plan.env, &plan.execution, &entry).await?;
     ports.update_registry(&plan.env, tenant, &record).await?;

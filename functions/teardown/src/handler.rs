@@ -174,6 +174,8 @@ fn teardown_plan(
         },
         env: env.clone(),
         started_at,
+        labels: None,
+        rollout: None,
     }
 }
 
@@ -380,6 +382,7 @@ mod tests {
                     updated_at: "2026-11-22T10:00:00Z".into(),
                     config_key: n.config_key.clone(),
                     requested_by: "jane".into(),
+                    labels: Default::default(),
                 },
             );
         });

@@ -7,11 +7,16 @@ use crate::ports::{Complaints, Executions};
 use serde::Serialize;
 use stepdeploy_shared::names;
 use stepdeploy_shared::request::{DEPLOY_REQUESTED, REQUESTS, TEARDOWN_REQUESTED};
+use stepdeploy_shared::rollout::ROLLOUT_REQUESTED;
 
 /// Environment variable naming the deploy state machine.
 pub const DEPLOY_ARN_VAR: &str = "STEPDEPLOY_DEPLOY_STATE_MACHINE_ARN";
 /// Environment variable naming the teardown state machine.
 pub const TEARDOWN_ARN_VAR: &str = "STEPDEPLOY_TEARDOWN_STATE_MACHINE_ARN";
+/// Environment variable naming the fleet rollout state machine.
+pub const ROLLOUT_ARN_VAR: &str = "STEPDEPLOY_ROLLOUT_STATE_MACHINE_ARN";
+/// What a rollout's execution name starts with, in the tenant's place.
+pub const ROLLOUT_NAME_PREFIX: &str = "rollout";
 
 /// The state machines events start.
 #[derive(Debug, Clone, Default)]
@@ -20,14 +25,19 @@ pub struct Targets {
     pub deploy: Option<String>,
     /// For `Tenant Teardown Requested`.
     pub teardown: Option<String>,
+    /// For `Fleet Rollout Requested`.
+    pub rollout: Option<String>,
 }
 
 impl Targets {
-    /// Reads [`DEPLOY_ARN_VAR`] and [`TEARDOWN_ARN_VAR`].
+    /// Reads [`DEPLOY_ARN_VAR`], [`TEARDOWN_ARN_VAR`] and [`ROLLOUT_ARN_VAR`].
     pub fn from_env() -> Self {
         Self {
             deploy: std::env::var(DEPLOY_ARN_VAR).ok().filter(|v| !v.is_empty()),
             teardown: std::env::var(TEARDOWN_ARN_VAR)
+                .ok()
+                .filter(|v| !v.is_empty()),
+            rollout: std::env::var(ROLLOUT_ARN_VAR)
                 .ok()
                 .filter(|v| !v.is_empty()),
         }
@@ -122,8 +132,14 @@ pub async fn not_understood(
 /// the console) under a recognisable name.
 pub fn execution_name(event: &serde_json::Value) -> String {
     let detail = &event["detail"];
+    // A rollout is about a fleet, not a tenant: `rollout-{env}-{id}`.
+    let rollout = event["detail-type"].as_str() == Some(ROLLOUT_REQUESTED);
     names::execution_name(
-        detail["tenant"].as_str().unwrap_or("invalid"),
+        if rollout {
+            ROLLOUT_NAME_PREFIX
+        } else {
+            detail["tenant"].as_str().unwrap_or("invalid")
+        },
         detail["environment"].as_str().unwrap_or("unknown"),
         detail["request_id"]
             .as_str()
@@ -142,9 +158,10 @@ pub async fn start(
     let state_machine = match detail_type {
         DEPLOY_REQUESTED => targets.deploy.as_deref().ok_or(TriggerError::NotConfigured(DEPLOY_ARN_VAR))?,
         TEARDOWN_REQUESTED => targets.teardown.as_deref().ok_or(TriggerError::NotConfigured(TEARDOWN_ARN_VAR))?,
+        ROLLOUT_REQUESTED => targets.rollout.as_deref().ok_or(TriggerError::NotConfigured(ROLLOUT_ARN_VAR))?,
         other => {
             return Err(TriggerError::Unroutable(format!(
-                "detail-type: {other:?} starts nothing; expected {DEPLOY_REQUESTED:?} or {TEARDOWN_REQUESTED:?}"
+                "detail-type: {other:?} starts nothing; expected {DEPLOY_REQUESTED:?}, {TEARDOWN_REQUESTED:?} or {ROLLOUT_REQUESTED:?}"
             )))
         }
     };
@@ -206,6 +223,7 @@ mod tests {
         Targets {
             deploy: Some(SM.into()),
             teardown: None,
+            rollout: None,
         }
     }
 

@@ -169,6 +169,8 @@ pub fn pending() -> ApprovalRequest {
         tenant: "acme".into(),
         environment: "prod".into(),
         image: "wordpress:6".into(),
+        tenants: Vec::new(),
+        waves: Vec::new(),
         requested_by: "jane@x.io".into(),
         approvers: vec!["lead@x.io".into(), "ops@x.io".into(), "cto@x.io".into()],
         required: 2,

@@ -3,37 +3,43 @@
 //! `SendTaskSuccess` by hand is not enough); see
 //! [`stepdeploy_shared::approvals::judge`].
 
-use super::approval_of;
 use crate::error::ApprovalError;
-use crate::handler::ConfirmRequest;
+use crate::handler::{ConfirmRequest, Question};
 use crate::ports::Votes;
-use stepdeploy_shared::approvals::{self, Subject};
+use stepdeploy_shared::approvals::{self, Action, Subject};
 use stepdeploy_shared::config::EnvironmentSet;
 use stepdeploy_shared::contract::{ApprovalOutcome, LateVote};
 
 /// Who approved, and the decisions that came too late (`$.approval`).
 pub async fn confirm(
-    mut input: ConfirmRequest,
+    input: ConfirmRequest,
     votes: &impl Votes,
     environments: &EnvironmentSet,
 ) -> Result<ApprovalOutcome, ApprovalError> {
-    let approval = approval_of(&mut input.plan, environments)?;
-    let plan = &input.plan;
+    let question = Question::of(input.approving, input.plan, input.rollout, environments)?;
     let request = votes.request(&input.execution).await?;
     let cast = match &request {
         Some(r) => votes.votes(&input.execution, &r.attempt).await?,
         None => Vec::new(),
     };
-    let subject = Subject {
-        execution: &input.execution,
-        action: input.approving,
-        tenant: plan.tenant.as_str(),
-        environment: plan.environment.as_str(),
-        image: plan.image.as_str(),
-        requested_by: &plan.requested_by,
+    // A rollout's quorum must cover every tenant it lists: judged for each.
+    let tenants = match question.action {
+        Action::Rollout => question.tenants(),
+        _ => vec![question.tenant.clone()],
     };
-    let approved_by = approvals::judge(&subject, request.as_ref(), &cast, &approval)
-        .map_err(ApprovalError::Bypassed)?;
+    let mut approved_by = Vec::new();
+    for tenant in &tenants {
+        let subject = Subject {
+            execution: &input.execution,
+            action: question.action,
+            tenant,
+            environment: &question.environment,
+            image: &question.image,
+            requested_by: &question.requested_by,
+        };
+        approved_by = approvals::judge(&subject, request.as_ref(), &cast, &question.approval)
+            .map_err(ApprovalError::Bypassed)?;
+    }
     let late = cast
         .iter()
         .filter(|v| v.late)

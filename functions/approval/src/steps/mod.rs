@@ -15,7 +15,7 @@ use stepdeploy_shared::DeploymentPlan;
 
 /// The plan's environment as this function's configs say (the allow-list
 /// and quorum are never taken from the payload), and its approval settings.
-fn approval_of(
+pub(crate) fn approval_of(
     plan: &mut DeploymentPlan,
     environments: &EnvironmentSet,
 ) -> Result<ApprovalConfig, ApprovalError> {
@@ -31,5 +31,6 @@ fn question(action: Action, tenant: &str, env: &str) -> String {
     match action {
         Action::Deploy => format!("deploy {tenant} to {env}"),
         Action::Teardown => format!("remove {tenant} from {env}"),
+        Action::Rollout => format!("roll out to {tenant} of {env}"),
     }
 }

@@ -2,21 +2,21 @@
 //! attempt is stored, every approver but the requester is mailed their own
 //! approve/reject links, and the requester a notice without links.
 
-use super::{approval_of, question};
+use super::question;
 use crate::error::ApprovalError;
-use crate::handler::{GateOpened, GateRequest};
+use crate::handler::{GateOpened, GateRequest, Question};
 use crate::link::{query, Decision, Link};
 use crate::ports::{
     sha256_hex, ApprovalRequest, LinkKey, Mailer, SigningKey, Votes, LINKS_URL_VAR,
 };
 use stepdeploy_shared::approvals::{status, Action};
-use stepdeploy_shared::config::{ApprovalConfig, EnvironmentSet};
+use stepdeploy_shared::config::EnvironmentSet;
 use stepdeploy_shared::identity;
 
 /// Opens the gate: stores this attempt, mails every approver but the
 /// requester their own links, and the requester a notice.
 pub async fn request(
-    mut input: GateRequest,
+    input: GateRequest,
     votes: &impl Votes,
     keys: &impl LinkKey,
     mailer: &impl Mailer,
@@ -25,10 +25,19 @@ pub async fn request(
     now: u64,
 ) -> Result<GateOpened, ApprovalError> {
     let base_url = links_url.ok_or(ApprovalError::MissingSetting(LINKS_URL_VAR))?;
-    let approval = approval_of(&mut input.plan, environments)?;
-    let requester = identity::canonical_email("plan.requested_by", &input.plan.requested_by)
+    let GateRequest {
+        plan,
+        rollout,
+        task_token,
+        execution,
+        approving,
+        ..
+    } = input;
+    let question = Question::of(approving, plan, rollout, environments)?;
+    let approval = question.approval.clone();
+    let requester = identity::canonical_email("plan.requested_by", &question.requested_by)
         .map_err(|e| ApprovalError::Validation(e.to_string()))?;
-    let stored = open_attempt(&input, &approval, &requester, votes, now).await?;
+    let stored = open_attempt(&question, &execution, &task_token, &requester, votes, now).await?;
     let key = keys.signing_key().await?;
     // Mailed as configured (the SNS subscriptions filter on that spelling),
     // compared canonically.
@@ -39,7 +48,8 @@ pub async fn request(
         .collect();
     let mail = Mail {
         stored: &stored,
-        execution: &input.execution,
+        waves: &question.waves,
+        execution: &execution,
         requester: &requester,
         others: &others,
         hours: approval.timeout_seconds.div_ceil(3600),
@@ -68,29 +78,32 @@ pub async fn request(
 /// This run's gate attempt: the stored one when the same waiting task asks
 /// again, else a new one (conditionally written over any earlier attempt).
 async fn open_attempt(
-    input: &GateRequest,
-    approval: &ApprovalConfig,
+    question: &Question,
+    execution: &str,
+    task_token: &str,
     requester: &str,
     votes: &impl Votes,
     now: u64,
 ) -> Result<ApprovalRequest, ApprovalError> {
-    let token_hash = sha256_hex(&input.task_token);
-    let previous = match votes.request(&input.execution).await? {
+    let approval = &question.approval;
+    let token_hash = sha256_hex(task_token);
+    let previous = match votes.request(execution).await? {
         // The same waiting task asking again (a retried invocation): same attempt, same links.
         Some(r) if r.token_hash == token_hash && r.status == status::PENDING => return Ok(r),
         // A new gate: a first one, a redriven run, or an execution name used
         // again. Earlier votes and links belong to the earlier attempt.
         previous => previous,
     };
-    let plan = &input.plan;
     let stored = ApprovalRequest {
-        execution: input.execution.clone(),
+        execution: execution.to_string(),
         attempt: new_attempt()?,
-        action: input.approving,
+        action: question.action,
         token_hash,
-        tenant: plan.tenant.to_string(),
-        environment: plan.environment.to_string(),
-        image: plan.image.to_string(),
+        tenant: question.tenant.clone(),
+        environment: question.environment.clone(),
+        image: question.image.clone(),
+        tenants: question.tenants(),
+        waves: question.waves.clone(),
         requested_by: requester.to_string(),
         approvers: approval
             .approvers
@@ -125,6 +138,8 @@ fn new_attempt() -> Result<String, ApprovalError> {
 /// What the mails of one gate attempt say.
 struct Mail<'a> {
     stored: &'a ApprovalRequest,
+    /// A rollout's waves (empty otherwise), listed in the mail.
+    waves: &'a [Vec<String>],
     execution: &'a str,
     requester: &'a str,
     /// The approvers mailed links: everyone on the list but the requester.
@@ -146,7 +161,17 @@ impl Mail<'_> {
             expires: stored.expires_at,
         };
         let region = self.execution.split(':').nth(3).unwrap_or("eu-west-1");
-        let removal = if stored.action == Action::Teardown {
+        let removal = if stored.action == Action::Rollout {
+            let waves: String = self
+                .waves
+                .iter()
+                .zip(1..)
+                .map(|(tenants, n)| format!("  wave {n}: {}\n", tenants.join(", ")))
+                .collect();
+            format!(
+                "\nOne approval covers every deployment of this rollout; its runs do not ask again, and each deploys only its listed tenant at this image.\n{waves}"
+            )
+        } else if stored.action == Action::Teardown {
             format!(
                 "\nRemoving deletes the tenant's service, listener rule, target group, DNS record and config document. \
                  Its database is kept (renamed) and its secret can be restored for {} days; see the README, \"Restoring a removed tenant\".\n",
@@ -193,6 +218,11 @@ pub fn mail_subject(action: Action, tenant: &str, env: &str, image: &str) -> Str
     const MAX: usize = 99;
     if action == Action::Teardown {
         return stepdeploy_shared::names::sns_subject(&format!("Remove {tenant} from {env}?"));
+    }
+    if action == Action::Rollout {
+        return stepdeploy_shared::names::sns_subject(&format!(
+            "Approve rollout to {tenant} of {env}?"
+        ));
     }
     let full = format!("Approve {tenant} to {env}? ({image})");
     if full.chars().count() <= MAX {

@@ -116,11 +116,22 @@ fn confirmation(params: &[(String, String)], link: &Link, request: &ApprovalRequ
         "Reject"
     };
     let what = question(request.action, &request.tenant, &request.environment);
+    let waves: String = request
+        .waves
+        .iter()
+        .zip(1..)
+        .map(|(tenants, n)| format!("<li>wave {n}: {}</li>", html_escape(&tenants.join(", "))))
+        .collect();
+    let waves = if waves.is_empty() {
+        waves
+    } else {
+        format!("<p>One approval covers every deployment of this rollout, in these waves:</p><ol>{waves}</ol>")
+    };
     page(
         200,
         &format!("{verb}: {what}?"),
         &format!(
-            "<p>{} asks to <b>{}</b> (image <code>{}</code>).</p><p>You are <b>{}</b>. {} approvals from distinct approvers are needed.</p>\
+            "<p>{} asks to <b>{}</b> (image <code>{}</code>).</p>{waves}<p>You are <b>{}</b>. {} approvals from distinct approvers are needed.</p>\
              <form method=\"post\">{hidden}<p><label>Reason (optional)<br><textarea name=\"reason\" rows=\"3\" cols=\"50\" maxlength=\"{MAX_REASON}\"></textarea></label></p>\
              <p><button type=\"submit\">{verb}</button></p></form>",
             html_escape(&request.requested_by),

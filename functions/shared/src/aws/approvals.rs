@@ -61,6 +61,9 @@ pub enum Action {
     Deploy,
     /// Remove the tenant from the environment.
     Teardown,
+    /// Deploy one image to the listed tenants of the environment, in waves
+    /// (a fleet rollout): its children deploy under this one quorum.
+    Rollout,
 }
 
 impl Action {
@@ -69,6 +72,7 @@ impl Action {
         match self {
             Self::Deploy => "deploy",
             Self::Teardown => "teardown",
+            Self::Rollout => "rollout",
         }
     }
 }
@@ -91,6 +95,12 @@ pub struct ApprovalRequest {
     pub environment: String,
     /// Image (for a teardown, the environment's default: not part of the question).
     pub image: String,
+    /// For a rollout: every tenant it may deploy (its children's tenants).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    /// For a rollout: the same tenants in its waves, in order (for the page).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<Vec<String>>,
     /// Who asked, canonical ([`identity::canonical`]); may not approve.
     pub requested_by: String,
     /// Allow-list, canonical, when the gate opened.
@@ -184,13 +194,20 @@ pub fn judge(
     if request.action != subject.action {
         return mismatch("a", request.action.as_str(), subject.action.as_str());
     }
-    if request.tenant != subject.tenant {
+    if subject.action == Action::Rollout {
+        if !request.tenants.iter().any(|t| t == subject.tenant) {
+            return Err(format!(
+                "the approved rollout does not cover tenant {:?}",
+                subject.tenant
+            ));
+        }
+    } else if request.tenant != subject.tenant {
         return mismatch("tenant", &request.tenant, subject.tenant);
     }
     if request.environment != subject.environment {
         return mismatch("environment", &request.environment, subject.environment);
     }
-    if subject.action == Action::Deploy && request.image != subject.image {
+    if subject.action != Action::Teardown && request.image != subject.image {
         return mismatch("image", &request.image, subject.image);
     }
     if !identity::same(&request.requested_by, subject.requested_by) {
@@ -379,6 +396,8 @@ mod tests {
             tenant: "acme".into(),
             environment: "prod".into(),
             image: "wordpress:6".into(),
+            tenants: Vec::new(),
+            waves: Vec::new(),
             requested_by: "cto@example.com".into(),
             approvers: approval().approvers,
             required: 2,
@@ -471,5 +490,72 @@ mod tests {
             ..subject()
         };
         assert!(why(Some(&request("approved")), &two, &other_tenant).contains("tenant"));
+    }
+
+    #[test]
+    fn a_rollout_quorum_covers_its_listed_tenants_at_its_image_only() {
+        let rollout = ApprovalRequest {
+            action: Action::Rollout,
+            tenant: "2 tenants".into(),
+            tenants: vec!["acme".into(), "bravo".into()],
+            ..request("approved")
+        };
+        let two = [
+            vote("lead@example.com", "approve"),
+            vote("ops@example.com", "approve"),
+        ];
+        let child = |tenant: &'static str, image: &'static str| Subject {
+            action: Action::Rollout,
+            tenant,
+            image,
+            ..subject()
+        };
+        assert!(judge(
+            &child("acme", "wordpress:6"),
+            Some(&rollout),
+            &two,
+            &approval()
+        )
+        .is_ok());
+        assert!(judge(
+            &child("bravo", "wordpress:6"),
+            Some(&rollout),
+            &two,
+            &approval()
+        )
+        .is_ok());
+        let not_listed = judge(
+            &child("zulu", "wordpress:6"),
+            Some(&rollout),
+            &two,
+            &approval(),
+        )
+        .expect_err("a tenant the rollout does not list");
+        assert!(
+            not_listed.contains("does not cover tenant \"zulu\""),
+            "{not_listed}"
+        );
+        let other_image = judge(
+            &child("acme", "wordpress:7"),
+            Some(&rollout),
+            &two,
+            &approval(),
+        )
+        .expect_err("another image");
+        assert!(other_image.contains("image"), "{other_image}");
+        // A deploy quorum is not a rollout quorum, nor the other way round.
+        let deploy = judge(&subject(), Some(&rollout), &two, &approval()).expect_err("deploy");
+        assert!(deploy.contains("\"rollout\""), "{deploy}");
+        let pending = ApprovalRequest {
+            status: status::PENDING.into(),
+            ..rollout
+        };
+        assert!(judge(
+            &child("acme", "wordpress:6"),
+            Some(&pending),
+            &two,
+            &approval()
+        )
+        .is_err());
     }
 }

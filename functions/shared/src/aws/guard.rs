@@ -21,6 +21,18 @@ use crate::validate::FieldError;
 use crate::DeploymentPlan;
 use std::sync::Arc;
 
+/// The deploy state machine's name ends with this (`{stack}-deploy-tenant`).
+pub const DEPLOY_MACHINE_SUFFIX: &str = "-deploy-tenant";
+/// The teardown state machine's name ends with this.
+pub const TEARDOWN_MACHINE_SUFFIX: &str = "-teardown-tenant";
+/// The fleet rollout state machine's name ends with this.
+pub const ROLLOUT_MACHINE_SUFFIX: &str = "-rollout-fleet";
+
+/// The execution name at the end of an execution ARN.
+fn execution_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or_default()
+}
+
 /// Whether a payload's change needs the quorum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quorum {
@@ -166,36 +178,46 @@ impl<R: Runs> Guard<R> {
             return Ok(());
         }
         // A deployment is approved in a deploy run, a removal in a teardown run.
-        let machine = plan.execution.split(':').nth(6).unwrap_or_default();
         let expected = match action {
-            Action::Deploy => "-deploy-tenant",
-            Action::Teardown => "-teardown-tenant",
+            Action::Deploy => DEPLOY_MACHINE_SUFFIX,
+            Action::Teardown => TEARDOWN_MACHINE_SUFFIX,
+            Action::Rollout => ROLLOUT_MACHINE_SUFFIX,
         };
-        if !plan.execution.contains(":execution:") || !machine.ends_with(expected) {
-            return Err(QuorumError::Bypassed(format!(
-                "execution {} is not a run of the *{expected} state machine",
-                plan.execution
-            ))
-            .into());
-        }
-        match self
-            .runs
-            .status(&plan.execution)
-            .await
-            .map_err(QuorumError::Aws)?
-        {
-            Some(status) if status == "RUNNING" => {}
-            other => {
+        self.require_running(&plan.execution, expected).await?;
+        // A rollout's child has no gate of its own: the rollout's quorum
+        // covers it, if this run is the child the rollout names for the
+        // tenant and the rollout (still running) was approved for this
+        // tenant and image.
+        let (execution, action) = match plan.rollout.as_deref() {
+            Some(rollout) if action == Action::Deploy => {
+                self.require_running(rollout, ROLLOUT_MACHINE_SUFFIX)
+                    .await?;
+                let rollout_name = execution_name(rollout);
+                let wanted = crate::rollout::child_execution_name(
+                    rollout_name,
+                    &plan.environment,
+                    &plan.tenant,
+                );
+                if execution_name(&plan.execution) != wanted {
+                    return Err(QuorumError::Bypassed(format!(
+                        "execution {} claims rollout {rollout}, whose run for {} is named {wanted}",
+                        plan.execution, plan.tenant
+                    ))
+                    .into());
+                }
+                (rollout, Action::Rollout)
+            }
+            Some(_) => {
                 return Err(QuorumError::Bypassed(format!(
-                    "execution {} is {}, not a running run",
-                    plan.execution,
-                    other.as_deref().unwrap_or("unknown")
+                    "a {} is never part of a rollout",
+                    action.as_str()
                 ))
                 .into())
             }
-        }
+            None => (plan.execution.as_str(), action),
+        };
         let subject = Subject {
-            execution: &plan.execution,
+            execution,
             action,
             tenant: plan.tenant.as_str(),
             environment: plan.environment.as_str(),
@@ -204,6 +226,30 @@ impl<R: Runs> Guard<R> {
         };
         self.approvals.require_quorum(&subject, approval).await?;
         Ok(())
+    }
+
+    /// `execution` is a running run of the state machine whose name ends with `machine`.
+    async fn require_running(&self, execution: &str, machine: &str) -> Result<(), GuardError> {
+        let parts: Vec<&str> = execution.split(':').collect();
+        if parts.len() != 8 || parts[5] != "execution" || !parts[6].ends_with(machine) {
+            return Err(QuorumError::Bypassed(format!(
+                "execution {execution} is not a run of the *{machine} state machine"
+            ))
+            .into());
+        }
+        match self
+            .runs
+            .status(execution)
+            .await
+            .map_err(QuorumError::Aws)?
+        {
+            Some(status) if status == "RUNNING" => Ok(()),
+            other => Err(QuorumError::Bypassed(format!(
+                "execution {execution} is {}, not a running run",
+                other.as_deref().unwrap_or("unknown")
+            ))
+            .into()),
+        }
     }
 
     /// [`Guard::check`] on the `plan` of a phase payload (`{plan, …}`),

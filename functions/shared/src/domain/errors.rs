@@ -50,6 +50,9 @@ pub mod error_names {
     pub const ROLLBACK_FAILED: &str = "RollbackFailed";
     /// A bug or an unexpected state inside stepdeploy itself.
     pub const INTERNAL_ERROR: &str = "InternalError";
+    /// A fleet rollout stopped: a wave spent its failure budget (the
+    /// rollout state machine's last state; later waves were not started).
+    pub const ROLLOUT_HALTED: &str = "RolloutHalted";
 
     /// All of the above, for checks that the ASL only names errors that exist.
     pub const ALL: &[&str] = &[
@@ -72,6 +75,7 @@ pub mod error_names {
         TENANT_NOT_FOUND,
         ROLLBACK_FAILED,
         INTERNAL_ERROR,
+        ROLLOUT_HALTED,
     ];
 }
 

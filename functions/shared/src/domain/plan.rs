@@ -47,6 +47,15 @@ pub struct DeploymentPlan {
     pub env: EnvironmentConfig,
     /// When bootstrap ran (RFC 3339), for the config document and log queries.
     pub started_at: String,
+    /// Labels the request set for the tenant (the registry keeps them for
+    /// rollouts to select on); `None` keeps the recorded ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// The fleet rollout run (ARN) that started this one: in an approval
+    /// environment its quorum covers this deployment, and the run has no
+    /// gate of its own (the guard checks the rollout's record instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 /// A plan for `goldencrust` in `sit` (from `infra/environments/sit.json`),
@@ -76,5 +85,7 @@ pub fn sample(image: &str, alb_priority: u32) -> DeploymentPlan {
         },
         env,
         started_at: "2026-11-22T10:00:00Z".into(),
+        labels: None,
+        rollout: None,
     }
 }

@@ -9,6 +9,7 @@ use crate::config::EnvironmentSet;
 use crate::validate::{shown, typed, EnvironmentName, FieldError, ImageRef, TenantName};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// `source` of every event stepdeploy reads or writes.
 pub const EVENT_SOURCE: &str = "stepdeploy";
@@ -26,17 +27,28 @@ pub const CLEANUP_REQUESTED: &str = "Tenant Cleanup Requested";
 /// rule understood (a misspelt detail-type).
 pub const REQUEST_NOT_UNDERSTOOD: &str = "Request Not Understood";
 /// Requests stepdeploy acts on.
-pub const REQUESTS: [&str; 3] = [DEPLOY_REQUESTED, TEARDOWN_REQUESTED, CLEANUP_REQUESTED];
+pub const REQUESTS: [&str; 4] = [
+    DEPLOY_REQUESTED,
+    TEARDOWN_REQUESTED,
+    CLEANUP_REQUESTED,
+    crate::rollout::ROLLOUT_REQUESTED,
+];
 /// Every `detail-type` stepdeploy reads or writes on its bus (the
 /// not-understood rule matches everything else).
-pub const KNOWN_DETAIL_TYPES: [&str; 6] = [
+pub const KNOWN_DETAIL_TYPES: [&str; 9] = [
     DEPLOY_REQUESTED,
     TEARDOWN_REQUESTED,
     CLEANUP_REQUESTED,
     DEPLOY_SUCCEEDED,
     DEPLOY_FAILED,
     REQUEST_NOT_UNDERSTOOD,
+    crate::rollout::ROLLOUT_REQUESTED,
+    crate::rollout::ROLLOUT_SUCCEEDED,
+    crate::rollout::ROLLOUT_HALTED,
 ];
+
+/// Most labels one tenant deployment may carry.
+pub const MAX_LABELS: usize = 16;
 
 /// `detail` of a deployment request, exactly as it may appear on the bus.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -53,6 +65,10 @@ struct DeployDetail {
     requested_by: String,
     #[serde(default)]
     request_id: Option<String>,
+    #[serde(default)]
+    labels: Option<serde_json::Value>,
+    #[serde(default)]
+    rollout: Option<String>,
 }
 
 /// `detail` of a teardown request.
@@ -84,6 +100,14 @@ pub struct DeployRequest {
     pub requested_by: String,
     /// The sender's idempotency key: re-sending an event with the same one starts no second run.
     pub request_id: Option<String>,
+    /// The tenant's labels (`ring: canary`), kept in the registry for
+    /// rollouts to select on; `None` keeps the recorded ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The fleet rollout execution (ARN) this deployment is a child of: in an
+    /// approval environment its quorum stands for the child's gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 /// A validated teardown request.
@@ -304,6 +328,10 @@ fn validate_deploy(
         }
     }
     check_request_id(detail.request_id.as_deref())?;
+    let labels = detail.labels.as_ref().map(check_labels).transpose()?;
+    if let Some(rollout) = detail.rollout.as_deref() {
+        check_rollout_arn(rollout)?;
+    }
     Ok(DeployRequest {
         tenant,
         environment,
@@ -312,7 +340,71 @@ fn validate_deploy(
         auto_promote: detail.auto_promote.unwrap_or(false),
         requested_by,
         request_id: detail.request_id,
+        labels,
+        rollout: detail.rollout,
     })
+}
+
+/// `detail.labels`: an object of at most [`MAX_LABELS`] string values, keys
+/// and values by [`crate::rollout::check_label`].
+fn check_labels(value: &serde_json::Value) -> Result<BTreeMap<String, String>, FieldError> {
+    let Some(object) = value.as_object() else {
+        return Err(FieldError::new(
+            "detail.labels",
+            format!(
+                "invalid type: {}, expected an object of labels, e.g. {{\"ring\": \"canary\"}}",
+                json_kind(value)
+            ),
+        ));
+    };
+    if object.len() > MAX_LABELS {
+        return Err(FieldError::new(
+            "detail.labels",
+            format!("has {} labels; at most {MAX_LABELS}", object.len()),
+        ));
+    }
+    let mut labels = BTreeMap::new();
+    for (key, value) in object {
+        let field = format!("detail.labels.{key}");
+        crate::rollout::check_label("detail.labels", key)?;
+        let Some(text) = value.as_str() else {
+            return Err(FieldError::new(
+                field,
+                format!("invalid type: {}, expected a string", json_kind(value)),
+            ));
+        };
+        crate::rollout::check_label(&field, text)?;
+        labels.insert(key.clone(), text.to_string());
+    }
+    Ok(labels)
+}
+
+/// `detail.rollout`: a Step Functions execution ARN (the rollout run that
+/// started this deployment; the rollout state machine sets it).
+fn check_rollout_arn(arn: &str) -> Result<(), FieldError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let valid = arn.len() <= 2048
+        && parts.len() == 8
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "states"
+        && parts[5] == "execution"
+        && parts[6..].iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "detail.rollout",
+            format!(
+                "{} is not a Step Functions execution ARN (arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME); only the rollout state machine sets it",
+                shown(arn)
+            ),
+        ))
+    }
 }
 
 fn validate_teardown(

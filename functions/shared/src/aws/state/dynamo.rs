@@ -132,6 +132,15 @@ fn registry_record(item: &HashMap<String, AttributeValue>) -> Option<RegistryRec
         updated_at: field("updated_at"),
         config_key: field("config_key"),
         requested_by: field("requested_by"),
+        labels: item
+            .get("labels")
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -613,7 +622,7 @@ impl StateStore for DynamoStateStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
-            .update_expression("SET image = :i, #status = :s, last_execution = :e, updated_at = :u, config_key = :k, requested_by = :r")
+            .update_expression("SET image = :i, #status = :s, last_execution = :e, updated_at = :u, config_key = :k, requested_by = :r, labels = :l")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":i", s(&record.image))
             .expression_attribute_values(":s", s(&record.status))
@@ -621,6 +630,16 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":u", s(&record.updated_at))
             .expression_attribute_values(":k", s(&record.config_key))
             .expression_attribute_values(":r", s(&record.requested_by))
+            .expression_attribute_values(
+                ":l",
+                AttributeValue::M(
+                    record
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), s(v)))
+                        .collect(),
+                ),
+            )
             .send()
             .await
             .map_err(|e| AwsCallError::new("dynamodb:UpdateItem (registry)", e))?;
@@ -634,7 +653,7 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .set_key(Some(Self::key(registry_pk(tenant), REGISTRY_SK)))
             .update_expression(
-                "REMOVE image, #status, last_execution, updated_at, config_key, requested_by",
+                "REMOVE image, #status, last_execution, updated_at, config_key, requested_by, labels",
             )
             .condition_expression("last_execution = :e")
             .expression_attribute_names("#status", "status")

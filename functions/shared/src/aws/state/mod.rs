@@ -162,6 +162,10 @@ pub struct RegistryRecord {
     pub config_key: String,
     /// Who asked.
     pub requested_by: String,
+    /// The tenant's labels (`ring: canary`): what rollouts select on. A
+    /// deployment that sets none keeps these.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// One tenant's registry entry, as `stepdeploy status` lists them.
