@@ -124,6 +124,10 @@ class EnvSpec:
     cidr: str
     db_port: int
     promote_to: str | None
+    # Load balancers (each with its listener and CloudFront distribution):
+    # dev has three, so an environment past one ALB's 100 tenants is
+    # exercised locally (tests/tests/capacity.rs).
+    load_balancers: int = 1
 
     @property
     def external_id(self) -> str:
@@ -139,7 +143,7 @@ class EnvSpec:
 
 
 ENVIRONMENTS = [
-    EnvSpec("dev", "111111111111", "eu-west-1", "10.10.0.0/16", 3307, "sit"),
+    EnvSpec("dev", "111111111111", "eu-west-1", "10.10.0.0/16", 3307, "sit", load_balancers=3),
     EnvSpec("sit", "222222222222", "eu-west-1", "10.20.0.0/16", 3308, "prod"),
     EnvSpec("prod", "333333333333", "af-south-1", "10.30.0.0/16", 3309, None),
 ]
@@ -910,6 +914,7 @@ def target_account_parameters(env: EnvSpec, r: dict[str, Any]) -> dict[str, str]
         "EnvironmentName": env.name,
         "ClusterName": f"{env.name}-cluster",
         "AlbListenerArn": r["listener_arn"],
+        "AdditionalAlbListenerArns": ",".join(lb["listener_arn"] for lb in r.get("more_load_balancers", [])),
         "EfsFileSystemId": r["efs_id"],
         "RdsMasterSecretArn": r["master_secret_arn"],
         "RdsMasterSecretKmsKeyArn": "",
@@ -1067,9 +1072,14 @@ def ensure_cluster(aws: Aws, env: EnvSpec) -> str:
     return arn
 
 
-def ensure_load_balancer(aws: Aws, env: EnvSpec, subnets: list[str]) -> dict[str, Any]:
+def load_balancer_name(env: EnvSpec, index: int) -> str:
+    """`dev-alb`, `dev-alb-2`, `dev-alb-3`."""
+    return f"{env.name}-alb" if index == 0 else f"{env.name}-alb-{index + 1}"
+
+
+def ensure_load_balancer(aws: Aws, env: EnvSpec, subnets: list[str], index: int = 0) -> dict[str, Any]:
     elb = aws.client("elbv2")
-    name = f"{env.name}-alb"
+    name = load_balancer_name(env, index)
     try:
         lb = elb.describe_load_balancers(Names=[name])["LoadBalancers"][0]
         report(env.name, "load-balancer", name, "exists")
@@ -1101,7 +1111,7 @@ def ensure_certificate(aws: Aws, env: EnvSpec) -> str:
     return arn
 
 
-def ensure_https_listener(aws: Aws, env: EnvSpec, lb_arn: str, certificate_arn: str) -> str:
+def ensure_https_listener(aws: Aws, env: EnvSpec, lb_arn: str, certificate_arn: str, index: int = 0) -> str:
     elb = aws.client("elbv2")
     default_actions = [{
         "Type": "fixed-response",
@@ -1109,7 +1119,7 @@ def ensure_https_listener(aws: Aws, env: EnvSpec, lb_arn: str, certificate_arn: 
             "StatusCode": "404", "ContentType": "text/plain", "MessageBody": "no such tenant",
         },
     }]
-    label = f"{env.name}-alb HTTPS:443"
+    label = f"{load_balancer_name(env, index)} HTTPS:443"
     for listener in elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
         if listener["Port"] == 443:
             actions = listener.get("DefaultActions", [])
@@ -1207,15 +1217,15 @@ def ensure_hosted_zone(aws: Aws, env: EnvSpec) -> str:
     return zone_id
 
 
-def ensure_distribution(aws: Aws, env: EnvSpec, alb_dns: str) -> str:
+def ensure_distribution(aws: Aws, env: EnvSpec, alb_dns: str, index: int = 0) -> str:
     cf = aws.client("cloudfront")
-    comment = f"{env.name} tenants"
+    comment = f"{env.name} tenants" if index == 0 else f"{env.name} tenants ({load_balancer_name(env, index)})"
     for page in cf.get_paginator("list_distributions").paginate():
         for dist in page["DistributionList"].get("Items", []):
             if dist["Comment"] == comment:
                 report(env.name, "cloudfront", comment, f"exists {dist['DomainName']}")
                 return dist["DomainName"]
-    origin_id = f"{env.name}-alb"
+    origin_id = load_balancer_name(env, index)
     dist = cf.create_distribution(DistributionConfig={
         "CallerReference": f"{PREFIX}-seed-{env.name}-{uuid.uuid4()}",
         "Comment": comment,
@@ -1294,7 +1304,7 @@ def example_config(repo: Path, env: EnvSpec) -> dict[str, Any]:
 
 
 # Local-only optional fields that the real configs leave out.
-LOCAL_EXTRA_FIELDS = {"verify.base_url", "dns.check_base_url"}
+LOCAL_EXTRA_FIELDS = {"verify.base_url", "dns.check_base_url", "additional_load_balancers"}
 
 
 def check_schema(example: Any, actual: Any, where: str = "") -> list[str]:
@@ -1346,6 +1356,14 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
         "dns": {"enabled": env.name != "dev", "check_base_url": LOCAL_SITE_URL},
         "promote_to": env.promote_to,
     }
+    if r["more_load_balancers"]:
+        # Each load balancer its own 100 priorities: 110-209, 210-309, ...
+        config["additional_load_balancers"] = [
+            {"listener_arn": lb["listener_arn"],
+             "priority_range": {"min": 10 + 100 * i, "max": 109 + 100 * i},
+             "cloudfront": {"domain_name": lb["cloudfront_domain"], "hosted_zone_id": CLOUDFRONT_ZONE_ID}}
+            for i, lb in enumerate(r["more_load_balancers"], start=1)
+        ]
     problems = check_schema(example, config)
     if problems:
         raise SeedError(
@@ -1372,6 +1390,13 @@ def seed_environment(orchestrator: Aws, env: EnvSpec, repo: Path, state_dir: Pat
     r["task_execution_role_arn"], r["task_role_arn"] = ensure_task_roles(aws, env, r["efs_id"])
     r["hosted_zone_id"] = ensure_hosted_zone(aws, env)
     r["cloudfront_domain"] = ensure_distribution(aws, env, lb["DNSName"])
+    r["more_load_balancers"] = []
+    for index in range(1, env.load_balancers):
+        more = ensure_load_balancer(aws, env, r["subnets"], index)
+        r["more_load_balancers"].append({
+            "listener_arn": ensure_https_listener(aws, env, more["LoadBalancerArn"], certificate, index),
+            "cloudfront_domain": ensure_distribution(aws, env, more["DNSName"], index),
+        })
     r["master_secret_arn"] = ensure_rds_master(aws, env, state_dir)
     r["deploy_role_arn"] = ensure_deploy_role(aws, repo, env, r)
     ensure_mysql_agent(aws, env)

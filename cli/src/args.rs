@@ -32,7 +32,7 @@ pub struct Global {
     /// The orchestrator's region.
     #[arg(long, global = true, env = "AWS_REGION")]
     pub region: Option<String>,
-    /// Name of the orchestrator stack: the bus, `{stack}-deploy-tenant`, `{stack}-teardown-tenant`, `{stack}-approvals`.
+    /// Name of the orchestrator stack: the bus, `{stack}-deploy-tenant`, `{stack}-teardown-tenant`, `{stack}-rollout-fleet`, `{stack}-approvals`.
     #[arg(
         long,
         global = true,
@@ -62,7 +62,9 @@ pub enum Output {
 pub enum Command {
     /// Request a deployment: puts the event, prints the execution it started.
     Deploy(Deploy),
-    /// Follow a run live: one line per phase, approvals while waiting.
+    /// Roll one image out to many tenants of an environment, in waves.
+    Rollout(Rollout),
+    /// Follow a run live: one line per phase (a rollout: per wave), approvals while waiting.
     Watch(Watch),
     /// Tenants × environments: image, last run, outcome, URL.
     Status(Status),
@@ -80,7 +82,7 @@ pub enum Command {
     Events(EventsCommand),
 }
 
-/// Who asked and how to follow, shared by deploy and teardown.
+/// Who asked and how to follow, shared by deploy, rollout and teardown.
 #[derive(Debug, Args)]
 pub struct Request {
     /// Who asks (e-mail or user name); defaults to $USER. The requester may not approve their own run.
@@ -111,7 +113,45 @@ pub struct Deploy {
     /// On success, request the next environment's deployment.
     #[arg(long)]
     pub auto_promote: bool,
+    /// A label rollouts select on, KEY=VALUE (repeat, or comma-separate); the labels given replace the tenant's recorded ones.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
     /// Requester, idempotency key, --wait.
+    #[command(flatten)]
+    pub request: Request,
+}
+
+/// `stepdeploy rollout`.
+#[derive(Debug, Args)]
+pub struct Rollout {
+    /// Environment whose tenants move.
+    #[arg(long = "env", short = 'e')]
+    pub environment: String,
+    /// Image every selected tenant ends up on (tenants already on it are skipped).
+    #[arg(long)]
+    pub image: String,
+    /// `all`: every tenant of the environment (the default without --tenant or --label).
+    #[arg(long, value_name = "all")]
+    pub tenants: Option<String>,
+    /// Only this tenant (repeat, or comma-separate).
+    #[arg(long = "tenant", value_name = "NAME")]
+    pub tenant: Vec<String>,
+    /// Only the tenants with this label, KEY=VALUE (repeat, or comma-separate: a tenant must have them all).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// A wave, in order (repeat): label:KEY=VALUE[,KEY=VALUE], tenants:A[,B…], P% (of the rollout) or N (tenants); the tenants no wave takes form a final wave.
+    #[arg(long = "wave", value_name = "WAVE")]
+    pub waves: Vec<String>,
+    /// Most tenant deployments at once (1 to 100; default 5).
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<u32>,
+    /// Failures tolerated before the rollout halts: per_wave=N|P%,overall=N|P% (default: none).
+    #[arg(long, value_name = "BUDGET")]
+    pub failure_budget: Option<String>,
+    /// Seconds to wait between waves (0 to 86400; default 0).
+    #[arg(long = "bake", value_name = "SECONDS")]
+    pub bake: Option<u32>,
+    /// Requester (an e-mail address), idempotency key, --wait.
     #[command(flatten)]
     pub request: Request,
 }
@@ -119,7 +159,7 @@ pub struct Deploy {
 /// `stepdeploy watch`.
 #[derive(Debug, Args)]
 pub struct Watch {
-    /// An execution (ARN or name), or a tenant (with --env: its newest run).
+    /// An execution (ARN or name; a rollout's `rollout-{env}-{id}`), or a tenant (with --env: its newest run).
     pub target: String,
     /// Environment, when TARGET is a tenant.
     #[arg(long = "env", short = 'e')]
@@ -196,7 +236,7 @@ pub enum EventsCommand {
         /// Which event.
         #[arg(value_enum)]
         kind: EventKind,
-        /// Tenant in the sample.
+        /// Tenant in the sample (a rollout's canary wave).
         #[arg(long, default_value = "goldencrust")]
         tenant: String,
         /// Environment in the sample.
@@ -212,4 +252,6 @@ pub enum EventKind {
     Deploy,
     /// `Tenant Teardown Requested`.
     Teardown,
+    /// `Fleet Rollout Requested`.
+    Rollout,
 }

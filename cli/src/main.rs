@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod error;
+mod fleet;
 mod progress;
 mod render;
 mod stack;
@@ -38,6 +39,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let stack = Stack::connect(&g.stack, &overrides).await;
     match &cli.command {
         Command::Deploy(a) => commands::deploy(&stack, g, a).await,
+        Command::Rollout(a) => commands::rollout(&stack, g, a).await,
         Command::Watch(a) => commands::watch(&stack, g, a).await,
         Command::Status(a) => commands::status(&stack, g, a).await,
         Command::History(a) => commands::history(&stack, g, a).await,

@@ -16,6 +16,8 @@ pub struct Event {
     pub state: Option<String>,
     /// `error: cause` of a failed task or execution.
     pub error: Option<String>,
+    /// The state's input (entered events) or output (exited events), JSON text.
+    pub data: Option<String>,
 }
 
 /// Where a phase is.
@@ -48,6 +50,9 @@ pub struct Phase {
     /// The error, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the state was about, when that says more than its name (a rollout's wave and its tenants, a verdict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Phase {
@@ -59,11 +64,15 @@ impl Phase {
             PhaseStatus::Failed => "FAILED",
         };
         let mut line = format!("  {:<14} {:<8} {:>7.1} s", self.name, status, self.seconds);
-        if self.round > 1 {
+        // A detail says which one it is (`wave 2 of 3`); the round would only repeat it.
+        if self.round > 1 && self.detail.is_none() {
             line.push_str(&format!("  round {}", self.round));
         }
         if self.retries > 0 {
             line.push_str(&format!("  ({} retries)", self.retries));
+        }
+        if let Some(detail) = &self.detail {
+            line.push_str(&format!("  {detail}"));
         }
         if let Some(error) = &self.error {
             line.push_str(&format!("  {error}"));
@@ -89,6 +98,7 @@ pub fn phases(events: &[Event], now: f64) -> Vec<Phase> {
                     seconds: 0.0,
                     retries: 0,
                     error: None,
+                    detail: None,
                 });
                 current = Some(phases.len() - 1);
             }
@@ -178,6 +188,7 @@ mod tests {
             at,
             state: state.map(Into::into),
             error: error.map(Into::into),
+            data: None,
         }
     }
 

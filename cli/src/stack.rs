@@ -15,27 +15,43 @@ use stepdeploy_shared::state::DynamoStateStore;
 use stepdeploy_shared::validate::FieldError;
 use stepdeploy_shared::{EnvironmentName, TenantName};
 
-/// The two state machines.
+/// The state machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Machine {
     /// `{stack}-deploy-tenant`.
     Deploy,
     /// `{stack}-teardown-tenant`.
     Teardown,
+    /// `{stack}-rollout-fleet`: one image to many tenants, in waves.
+    Rollout,
 }
 
 impl Machine {
-    /// Both, deploy first.
+    /// The two that run one tenant, deploy first.
     pub const ALL: [Machine; 2] = [Machine::Deploy, Machine::Teardown];
 
-    /// `deploy` or `teardown`.
+    /// `deploy`, `teardown` or `rollout`.
     pub fn kind(self) -> &'static str {
         match self {
             Self::Deploy => "deploy",
             Self::Teardown => "teardown",
+            Self::Rollout => "rollout",
+        }
+    }
+
+    /// The state machine's name without the stack's: `deploy-tenant`, `teardown-tenant`, `rollout-fleet`.
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy-tenant",
+            Self::Teardown => "teardown-tenant",
+            Self::Rollout => "rollout-fleet",
         }
     }
 }
+
+/// What a rollout's execution name starts with (`rollout-{env}-{id}`), as
+/// the trigger names it (`ROLLOUT_NAME_PREFIX` in functions/trigger).
+pub const ROLLOUT_NAME_PREFIX: &str = "rollout";
 
 /// A run, as listed.
 #[derive(Debug, Clone)]
@@ -169,7 +185,7 @@ impl Stack {
 
     /// A state machine's name.
     pub fn machine_name(&self, machine: Machine) -> String {
-        format!("{}-{}-tenant", self.name, machine.kind())
+        format!("{}-{}", self.name, machine.suffix())
     }
 
     /// The approvals table.
@@ -397,6 +413,8 @@ impl Stack {
         if target.starts_with("arn:") {
             let machine = if target.contains("-teardown-tenant:") {
                 Machine::Teardown
+            } else if target.contains("-rollout-fleet:") {
+                Machine::Rollout
             } else {
                 Machine::Deploy
             };
@@ -406,7 +424,13 @@ impl Stack {
                 .ok_or_else(|| CliError::NotFound(format!("no execution {target}")));
         }
         if target.contains('-') {
-            for machine in Machine::ALL {
+            // `rollout-…` is a rollout's name (or a deployment of a tenant named "rollout").
+            let machines: &[Machine] = if target.starts_with(&format!("{ROLLOUT_NAME_PREFIX}-")) {
+                &[Machine::Rollout, Machine::Deploy, Machine::Teardown]
+            } else {
+                &Machine::ALL
+            };
+            for &machine in machines {
                 let sm = self.machine_arn(machine).await?;
                 let arn = format!(
                     "{}:{target}",
@@ -416,10 +440,13 @@ impl Stack {
                     return Ok(run);
                 }
             }
+            let names: Vec<String> = machines.iter().map(|m| self.machine_name(*m)).collect();
+            let listed = match names.as_slice() {
+                [rest @ .., last] if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => names.join(""),
+            };
             return Err(CliError::NotFound(format!(
-                "no execution named {target} in {} or {}",
-                self.machine_name(Machine::Deploy),
-                self.machine_name(Machine::Teardown)
+                "no execution named {target} in {listed}"
             )));
         }
         let t = TenantName::parse(target).map_err(|e| FieldError::new("tenant", e.reason))?;
@@ -465,10 +492,17 @@ fn progress_event(e: &HistoryEvent) -> Event {
             e.execution_failed_event_details()
                 .and_then(|d| error_text(d.error(), d.cause()))
         });
+    // What a state received or handed on: a rollout's progress reads its waves from it.
+    let data = e
+        .state_entered_event_details()
+        .and_then(|d| d.input())
+        .or_else(|| e.state_exited_event_details().and_then(|d| d.output()))
+        .map(str::to_string);
     Event {
         kind: e.r#type().as_str().to_string(),
         at: seconds(e.timestamp()),
         state,
         error,
+        data,
     }
 }

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use stepdeploy_shared::config::EnvironmentSet;
+use stepdeploy_shared::rollout::{RolloutRequest, TenantSelection, WaveSpec, ROLLOUT_REQUESTED};
 use stepdeploy_shared::Request;
 use stepdeploy_tests::{approval_links, ensure_stack, post, repo, unique_tenant, ENDPOINT};
 
@@ -135,6 +136,260 @@ fn events_example_is_a_valid_request_the_bus_accepts() {
         2,
         "tenant:",
     );
+
+    // A rollout: every tenant of the environment, the named tenant as the canary wave.
+    let entries = json(&[
+        "events", "example", "rollout", "--env", "sit", "--tenant", "acme",
+    ]);
+    let entry = &entries[0];
+    assert_eq!(
+        (
+            &entry["EventBusName"],
+            &entry["DetailType"],
+            &entry["Source"]
+        ),
+        (
+            &Value::from("stepdeploy"),
+            &Value::from(ROLLOUT_REQUESTED),
+            &Value::from("stepdeploy")
+        )
+    );
+    let detail: Value =
+        serde_json::from_str(entry["Detail"].as_str().expect("detail")).expect("detail json");
+    let rollout =
+        RolloutRequest::from_event(&stepdeploy_tests::event(ROLLOUT_REQUESTED, detail), &envs)
+            .expect("a valid rollout request");
+    assert_eq!(rollout.environment.as_str(), "sit");
+    assert_eq!(rollout.tenants, TenantSelection::All);
+    assert!(
+        matches!(&rollout.waves[0], WaveSpec::Tenants(t) if t.len() == 1 && t[0].as_str() == "acme"),
+        "{:?}",
+        rollout.waves
+    );
+    assert!(rollout.request_id.is_some());
+    fails(
+        &["events", "example", "rollout", "--env", "Prod"],
+        2,
+        "--env",
+    );
+}
+
+/// The entries of a sample file (`events/…`) as rules deliver them.
+fn sample_events(path: &std::path::Path) -> Vec<(String, Value)> {
+    let text = std::fs::read_to_string(path).expect("sample");
+    let entries: Vec<Value> = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not a PutEvents entry list: {e}", path.display()));
+    entries
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["Source"], "stepdeploy", "{}", path.display());
+            assert_eq!(entry["EventBusName"], "stepdeploy", "{}", path.display());
+            let detail_type = entry["DetailType"]
+                .as_str()
+                .expect("DetailType")
+                .to_string();
+            let detail: Value = serde_json::from_str(entry["Detail"].as_str().expect("Detail"))
+                .unwrap_or_else(|e| panic!("{}: Detail: {e}", path.display()));
+            let event = stepdeploy_tests::event(&detail_type, detail);
+            (detail_type, event)
+        })
+        .collect()
+}
+
+/// A sample event checked with the rules its run applies first (bootstrap's, the rollout plan's).
+fn check_sample(
+    detail_type: &str,
+    event: &Value,
+    envs: &EnvironmentSet,
+) -> Result<(), stepdeploy_shared::validate::FieldError> {
+    if detail_type == ROLLOUT_REQUESTED {
+        RolloutRequest::from_event(event, envs).map(|_| ())
+    } else {
+        Request::from_event(event, envs).map(|_| ())
+    }
+}
+
+/// `events/*.json` are valid requests; each `events/bad/*.json` is refused
+/// (its run fails with `ValidationFailed`) by an error that names the field.
+#[test]
+fn sample_events_are_valid_and_bad_ones_name_the_field() {
+    let envs = EnvironmentSet::load_dir(&repo().join("infra/environments")).expect("configs");
+    let files = |dir: &str| {
+        let mut files: Vec<_> = std::fs::read_dir(repo().join(dir))
+            .expect("events dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+    };
+    let good = files("events");
+    assert!(
+        good.iter().any(|p| p.ends_with("rollout-sit.json")),
+        "{good:?}"
+    );
+    for path in &good {
+        for (detail_type, event) in sample_events(path) {
+            if let Err(e) = check_sample(&detail_type, &event, &envs) {
+                panic!("{}: refused: {e}", path.display());
+            }
+        }
+    }
+    let bad = files("events/bad");
+    assert!(
+        bad.iter()
+            .filter(|p| p.display().to_string().contains("rollout-"))
+            .count()
+            >= 3,
+        "{bad:?}"
+    );
+    for path in &bad {
+        for (detail_type, event) in sample_events(path) {
+            let e = check_sample(&detail_type, &event, &envs)
+                .err()
+                .unwrap_or_else(|| panic!("{}: accepted", path.display()));
+            assert!(
+                e.field.starts_with("detail.") && e.to_string().starts_with(&e.field),
+                "{}: {e} names no field",
+                path.display()
+            );
+        }
+    }
+    // The bad rollouts fail for the reason their names say.
+    for (file, says) in [
+        (
+            "rollout-tenant-in-two-waves.json",
+            "detail.waves[1].tenants[0]: \"acme\" is already in detail.waves[0]",
+        ),
+        (
+            "rollout-failure-budget.json",
+            "detail.failure_budget.overall: 150% is more than 100%",
+        ),
+        (
+            "rollout-max-parallel-zero.json",
+            "detail.max_parallel: 0 is outside 1..=100",
+        ),
+    ] {
+        let (detail_type, event) = sample_events(&repo().join("events/bad").join(file)).remove(0);
+        let e = check_sample(&detail_type, &event, &envs).expect_err(file);
+        assert!(e.to_string().starts_with(says), "{file}: {e}");
+    }
+}
+
+/// `rollout` and `deploy --label` refuse malformed flags and invalid
+/// requests before anything is put on the bus: one line, exit code 2.
+#[test]
+fn rollout_and_label_flags_are_checked_before_anything_is_put() {
+    let configs = repo().join("infra/environments").display().to_string();
+    let rollout = |extra: &[&str]| {
+        let mut args = vec![
+            "--config-dir",
+            &configs,
+            "rollout",
+            "--env",
+            "dev",
+            "--image",
+            "wordpress:6.5-apache",
+            "--requested-by",
+            "jane@kimmyai.io",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    for (extra, says) in [
+        (
+            &["--wave", "canary"][..],
+            "--wave: \"canary\" is not a wave; expected label:KEY=VALUE",
+        ),
+        (
+            &["--wave", "label:ring"],
+            "--wave: \"ring\" is not KEY=VALUE",
+        ),
+        (&["--label", "ring"], "--label: \"ring\" is not KEY=VALUE"),
+        (
+            &["--tenants", "most"],
+            "--tenants: \"most\" is not a selection",
+        ),
+        (
+            &["--tenant", "acme", "--label", "ring=canary"],
+            "--tenant: a rollout selects tenants by name or by label, not both",
+        ),
+        (
+            &["--failure-budget", "10%"],
+            "--failure-budget: \"10%\" is not KEY=VALUE",
+        ),
+        (
+            &["--max-parallel", "0"],
+            "detail.max_parallel: 0 is outside 1..=100",
+        ),
+        (
+            &["--wave", "0%"],
+            "detail.waves[0].percent: 0 is outside 1..=100",
+        ),
+        (
+            &[
+                "--wave",
+                "tenants:acme,goldencrust",
+                "--wave",
+                "tenants:acme",
+            ],
+            "detail.waves[1].tenants[0]: \"acme\" is already in detail.waves[0]",
+        ),
+        (
+            &["--failure-budget", "per_wave=1,overall=150%"],
+            "detail.failure_budget.overall: 150% is more than 100%",
+        ),
+        (
+            &["--bake", "86401"],
+            "detail.bake_seconds: 86401 is outside 0..=86400",
+        ),
+        (
+            &["--label", "ring=Canary"],
+            "detail.tenants.labels.ring: \"Canary\" must match",
+        ),
+    ] {
+        let args = rollout(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(&args, 2, says);
+    }
+    // Rollouts report to their requester: an e-mail address, in every environment.
+    fails(
+        &[
+            "--config-dir",
+            &configs,
+            "rollout",
+            "--env",
+            "dev",
+            "--image",
+            "wordpress:6.5-apache",
+            "--requested-by",
+            "jane",
+        ],
+        2,
+        "detail.requested_by:",
+    );
+    for (label, says) in [
+        ("ring", "--label: \"ring\" is not KEY=VALUE"),
+        ("Ring=canary", "detail.labels: \"Ring\" must match"),
+        ("ring=canary,ring=main", "--label: \"ring\" is given twice"),
+    ] {
+        fails(
+            &[
+                "--config-dir",
+                &configs,
+                "deploy",
+                "goldencrust",
+                "--env",
+                "dev",
+                "--label",
+                label,
+                "--requested-by",
+                "jane@kimmyai.io",
+            ],
+            2,
+            says,
+        );
+    }
 }
 
 #[test]
@@ -586,4 +841,207 @@ fn a_run_stopped_at_the_gate_closes_its_links() {
         "--execution-arn",
         next["execution_arn"].as_str().expect("arn"),
     ]);
+}
+
+/// A rollout whose label selects no tenant is put (the CLI cannot see the
+/// fleet), and its run refuses it at Plan, naming the field: nothing is
+/// deployed, `--wait` and `watch` exit 3.
+#[test]
+fn a_rollout_on_a_label_nobody_has_is_refused_by_its_plan() {
+    ensure_stack();
+    let tag = unique_tenant("clinobody");
+    let o = run(&[
+        "rollout",
+        "--env",
+        "dev",
+        "--image",
+        "wordpress:6.5-apache",
+        "--label",
+        &format!("fleet={tag}"),
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--request-id",
+        &tag,
+        "--wait",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{}{out}", stderr(&o));
+    let name = format!("rollout-dev-{tag}");
+    assert!(out.starts_with(&format!("started {name}: ")), "{out}");
+    let plan = out
+        .lines()
+        .find(|l| l.starts_with("  Plan "))
+        .unwrap_or_else(|| panic!("a Plan line: {out}"));
+    assert!(
+        plan.contains(" FAILED ")
+            && plan.ends_with(&format!(
+                "ValidationFailed: invalid input: detail.tenants.labels: no tenant deployed in dev has fleet={tag}"
+            )),
+        "{out}"
+    );
+    assert!(!out.contains("RunWave"), "no wave ran: {out}");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "stepdeploy: execution {name} FAILED: ValidationFailed"
+        )),
+        "{err}"
+    );
+    // Watched again by name: the same verdict, the same exit code.
+    let watched = run(&["watch", &name, "--output", "json"]);
+    assert_eq!(watched.status.code(), Some(3));
+    let report: Value = serde_json::from_slice(&watched.stdout).expect("json");
+    assert_eq!(
+        (&report["kind"], &report["status"]),
+        (&Value::from("rollout"), &Value::from("FAILED"))
+    );
+    assert_eq!(report["phases"][0]["name"], "Plan");
+    assert_eq!(report["phases"][0]["status"], "failed");
+    assert!(
+        report.get("rollout").is_none(),
+        "no plan, no report: {report:#}"
+    );
+}
+
+/// Tenants deployed with `--label` are rolled out by label, the canary
+/// first: `rollout --wait` prints one line per step and wave and the
+/// per-tenant report, `watch` shows the same, and a second rollout to the
+/// same image deploys nothing.
+#[test]
+fn labelled_tenants_roll_out_in_waves_in_dev() {
+    ensure_stack();
+    let tag = unique_tenant("clifleet");
+    let tenants: Vec<String> = (0..3).map(|_| unique_tenant("cli")).collect();
+    for (i, t) in tenants.iter().enumerate() {
+        let ring = if i == 0 { "ring=canary" } else { "ring=main" };
+        let done = json(&[
+            "deploy",
+            t,
+            "--env",
+            "dev",
+            "--image",
+            "wordpress:6.4-apache",
+            "--label",
+            &format!("fleet={tag}"),
+            "--label",
+            ring,
+            "--requested-by",
+            "jane@kimmyai.io",
+            "--wait",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(done["status"], "SUCCEEDED", "{done:#}");
+    }
+    let o = run(&[
+        "rollout",
+        "--env",
+        "dev",
+        "--image",
+        "wordpress:6.5-apache",
+        "--label",
+        &format!("fleet={tag}"),
+        "--wave",
+        "label:ring=canary",
+        "--wave",
+        "1",
+        "--failure-budget",
+        "per_wave=0,overall=0",
+        "--bake",
+        "1",
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--request-id",
+        &tag,
+        "--wait",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}{out}", stderr(&o));
+    let name = format!("rollout-dev-{tag}");
+    let location = format!(
+        "s3://{}/_rollouts/dev/{name}.json",
+        stepdeploy_tests::environment("dev").config_bucket
+    );
+    let steps: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Plan", "RunWave", "Judge", "Bake", "RunWave", "Judge", "Bake", "RunWave", "Judge",
+            "Report"
+        ],
+        "{out}"
+    );
+    for says in [
+        "3 waves, 3 tenants to deploy".to_string(),
+        format!("wave 1 of 3: {}", tenants[0]),
+        "wave 1: 1 succeeded; continue".to_string(),
+        "wave 3: 1 succeeded; done".to_string(),
+        format!("succeeded; report {location}"),
+        format!("rollout {name}: wordpress:6.5-apache to dev succeeded; 3 deployed, 0 failed"),
+        format!("execution {name}: SUCCEEDED"),
+    ] {
+        assert!(out.contains(&says), "{says:?} not in:\n{out}");
+    }
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(tenants[0].as_str()))
+        .expect("the canary's row");
+    assert!(row.contains(" 1 ") && row.contains("succeeded"), "{row}");
+
+    // Watched afterwards: the report, per tenant, as the rollout wrote it.
+    let watched = json(&["watch", &name, "--output", "json"]);
+    assert_eq!(watched["kind"], "rollout");
+    let report = &watched["rollout"];
+    assert_eq!(report["status"], "succeeded", "{watched:#}");
+    assert_eq!(report["counts"]["succeeded"], 3);
+    let waves: Vec<(String, u64)> = report["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .map(|t| {
+            (
+                t["tenant"].as_str().unwrap_or("").to_string(),
+                t["wave"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    // The canary, then one tenant per wave in name order.
+    let mut main = [tenants[1].clone(), tenants[2].clone()];
+    main.sort();
+    assert_eq!(
+        waves,
+        [
+            (tenants[0].clone(), 1),
+            (main[0].clone(), 2),
+            (main[1].clone(), 3)
+        ],
+        "{watched:#}"
+    );
+    assert_eq!(watched["report_location"], location.as_str());
+    let rows = json(&["status", &tenants[1], "--env", "dev", "--output", "json"]);
+    assert_eq!(rows[0]["image"], "wordpress:6.5-apache", "{rows:#}");
+
+    // The same image again: every tenant is skipped, nothing is deployed.
+    let again = json(&[
+        "rollout",
+        "--env",
+        "dev",
+        "--image",
+        "wordpress:6.5-apache",
+        "--label",
+        &format!("fleet={tag}"),
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--wait",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(again["status"], "SUCCEEDED", "{again:#}");
+    assert_eq!(again["rollout"]["counts"]["skipped"], 3, "{again:#}");
+    assert_eq!(again["rollout"]["counts"]["succeeded"], 0, "{again:#}");
 }

@@ -11,7 +11,7 @@ pub async fn approval_links(tenant: &str, approvers: usize) -> Vec<(String, Stri
         format!("deploy {tenant} to"),
         format!("remove {tenant} from"),
     );
-    mailed_links(&tenant.to_string(), approvers, |text| {
+    mailed_links(tenant, approvers, |text| {
         text.contains(&deploy) || text.contains(&remove)
     })
     .await

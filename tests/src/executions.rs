@@ -97,6 +97,16 @@ pub async fn finished_executions(
     count: usize,
     within: Duration,
 ) -> Vec<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+    finished_executions_of(DEPLOY_STATE_MACHINE, prefix, count, within).await
+}
+
+/// [`finished_executions`] on any state machine.
+pub async fn finished_executions_of(
+    state_machine: &str,
+    prefix: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
     let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
     let deadline = Instant::now() + within;
     loop {
@@ -105,7 +115,7 @@ pub async fn finished_executions(
         loop {
             let page = sfn
                 .list_executions()
-                .state_machine_arn(DEPLOY_STATE_MACHINE)
+                .state_machine_arn(state_machine)
                 .set_next_token(token)
                 .send()
                 .await

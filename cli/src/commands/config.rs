@@ -11,6 +11,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use stepdeploy_shared::config::{EnvironmentConfig, EnvironmentSet};
 use stepdeploy_shared::request::{DEPLOY_REQUESTED, TEARDOWN_REQUESTED};
+use stepdeploy_shared::rollout::ROLLOUT_REQUESTED;
 use stepdeploy_shared::EnvironmentName;
 
 /// One file's verdict in `config validate`.
@@ -131,6 +132,16 @@ pub fn events_example(
         args::EventKind::Teardown => (
             TEARDOWN_REQUESTED,
             json!({"tenant": tenant_name, "environment": env, "requested_by": "jane@example.com",
+                   "request_id": new_request_id()}),
+        ),
+        // Every tenant of the environment: the tenant first, as a canary
+        // wave, then a quarter of the fleet per wave, a minute apart.
+        args::EventKind::Rollout => (
+            ROLLOUT_REQUESTED,
+            json!({"environment": env, "image": "wordpress:6.5-apache", "tenants": "all",
+                   "waves": [{"tenants": [tenant_name]}, {"percent": 25}, {"percent": 25}, {"percent": 25}],
+                   "max_parallel": 5, "failure_budget": {"per_wave": 0, "overall": "10%"},
+                   "bake_seconds": 60, "requested_by": "jane@example.com",
                    "request_id": new_request_id()}),
         ),
     };

@@ -1,6 +1,7 @@
 //! `deploy` and `teardown`: validate the request, put its event on the bus,
 //! find the run it started (and follow it with `--wait`).
 
+use super::rollout::labels;
 use super::watch::follow;
 use super::{environment, environments, tenant};
 use crate::args::{self, Global, Output};
@@ -8,16 +9,17 @@ use crate::error::CliError;
 use crate::render::{now, print_json, timestamp};
 use crate::stack::{Machine, Stack};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 use stepdeploy_shared::config::{EnvironmentConfig, EnvironmentSet};
 use stepdeploy_shared::names::execution_name;
 use stepdeploy_shared::request::{DEPLOY_REQUESTED, TEARDOWN_REQUESTED};
+use stepdeploy_shared::rollout::ROLLOUT_REQUESTED;
 use stepdeploy_shared::{Request, ResourceNames, TenantName};
 
-/// How long `deploy`/`teardown` wait for the trigger to start the run.
-const START_WAIT: Duration = Duration::from_secs(60);
+/// How long `deploy`/`teardown`/`rollout` wait for the trigger to start the run.
+pub(super) const START_WAIT: Duration = Duration::from_secs(60);
 
 /// A random UUID (v4), the default `request_id`: unique per request, so
 /// only an operator's own `--request-id` makes a repeat find the first run.
@@ -58,15 +60,15 @@ pub(super) fn requester_or_user(requested_by: Option<String>) -> Result<String, 
         })
 }
 
-/// What `deploy` and `teardown` print once the run has started.
+/// What `deploy`, `teardown` and `rollout` print once the run has started.
 #[derive(Debug, Serialize)]
-struct Started {
-    execution: String,
-    execution_arn: String,
-    status: String,
-    console_url: String,
-    event_id: String,
-    request_id: String,
+pub(super) struct Started {
+    pub(super) execution: String,
+    pub(super) execution_arn: String,
+    pub(super) status: String,
+    pub(super) console_url: String,
+    pub(super) event_id: String,
+    pub(super) request_id: String,
 }
 
 /// Validates, puts the event, finds the run; follows it with `--wait`.
@@ -81,6 +83,8 @@ async fn request(
     let detail_type = match machine {
         Machine::Deploy => DEPLOY_REQUESTED,
         Machine::Teardown => TEARDOWN_REQUESTED,
+        // Rollouts have their own request (commands/rollout.rs); this one refuses it.
+        Machine::Rollout => ROLLOUT_REQUESTED,
     };
     let request_id = detail["request_id"]
         .as_str()
@@ -157,6 +161,9 @@ pub async fn deploy(stack: &Stack, global: &Global, a: &args::Deploy) -> Result<
     }
     if a.auto_promote {
         detail["auto_promote"] = json!(true);
+    }
+    if !a.labels.is_empty() {
+        detail["labels"] = Value::Object(labels("--label", &a.labels)?);
     }
     request(stack, global, Machine::Deploy, detail, &a.request, &envs).await
 }

@@ -6,6 +6,7 @@ mod cleanup;
 mod config;
 mod deploy;
 mod history;
+mod rollout;
 mod status;
 mod watch;
 
@@ -13,6 +14,7 @@ pub use cleanup::cleanup;
 pub use config::{config_validate, events_example};
 pub use deploy::{deploy, teardown};
 pub use history::history;
+pub use rollout::rollout;
 pub use status::status;
 pub use watch::watch;
 

@@ -88,6 +88,7 @@ pub async fn status(stack: &Stack, global: &Global, a: &args::Status) -> Result<
                 row.outcome = Some(match run.machine {
                     Machine::Deploy => run.status.clone(),
                     Machine::Teardown => format!("TEARDOWN {}", run.status),
+                    Machine::Rollout => format!("ROLLOUT {}", run.status),
                 });
             }
         }

@@ -50,14 +50,14 @@ pub enum BootstrapError {
         max: u32,
     },
     /// The listener cannot take another tenant's rule.
-    #[error("{environment}'s load balancer is full: {rules} of its listener's rules are used or claimed, and an Application Load Balancer holds at most {quota} rules (default quota) and {quota} target groups (hard quota); remove unused tenants before adding {tenant}")]
+    #[error("{environment}'s load balancers are full: {rules} rules are used or claimed, and the environment holds {quota} tenants (an Application Load Balancer holds at most 100 rules (default quota) and 100 target groups (hard quota)); remove unused tenants or add a load balancer (additional_load_balancers) before adding {tenant}")]
     EnvironmentFull {
         environment: String,
         /// The tenant that does not fit.
         tenant: String,
         /// Rules on the listener (without the default) and claims not yet a rule.
         rules: usize,
-        /// The quota.
+        /// What the environment's load balancers hold.
         quota: u32,
     },
     /// The claim after the gate was not admitted (see `stepdeploy_shared::guard`).

@@ -203,10 +203,18 @@ mod tests {
     use stepdeploy_shared::state::memory::MemoryState;
     use stepdeploy_shared::state::LockHolder;
 
+    /// The first load balancer's rules (any listener not in `.1`), and
+    /// other listeners' by ARN.
     #[derive(Default, Clone)]
-    struct FakeRules(Arc<Mutex<Vec<ListenerRule>>>);
+    struct FakeRules(
+        Arc<Mutex<Vec<ListenerRule>>>,
+        Arc<Mutex<std::collections::HashMap<String, Vec<ListenerRule>>>>,
+    );
     impl ListenerRules for FakeRules {
-        async fn rules(&self, _listener: &str) -> Result<Vec<ListenerRule>, AwsCallError> {
+        async fn rules(&self, listener: &str) -> Result<Vec<ListenerRule>, AwsCallError> {
+            if let Some(rules) = self.1.lock().expect("lock").get(listener) {
+                return Ok(rules.clone());
+            }
             Ok(self.0.lock().expect("lock").clone())
         }
     }
@@ -541,6 +549,112 @@ mod tests {
         .expect_err("exhausted");
         assert_eq!(err.error_name(), "PriorityExhausted");
         assert!(world.state.with(|t| t.locks.is_empty()));
+    }
+
+    const SECOND: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:111111111111:listener/app/dev-alb-2/0123456789abcdef/0123456789abcdef";
+    const THIRD: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:111111111111:listener/app/dev-alb-3/0123456789abcdee/0123456789abcdee";
+
+    /// The checked-in configs, dev with two more load balancers (110–209, 210–309).
+    fn three_load_balancers() -> Result<EnvironmentSet, Arc<ConfigError>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments");
+        let mut dev: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("dev.json")).expect("dev.json"))
+                .expect("json");
+        dev["additional_load_balancers"] = json!([
+            {"listener_arn": SECOND, "priority_range": {"min": 110, "max": 209},
+             "cloudfront": {"domain_name": "d2dev.cloudfront.net", "hosted_zone_id": "Z2FDTNDATAQYW2"}},
+            {"listener_arn": THIRD, "priority_range": {"min": 210, "max": 309},
+             "cloudfront": {"domain_name": "d3dev.cloudfront.net", "hosted_zone_id": "Z2FDTNDATAQYW2"}}
+        ]);
+        let tmp = std::env::temp_dir().join(format!("stepdeploy-lb-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).expect("tmp");
+        for name in ["sit.json", "prod.json"] {
+            std::fs::copy(dir.join(name), tmp.join(name)).expect("copy");
+        }
+        std::fs::write(tmp.join("dev.json"), dev.to_string()).expect("write");
+        let set = EnvironmentSet::load_dir(&tmp).expect("configs with three load balancers");
+        let _ = std::fs::remove_dir_all(&tmp);
+        Ok(set)
+    }
+
+    #[tokio::test]
+    async fn new_tenants_go_to_the_first_load_balancer_with_room_and_stay_there() {
+        let world = World::default();
+        let envs = three_load_balancers();
+        assert_eq!(
+            envs.as_ref()
+                .expect("set")
+                .get("dev")
+                .expect("dev")
+                .capacity(),
+            300
+        );
+        // The first load balancer is full (100 rules), the second has one tenant.
+        world
+            .rules
+            .0
+            .lock()
+            .expect("lock")
+            .extend((10..=109).map(|p| rule(p, &format!("t{p}.wpdev.kimmyai.io"))));
+        world
+            .rules
+            .1
+            .lock()
+            .expect("lock")
+            .insert(SECOND.into(), vec![rule(110, "t110.wpdev.kimmyai.io")]);
+        let run_in = |tenant: &str, execution: &str| {
+            let payload = input(
+                json!({"tenant": tenant, "environment": "dev", "requested_by": "jane"}),
+                execution,
+            );
+            let (world, envs) = (&world, &envs);
+            async move { handle(typed(payload), envs, world, &FixedClock(1_000)).await }
+        };
+        let plan = run_in("goldencrust", "exec-1")
+            .await
+            .expect("a place on the second");
+        assert_eq!(plan.alb_priority, 111);
+        assert_eq!(
+            plan.env.alb_listener_arn, SECOND,
+            "the phases act on its load balancer"
+        );
+        assert_eq!(plan.env.cloudfront.domain_name, "d2dev.cloudfront.net");
+        assert_eq!(
+            plan.env.load_balancers().len(),
+            3,
+            "the view still knows every load balancer"
+        );
+        // Released, and deployed again: it keeps its place (its registered priority).
+        world.state.with(|t| t.locks.clear());
+        let again = run_in("goldencrust", "exec-2").await.expect("again");
+        assert_eq!(
+            (again.alb_priority, again.env.alb_listener_arn.as_str()),
+            (111, SECOND)
+        );
+        // The guard re-derives the load balancer from the priority alone.
+        let mut replayed = again.clone();
+        replayed.env = envs.as_ref().expect("set").get("dev").expect("dev").clone();
+        stepdeploy_shared::guard::reresolve(&mut replayed, envs.as_ref().expect("set"))
+            .expect("reresolved");
+        assert_eq!(replayed.env, again.env);
+        // Every load balancer full: refused, naming what the environment holds.
+        world.rules.1.lock().expect("lock").insert(
+            SECOND.into(),
+            (110..=209)
+                .map(|p| rule(p, &format!("t{p}.wpdev.kimmyai.io")))
+                .collect(),
+        );
+        world.rules.1.lock().expect("lock").insert(
+            THIRD.into(),
+            (210..=309)
+                .map(|p| rule(p, &format!("t{p}.wpdev.kimmyai.io")))
+                .collect(),
+        );
+        let err = run_in("newcomer", "exec-3").await.expect_err("full");
+        assert_eq!(err.error_name(), "EnvironmentFull");
+        assert!(err.to_string().contains("holds 300 tenants"), "{err}");
     }
 
     #[tokio::test]

@@ -76,6 +76,8 @@ pub async fn claim<S: StateStore, L: ListenerRules, B>(
     {
         Ok(alb_priority) => {
             plan.alb_priority = alb_priority;
+            // The phases act on the load balancer the priority belongs to.
+            plan.env = env.for_priority(alb_priority);
             Ok(plan)
         }
         Err(err) => {

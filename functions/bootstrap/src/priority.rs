@@ -1,5 +1,9 @@
 //! The tenant's ALB rule priority: kept when it has one, else the lowest
 //! free one in the environment's range, claimed with a conditional write.
+//!
+//! An environment with several load balancers gives each a range of its own:
+//! a tenant stays on the load balancer its priority (registered, requested
+//! or live) is in; a new tenant goes to the first load balancer with room.
 
 use crate::error::BootstrapError;
 use crate::ports::{ListenerRule, ListenerRules};
@@ -17,9 +21,65 @@ fn holder_of(rule: &ListenerRule) -> String {
     }
 }
 
-/// Picks and claims the tenant's priority. Claims are conditional writes, so
-/// two runs for different tenants can never end up with the same priority.
+/// Picks and claims the tenant's priority on the environment's load
+/// balancers (see the module header).
 pub async fn reserve_priority(
+    request: &DeployRequest,
+    env: &EnvironmentConfig,
+    names: &ResourceNames,
+    execution: &str,
+    state: &impl StateStore,
+    listener: &impl ListenerRules,
+) -> Result<u32, BootstrapError> {
+    let balancers = env.load_balancers();
+    if balancers.len() == 1 {
+        return reserve_on(request, env, names, execution, state, listener).await;
+    }
+    let views: Vec<EnvironmentConfig> = balancers
+        .iter()
+        .map(|lb| env.on_load_balancer(lb))
+        .collect();
+    // Where the tenant is (or asks to be): that load balancer and no other.
+    let known = match request.alb_priority {
+        Some(priority) => Some(priority),
+        None => state.tenant_priority(request.tenant.as_str()).await?,
+    };
+    if let Some(view) = known.and_then(|p| views.iter().find(|v| v.alb_priority_range.contains(p)))
+    {
+        return reserve_on(request, view, names, execution, state, listener).await;
+    }
+    for view in &views {
+        let rules = listener.rules(&view.alb_listener_arn).await?;
+        if rules
+            .iter()
+            .any(|r| r.hosts.iter().any(|h| h == &names.host))
+        {
+            return reserve_on(request, view, names, execution, state, listener).await;
+        }
+    }
+    // A new tenant: the first load balancer with room.
+    let mut used = 0;
+    for view in &views {
+        match reserve_on(request, view, names, execution, state, listener).await {
+            Err(BootstrapError::EnvironmentFull { rules, .. }) => used += rules,
+            Err(BootstrapError::PriorityExhausted { .. }) => {
+                used += (view.alb_priority_range.max - view.alb_priority_range.min + 1) as usize
+            }
+            other => return other,
+        }
+    }
+    Err(BootstrapError::EnvironmentFull {
+        environment: env.name.to_string(),
+        tenant: request.tenant.to_string(),
+        rules: used,
+        quota: env.capacity(),
+    })
+}
+
+/// Picks and claims the tenant's priority on `env`'s (first) load balancer.
+/// Claims are conditional writes, so two runs for different tenants can
+/// never end up with the same priority.
+async fn reserve_on(
     request: &DeployRequest,
     env: &EnvironmentConfig,
     names: &ResourceNames,
@@ -74,7 +134,13 @@ pub async fn reserve_priority(
         let claimed = claimed.insert(state.claimed_priorities().await?);
         let registered = *registered.insert(state.tenant_priority(tenant).await?);
         let mut occupied: Vec<u32> = rules.iter().filter_map(|r| r.priority).collect();
-        occupied.extend(claimed.iter().filter(|p| Some(**p) != registered));
+        // Claims count against the load balancer whose range they are in.
+        let range = env.alb_priority_range;
+        occupied.extend(
+            claimed
+                .iter()
+                .filter(|p| range.contains(**p) && Some(**p) != registered),
+        );
         occupied.sort_unstable();
         occupied.dedup();
         if occupied.len() >= LOAD_BALANCER_TENANTS as usize {

@@ -125,9 +125,27 @@ pub async fn listener_rules_of(
     if entry.id.starts_with("arn:") {
         Ok(vec![entry.id.clone()])
     } else {
-        elb.rules_for_host(&scope.env.alb_listener_arn, &entry.id)
-            .await
+        rules_on_every_listener(scope, elb, &entry.id).await
     }
+}
+
+/// The rules for `host` on each of the environment's load balancers' listeners
+/// (the tenant's is the one its priority says, but a rule left on another by
+/// an earlier placement is the tenant's too).
+async fn rules_on_every_listener(
+    scope: &TenantScope,
+    elb: &impl ElbResources,
+    host: &str,
+) -> Result<Vec<String>, AwsCallError> {
+    let mut rules = elb
+        .rules_for_host(&scope.env.alb_listener_arn, host)
+        .await?;
+    for lb in scope.env.load_balancers() {
+        if lb.listener_arn != scope.env.alb_listener_arn {
+            rules.extend(elb.rules_for_host(&lb.listener_arn, host).await?);
+        }
+    }
+    Ok(rules)
 }
 
 fn found(kind: LedgerKind, id: impl Into<String>) -> LedgerEntry {
@@ -167,10 +185,7 @@ pub async fn inventory<P: Resources>(
     {
         found_now.push(found(LedgerKind::Service, names.service.clone()));
     }
-    let rules = ports
-        .elb()
-        .rules_for_host(&env.alb_listener_arn, &names.host)
-        .await?;
+    let rules = rules_on_every_listener(scope, ports.elb(), &names.host).await?;
     found_now.extend(
         rules
             .into_iter()

@@ -10,7 +10,7 @@
 
 use crate::ports::Children;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::error_names::DEPLOYMENT_LOCKED;
 use stepdeploy_shared::request::{DEPLOY_REQUESTED, EVENT_SOURCE};
@@ -22,7 +22,7 @@ pub const ALREADY_EXISTS: &str = "StepFunctions.ExecutionAlreadyExistsException"
 /// The error of a `.sync` child that did not succeed.
 pub const TASK_FAILED: &str = "States.TaskFailed";
 /// Longest error text kept per tenant (the report and the state stay small).
-const ERROR_MAX: usize = 400;
+pub const ERROR_MAX: usize = 200;
 
 /// What every child of one rollout shares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +54,36 @@ pub struct Child {
     pub tenant: TenantName,
     /// The child's execution name ([`child_execution_name`]).
     pub name: String,
-    /// Its input: `{event}`, as the trigger gives a deploy run.
-    pub input: Value,
+}
+
+/// What every child's `Tenant Deployment Requested` event shares; the Map
+/// adds the tenant and the name (`statemachines/rollout-fleet.asl.json`,
+/// `DeployTenant`). Carried once per wave, not once per child: the state
+/// machine's data stays small (256 KB per state) for a wave of hundreds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildRequest {
+    /// `Tenant Deployment Requested`.
+    pub detail_type: String,
+    /// `stepdeploy`.
+    pub source: String,
+    /// The rollout's account.
+    pub account: String,
+    /// The rollout's start.
+    pub time: String,
+    /// The rollout's region.
+    pub region: String,
+    /// The rollout run.
+    pub resources: Vec<String>,
+    /// The environment.
+    pub environment: EnvironmentName,
+    /// The image.
+    pub image: ImageRef,
+    /// The rollout's requester.
+    pub requested_by: String,
+    /// The rollout run (ARN): in an approval environment the guard checks
+    /// its quorum instead of a gate of the child's own.
+    pub rollout: String,
 }
 
 /// The wave the Map runs next.
@@ -64,48 +92,38 @@ pub struct Child {
 pub struct NextWave {
     /// 1-based.
     pub number: u32,
+    /// What the children's requests share.
+    pub request: ChildRequest,
     /// Its children, in tenant order.
     pub children: Vec<Child>,
 }
 
 /// The children of `wave`.
 pub fn wave(info: &RolloutInfo, wave: &Wave) -> NextWave {
+    let arn: Vec<&str> = info.execution.split(':').collect();
     NextWave {
         number: wave.number,
+        request: ChildRequest {
+            detail_type: DEPLOY_REQUESTED.into(),
+            source: EVENT_SOURCE.into(),
+            account: arn.get(4).copied().unwrap_or_default().into(),
+            time: info.started_at.clone(),
+            region: arn.get(3).copied().unwrap_or_default().into(),
+            resources: vec![info.execution.clone()],
+            environment: info.environment.clone(),
+            image: info.image.clone(),
+            requested_by: info.requested_by.clone(),
+            rollout: info.execution.clone(),
+        },
         children: wave
             .tenants
             .iter()
             .map(|tenant| Child {
                 tenant: tenant.clone(),
                 name: child_execution_name(&info.name, &info.environment, tenant),
-                input: json!({ "event": event(info, tenant) }),
             })
             .collect(),
     }
-}
-
-/// The deployment request a child runs: the rollout's image for one
-/// tenant, `rollout` naming the rollout run (in an approval environment
-/// the guard then checks the rollout's quorum instead of a gate of its own).
-fn event(info: &RolloutInfo, tenant: &TenantName) -> Value {
-    let arn: Vec<&str> = info.execution.split(':').collect();
-    json!({
-        "version": "0",
-        "id": format!("{}/{tenant}", info.name),
-        "detail-type": DEPLOY_REQUESTED,
-        "source": EVENT_SOURCE,
-        "account": arn.get(4).copied().unwrap_or_default(),
-        "time": info.started_at,
-        "region": arn.get(3).copied().unwrap_or_default(),
-        "resources": [info.execution],
-        "detail": {
-            "tenant": tenant,
-            "environment": info.environment,
-            "image": info.image,
-            "requested_by": info.requested_by,
-            "rollout": info.execution,
-        },
-    })
 }
 
 /// What one Map iteration answered (see `statemachines/rollout-fleet.asl.json`):
@@ -128,12 +146,9 @@ pub struct Outcome {
     /// See `start`.
     #[serde(default)]
     pub stop: Option<Value>,
-    /// The iteration's error (failure).
+    /// The iteration's error (failure; its cause is read from the child).
     #[serde(default)]
     pub error: Option<String>,
-    /// Its cause (for `States.TaskFailed` the child's DescribeExecution, as JSON text).
-    #[serde(default)]
-    pub cause: Option<String>,
 }
 
 /// The result one iteration stands for. A locked tenant (another run holds
@@ -180,33 +195,30 @@ pub async fn result(outcome: Outcome, runs: &impl Children) -> Result<TenantResu
             }
         }
         Some(TASK_FAILED) => {
-            let child: Value = outcome
-                .cause
-                .as_deref()
-                .and_then(|c| serde_json::from_str(c).ok())
-                .unwrap_or(Value::Null);
-            if let Some(arn) = child["ExecutionArn"].as_str() {
-                result.execution = Some(arn.to_string());
-            }
-            result.duration_seconds =
-                duration(child.get("StartDate"), child.get("StopDate")).or(result.duration_seconds);
-            let mut error = child["Error"].as_str().map(str::to_string);
-            if error.is_none() {
-                if let Some(arn) = &result.execution {
-                    error = runs.describe(arn).await?.and_then(|r| r.error);
+            // The child ended without success: its own error and cause.
+            let arn = runs.arn_of(&outcome.name);
+            let run = match &arn {
+                Some(arn) => runs.describe(arn).await?,
+                None => None,
+            };
+            result.execution = arn;
+            match run {
+                Some(run) => {
+                    result.duration_seconds = run.duration_seconds;
+                    failed_as(&mut result, run.error.as_deref(), &run.status);
+                    if let (Some(text), Some(cause)) = (&mut result.error, run.cause.as_deref()) {
+                        text.push_str(": ");
+                        text.push_str(cause);
+                    }
                 }
-            }
-            let status = child["Status"].as_str().unwrap_or("FAILED").to_string();
-            failed_as(&mut result, error.as_deref(), &status);
-            if let (Some(text), Some(cause)) = (&mut result.error, child["Cause"].as_str()) {
-                text.push_str(": ");
-                text.push_str(cause);
+                None => {
+                    result.error = Some(format!("{} failed and could not be found", outcome.name))
+                }
             }
         }
         Some(other) => {
             result.error = Some(format!(
-                "{other}: {}",
-                outcome.cause.as_deref().unwrap_or("no cause given")
+                "{other} (the child's deployment was not started or not followed)"
             ));
         }
     }
@@ -239,6 +251,7 @@ fn duration(start: Option<&Value>, stop: Option<&Value>) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::ports::ChildRun;
+    use serde_json::json;
     use std::collections::HashMap;
 
     struct Runs(HashMap<String, ChildRun>);
@@ -273,6 +286,19 @@ mod tests {
         serde_json::from_value(value).expect("an outcome")
     }
 
+    fn run(status: &str, error: Option<&str>, cause: Option<&str>) -> ChildRun {
+        ChildRun {
+            status: status.into(),
+            error: error.map(Into::into),
+            cause: cause.map(Into::into),
+            duration_seconds: Some(2),
+        }
+    }
+
+    fn arn(name: &str) -> String {
+        format!("arn:aws:states:eu-west-1:1:execution:s-deploy-tenant:{name}")
+    }
+
     #[test]
     fn children_are_named_and_requested_from_the_rollout_alone() {
         let tenants = vec![
@@ -299,33 +325,31 @@ mod tests {
                 &one.children[0].tenant
             )
         );
-        let event = &one.children[1].input["event"];
-        assert_eq!(event["detail-type"], DEPLOY_REQUESTED);
-        assert_eq!(event["detail"]["tenant"], "bravo");
-        assert_eq!(event["detail"]["image"], "wordpress:6.7");
-        assert_eq!(event["detail"]["rollout"], info().execution);
+        let request = &one.request;
+        assert_eq!(request.detail_type, DEPLOY_REQUESTED);
+        assert_eq!(request.rollout, info().execution);
         assert_eq!(
-            (event["account"].as_str(), event["region"].as_str()),
-            (Some("123456789012"), Some("eu-west-1"))
+            (request.account.as_str(), request.region.as_str()),
+            ("123456789012", "eu-west-1")
         );
     }
 
     #[tokio::test]
     async fn outcomes_read_as_results() {
         let runs = Runs(HashMap::from([
+            (arn("done"), run("SUCCEEDED", None, None)),
+            (arn("busy"), run("RUNNING", None, None)),
             (
-                "arn:aws:states:eu-west-1:1:execution:s-deploy-tenant:done".to_string(),
-                ChildRun {
-                    status: "SUCCEEDED".into(),
-                    error: None,
-                },
+                arn("bad"),
+                run("FAILED", Some("VerificationFailed"), Some("HTTP 500")),
             ),
             (
-                "arn:aws:states:eu-west-1:1:execution:s-deploy-tenant:busy".to_string(),
-                ChildRun {
-                    status: "RUNNING".into(),
-                    error: None,
-                },
+                arn("held"),
+                run("FAILED", Some(DEPLOYMENT_LOCKED), Some("held by x")),
+            ),
+            (
+                arn("long"),
+                run("FAILED", Some("DatabaseError"), Some(&"x".repeat(1000))),
             ),
         ]));
         let ok = result(outcome(json!({"tenant": "acme", "name": "n", "execution": "arn:x", "status": "SUCCEEDED", "start": 1000, "stop": 61000})), &runs).await.expect("read");
@@ -333,9 +357,8 @@ mod tests {
             (ok.outcome, ok.duration_seconds, ok.execution.as_deref()),
             (TenantOutcome::Succeeded, Some(60), Some("arn:x"))
         );
-        let cause = json!({"ExecutionArn": "arn:c", "Status": "FAILED", "Error": "VerificationFailed", "Cause": "HTTP 500", "StartDate": 0, "StopDate": 2000}).to_string();
         let failed = result(
-            outcome(json!({"tenant": "acme", "name": "n", "error": TASK_FAILED, "cause": cause})),
+            outcome(json!({"tenant": "acme", "name": "bad", "error": TASK_FAILED})),
             &runs,
         )
         .await
@@ -345,15 +368,9 @@ mod tests {
             failed.error.as_deref(),
             Some("VerificationFailed: HTTP 500")
         );
-        assert_eq!(
-            (failed.execution.as_deref(), failed.duration_seconds),
-            (Some("arn:c"), Some(2))
-        );
-        let cause =
-            json!({"ExecutionArn": "arn:l", "Status": "FAILED", "Error": DEPLOYMENT_LOCKED})
-                .to_string();
+        assert_eq!(failed.execution, Some(arn("bad")));
         let locked = result(
-            outcome(json!({"tenant": "acme", "name": "n", "error": TASK_FAILED, "cause": cause})),
+            outcome(json!({"tenant": "acme", "name": "held", "error": TASK_FAILED})),
             &runs,
         )
         .await
@@ -363,7 +380,12 @@ mod tests {
             TenantOutcome::Locked,
             "a locked tenant is reported, not a failure"
         );
-        let again = result(outcome(json!({"tenant": "acme", "name": "done", "error": ALREADY_EXISTS, "cause": "exists"})), &runs).await.expect("read");
+        let again = result(
+            outcome(json!({"tenant": "acme", "name": "done", "error": ALREADY_EXISTS})),
+            &runs,
+        )
+        .await
+        .expect("read");
         assert_eq!(
             again.outcome,
             TenantOutcome::Succeeded,
@@ -380,9 +402,24 @@ mod tests {
             .error
             .as_deref()
             .is_some_and(|e| e.contains("already running")));
-        let other = result(outcome(json!({"tenant": "acme", "name": "n", "error": "States.Runtime", "cause": "x".repeat(1000)})), &runs).await.expect("read");
-        assert!(other.error.as_deref().is_some_and(
-            |e| e.starts_with("States.Runtime: ") && e.chars().count() == ERROR_MAX + 1
+        let long = result(
+            outcome(json!({"tenant": "acme", "name": "long", "error": TASK_FAILED})),
+            &runs,
+        )
+        .await
+        .expect("read");
+        assert!(long.error.as_deref().is_some_and(
+            |e| e.starts_with("DatabaseError: ") && e.chars().count() == ERROR_MAX + 1
         ));
+        let runtime = result(
+            outcome(json!({"tenant": "acme", "name": "n", "error": "States.Runtime"})),
+            &runs,
+        )
+        .await
+        .expect("read");
+        assert!(runtime
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("States.Runtime")));
     }
 }

@@ -19,6 +19,14 @@ use stepdeploy_shared::rollout::{
 };
 use stepdeploy_shared::validate::FieldError;
 
+/// Most tenants one rollout deploys. The state machine carries the plan and
+/// one result per tenant from step to step, and Step Functions refuses a
+/// state over 256 KB: 300 tenants stay under it in the worst case (one wave,
+/// every tenant failed with a long error; see the test
+/// `a_rollout_of_three_hundred_tenants_fits_in_a_state`). A larger fleet is
+/// rolled out in several rollouts, selected by label.
+pub const MAX_ROLLOUT_TENANTS: usize = 300;
+
 /// Every payload the state machine sends, by `action`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -152,6 +160,17 @@ pub async fn plan<P: Fleet + Reports>(
     let env = environment(environments, &request)?;
     let fleet = ports.tenants(env).await?;
     let plan = rollout::plan(&request, &fleet)?;
+    if plan.total > MAX_ROLLOUT_TENANTS {
+        return Err(FieldError::new(
+            "detail.tenants",
+            format!(
+                "selects {} tenants to deploy; one rollout deploys at most {MAX_ROLLOUT_TENANTS} \
+                 (the state Step Functions carries is limited to 256 KB): split it by label",
+                plan.total
+            ),
+        )
+        .into());
+    }
     let name = input
         .execution
         .rsplit(':')
@@ -399,7 +418,12 @@ mod tests {
             ))
         }
         async fn describe(&self, _: &str) -> Result<Option<ChildRun>, AwsCallError> {
-            Ok(None)
+            Ok(Some(ChildRun {
+                status: "FAILED".into(),
+                error: Some("VerificationFailed".into()),
+                cause: Some("HTTP 500".into()),
+                duration_seconds: Some(3),
+            }))
         }
     }
 
@@ -442,8 +466,7 @@ mod tests {
             .iter()
             .map(|c| {
                 if failing.contains(&c.tenant.as_str()) {
-                    let cause = json!({"ExecutionArn": "arn:x", "Status": "FAILED", "Error": "VerificationFailed"});
-                    json!({"tenant": c.tenant, "name": c.name, "error": "States.TaskFailed", "cause": cause.to_string()})
+                    json!({"tenant": c.tenant, "name": c.name, "error": "States.TaskFailed"})
                 } else {
                     json!({"tenant": c.tenant, "name": c.name, "execution": "arn:ok", "status": "SUCCEEDED"})
                 }
@@ -600,5 +623,72 @@ mod tests {
             .expect_err("unknown environment");
         assert!(err.to_string().contains("detail.environment"), "{err}");
         assert!(fake.reports.lock().expect("lock").is_empty());
+    }
+
+    /// Step Functions refuses a state over 256 KB (`States.DataLimitExceeded`):
+    /// the largest state of a 300-tenant rollout (three full load balancers)
+    /// in one wave, with every result and the Map's answers, stays under it.
+    #[tokio::test]
+    async fn a_rollout_of_three_hundred_tenants_fits_in_a_state() {
+        struct Big;
+        impl Fleet for Big {
+            async fn tenants(
+                &self,
+                _: &EnvironmentConfig,
+            ) -> Result<Vec<FleetTenant>, AwsCallError> {
+                Ok((0..300)
+                    .map(|i| FleetTenant {
+                        name: TenantName::parse(&format!("tenantwithaname{i:05}")).expect("name"),
+                        labels: BTreeMap::new(),
+                        image: None,
+                    })
+                    .collect())
+            }
+        }
+        impl Reports for Big {
+            async fn put(
+                &self,
+                _: &EnvironmentConfig,
+                _: &str,
+                _: String,
+            ) -> Result<(), AwsCallError> {
+                Ok(())
+            }
+        }
+        let envs = environments();
+        let env = envs.as_ref().expect("set").get("sit").expect("sit");
+        let RolloutInput::Plan(input) = request("sit", json!(null)) else {
+            unreachable!()
+        };
+        let mut input = input;
+        input.event["detail"]["waves"] = json!([]);
+        let mut s = plan(input, envs.as_ref().expect("set"), &Big)
+            .await
+            .expect("plan");
+        assert_eq!(s.next.as_ref().map(|n| n.children.len()), Some(300));
+        // Every tenant has a result already and the Map answered for each: the worst case.
+        s.results = s.plan.waves[0]
+            .tenants
+            .iter()
+            .map(|t| TenantResult {
+                tenant: t.clone(),
+                outcome: TenantOutcome::Failed,
+                execution: Some(format!("arn:aws:states:af-south-1:123456789012:execution:stepdeploy-deploy-tenant:{t}-sit-rollout-sit-0123456789abcdef0123456789abcdef0_0123456789")),
+                error: Some("x".repeat(crate::children::ERROR_MAX + 1)),
+                duration_seconds: Some(1234),
+            })
+            .collect();
+        let mut with_outcomes = serde_json::to_value(&s).expect("json");
+        with_outcomes["outcomes"] = json!(s
+            .next
+            .as_ref()
+            .expect("next")
+            .children
+            .iter()
+            .map(|c| json!({"tenant": c.tenant, "name": c.name, "error": "States.TaskFailed"}))
+            .collect::<Vec<_>>());
+        let size = with_outcomes.to_string().len();
+        assert!(size < 256 * 1024, "{size} bytes for 300 tenants");
+        let _ = env;
     }
 }

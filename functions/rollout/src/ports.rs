@@ -59,6 +59,10 @@ pub struct ChildRun {
     pub status: String,
     /// The run's error name, if it failed.
     pub error: Option<String>,
+    /// The run's cause, if it failed.
+    pub cause: Option<String>,
+    /// From its start to its end, once it ended.
+    pub duration_seconds: Option<u64>,
 }
 
 /// The deploy state machine's runs.
@@ -210,6 +214,10 @@ impl Children for AwsPorts {
             Ok(out) => Ok(Some(ChildRun {
                 status: out.status().as_str().to_string(),
                 error: out.error().map(str::to_string),
+                cause: out.cause().map(str::to_string),
+                duration_seconds: out
+                    .stop_date()
+                    .and_then(|stop| u64::try_from(stop.secs() - out.start_date().secs()).ok()),
             })),
             Err(e)
                 if e.as_service_error()

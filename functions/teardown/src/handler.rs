@@ -172,7 +172,8 @@ fn teardown_plan(
             dns: false,
             promote_to: None,
         },
-        env: env.clone(),
+        // The tenant's load balancer: the one its priority is in.
+        env: env.for_priority(alb_priority),
         started_at,
         labels: None,
         rollout: None,

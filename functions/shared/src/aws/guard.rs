@@ -81,7 +81,8 @@ pub fn reresolve(
     let env = environments
         .get(plan.environment.as_str())
         .map_err(|e| FieldError::new("plan.environment", e.to_string()))?;
-    plan.env = env.clone();
+    // The tenant's load balancer is the one whose range holds its priority.
+    plan.env = env.for_priority(plan.alb_priority);
     plan.names = ResourceNames::new(&plan.environment, &plan.tenant, &env.domain);
     plan.phases.approval = env.approval.is_some();
     Ok(())

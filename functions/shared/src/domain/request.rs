@@ -313,16 +313,21 @@ fn validate_deploy(
         .transpose()
         .map_err(|e| e.within("detail"))?;
     if let Some(priority) = detail.alb_priority {
-        let range = environments
+        let env = environments
             .get(environment.as_str())
-            .map_err(|e| FieldError::new("detail.environment", e.to_string()))?
-            .alb_priority_range;
-        if !range.contains(priority) {
+            .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
+        if !env.priority_allowed(priority) {
+            let ranges: Vec<String> = env
+                .load_balancers()
+                .iter()
+                .map(|lb| format!("{}..={}", lb.priority_range.min, lb.priority_range.max))
+                .collect();
             return Err(FieldError::new(
                 "detail.alb_priority",
                 format!(
-                    "{priority} is outside {}'s range {}..={}",
-                    environment, range.min, range.max
+                    "{priority} is outside {}'s range {}",
+                    environment,
+                    ranges.join(", ")
                 ),
             ));
         }

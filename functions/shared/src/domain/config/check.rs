@@ -14,6 +14,7 @@ impl EnvironmentConfig {
         self.check_account()?;
         self.check_present()?;
         self.alb_priority_range.check()?;
+        self.check_load_balancers()?;
         self.verify.check_limits()?;
         check_task_size(self.defaults.cpu, self.defaults.memory)?;
         check_bucket(&self.config_bucket)?;
@@ -154,23 +155,99 @@ impl EnvironmentConfig {
     }
 }
 
+impl EnvironmentConfig {
+    /// Each additional load balancer: a listener of this account and region
+    /// on a load balancer of its own, a valid range, no two ranges sharing a
+    /// priority (a priority names its load balancer).
+    fn check_load_balancers(&self) -> Result<(), FieldError> {
+        let mut seen: Vec<(String, PriorityRange, String)> = vec![(
+            "alb_priority_range".into(),
+            self.alb_priority_range,
+            load_balancer_of(&self.alb_listener_arn),
+        )];
+        for (i, lb) in self.additional_load_balancers.iter().enumerate() {
+            let at = format!("additional_load_balancers[{i}]");
+            check_arn(
+                &format!("{at}.listener_arn"),
+                &lb.listener_arn,
+                "elasticloadbalancing",
+                &self.region,
+                &self.account_id,
+                "listener/",
+            )?;
+            lb.priority_range
+                .check_as(&format!("{at}.priority_range"))?;
+            for (field, text) in [
+                ("cloudfront.domain_name", &lb.cloudfront.domain_name),
+                ("cloudfront.hosted_zone_id", &lb.cloudfront.hosted_zone_id),
+            ] {
+                if text.trim().is_empty() {
+                    return Err(FieldError::new(
+                        format!("{at}.{field}"),
+                        "must not be empty",
+                    ));
+                }
+            }
+            let balancer = load_balancer_of(&lb.listener_arn);
+            for (other, range, other_balancer) in &seen {
+                if range.min <= lb.priority_range.max && lb.priority_range.min <= range.max {
+                    return Err(FieldError::new(
+                        format!("{at}.priority_range"),
+                        format!(
+                            "{}..={} overlaps {other} {}..={}: each load balancer needs its own priorities",
+                            lb.priority_range.min, lb.priority_range.max, range.min, range.max
+                        ),
+                    ));
+                }
+                if *other_balancer == balancer {
+                    return Err(FieldError::new(
+                        format!("{at}.listener_arn"),
+                        format!(
+                            "is on the same load balancer as {} ({balancer}); the quotas are per load balancer",
+                            other.replace("priority_range", "listener_arn")
+                        ),
+                    ));
+                }
+            }
+            seen.push((format!("{at}.priority_range"), lb.priority_range, balancer));
+        }
+        Ok(())
+    }
+}
+
+/// `app/{name}/{id}` of a listener ARN: its load balancer.
+fn load_balancer_of(listener_arn: &str) -> String {
+    let resource = listener_arn.split(':').nth(5).unwrap_or_default();
+    resource
+        .trim_start_matches("listener/")
+        .rsplit_once('/')
+        .map(|(lb, _)| lb.to_string())
+        .unwrap_or_default()
+}
+
 impl PriorityRange {
     /// Within ALB's limits, and no wider than one load balancer holds.
     pub(super) fn check(&self) -> Result<(), FieldError> {
+        self.check_as("alb_priority_range")
+    }
+
+    /// [`PriorityRange::check`], the errors naming `field`.
+    pub(super) fn check_as(&self, field: &str) -> Result<(), FieldError> {
         let PriorityRange { min, max } = *self;
         if min < 1 || max > 50_000 || min > max {
             return Err(FieldError::new(
-                "alb_priority_range",
+                field,
                 format!("{min}..={max} is not a range within ALB's 1..=50000 with min <= max"),
             ));
         }
         if max - min + 1 > LOAD_BALANCER_TENANTS {
             return Err(FieldError::new(
-                "alb_priority_range",
+                field,
                 format!(
                     "{min}..={max} promises {} tenants, but one load balancer holds at most \
                      {LOAD_BALANCER_TENANTS} (AWS quotas: 100 target groups per Application Load \
-                     Balancer, hard; 100 rules per load balancer, default)",
+                     Balancer, hard; 100 rules per load balancer, default); add a load balancer \
+                     (additional_load_balancers) for more",
                     max - min + 1
                 ),
             ));

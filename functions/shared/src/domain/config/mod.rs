@@ -82,6 +82,90 @@ pub struct EnvironmentConfig {
     /// Environment a successful `auto_promote` deployment is promoted to.
     #[serde(default)]
     pub promote_to: Option<EnvironmentName>,
+    /// Load balancers beyond the first (`alb_listener_arn`,
+    /// `alb_priority_range`, `cloudfront`), for an environment with more
+    /// tenants than one ALB holds ([`LOAD_BALANCER_TENANTS`]). Each has its
+    /// own priority range, disjoint from the others', so a tenant's priority
+    /// says which load balancer it is on; new tenants go to the first with room.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_load_balancers: Vec<LoadBalancerConfig>,
+}
+
+/// One of an environment's load balancers: its HTTPS listener, the
+/// priorities (so the tenants) it takes, and the CloudFront distribution in
+/// front of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerConfig {
+    /// The HTTPS listener that gets one host-header rule per tenant.
+    pub listener_arn: String,
+    /// Listener rule priorities of this load balancer (at most 100).
+    pub priority_range: PriorityRange,
+    /// The distribution whose origin is this load balancer.
+    pub cloudfront: CloudFrontConfig,
+}
+
+impl EnvironmentConfig {
+    /// Every load balancer, the first (the top-level fields) first.
+    pub fn load_balancers(&self) -> Vec<LoadBalancerConfig> {
+        let first = LoadBalancerConfig {
+            listener_arn: self.alb_listener_arn.clone(),
+            priority_range: self.alb_priority_range,
+            cloudfront: self.cloudfront.clone(),
+        };
+        std::iter::once(first)
+            .chain(self.additional_load_balancers.iter().cloned())
+            .collect()
+    }
+
+    /// This config as the phases see it on `lb`: its listener, range and
+    /// distribution in the top-level fields (every phase reads those).
+    /// The others stay listed (in `additional_load_balancers`), so the view
+    /// still knows every load balancer.
+    pub fn on_load_balancer(&self, lb: &LoadBalancerConfig) -> Self {
+        let others = self
+            .load_balancers()
+            .into_iter()
+            .filter(|other| other.listener_arn != lb.listener_arn)
+            .collect();
+        Self {
+            alb_listener_arn: lb.listener_arn.clone(),
+            alb_priority_range: lb.priority_range,
+            cloudfront: lb.cloudfront.clone(),
+            additional_load_balancers: others,
+            ..self.clone()
+        }
+    }
+
+    /// This config on the load balancer whose range holds `priority` (the
+    /// tenant's); unchanged when no range does (0: no priority yet).
+    pub fn for_priority(&self, priority: u32) -> Self {
+        match self
+            .additional_load_balancers
+            .iter()
+            .find(|lb| lb.priority_range.contains(priority))
+        {
+            Some(lb) if !self.alb_priority_range.contains(priority) => self.on_load_balancer(lb),
+            _ => self.clone(),
+        }
+    }
+
+    /// Whether `priority` is in any load balancer's range.
+    pub fn priority_allowed(&self, priority: u32) -> bool {
+        self.load_balancers()
+            .iter()
+            .any(|lb| lb.priority_range.contains(priority))
+    }
+
+    /// Tenants the environment holds: [`LOAD_BALANCER_TENANTS`] per load balancer at most.
+    pub fn capacity(&self) -> u32 {
+        self.load_balancers()
+            .iter()
+            .map(|lb| {
+                (lb.priority_range.max - lb.priority_range.min + 1).min(LOAD_BALANCER_TENANTS)
+            })
+            .sum()
+    }
 }
 
 /// Tenants one load balancer can hold: one target group and one listener

@@ -254,3 +254,59 @@ fn rejections_stay_on_one_line() {
     v["deploy_role_arn"] = serde_json::json!("arn:aws:iam::1111\n11111111:role/x");
     assert!(!rejection(&v).contains('\n'));
 }
+
+#[test]
+fn additional_load_balancers_need_their_own_ranges_and_balancers() {
+    let second = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:listener/app/dev-alb-2/0123456789abcdef/0123456789abcdef";
+    let lb = |arn: &str, min: u32, max: u32| {
+        serde_json::json!({"listener_arn": arn, "priority_range": {"min": min, "max": max},
+                           "cloudfront": {"domain_name": "d2.cloudfront.net", "hosted_zone_id": "Z2FDTNDATAQYW2"}})
+    };
+    let mut v = dev_json();
+    v["additional_load_balancers"] = serde_json::json!([lb(second, 110, 209)]);
+    let config = load_value(&v).expect("a second load balancer");
+    assert_eq!(config.capacity(), 200);
+    assert_eq!(config.for_priority(150).alb_listener_arn, second);
+    assert_eq!(config.for_priority(150).alb_priority_range.min, 110);
+    assert_eq!(config.for_priority(50), config);
+    assert_eq!(config.for_priority(0), config, "no priority yet: the first");
+    let view = config.for_priority(150);
+    assert_eq!(
+        view.for_priority(50),
+        config
+            .for_priority(50)
+            .on_load_balancer(&config.load_balancers()[0])
+    );
+    assert!(config.priority_allowed(209) && !config.priority_allowed(210));
+
+    v["additional_load_balancers"] = serde_json::json!([lb(second, 100, 199)]);
+    assert!(rejection(&v).contains("additional_load_balancers[0].priority_range: 100..=199 overlaps alb_priority_range 10..=109"), "{}", rejection(&v));
+    let first = v["alb_listener_arn"]
+        .as_str()
+        .expect("arn")
+        .replace("f2f7dc8efc522ab2", "0000000000000001");
+    v["additional_load_balancers"] = serde_json::json!([lb(&first, 110, 209)]);
+    assert!(
+        rejection(&v).contains("same load balancer as alb_listener_arn"),
+        "{}",
+        rejection(&v)
+    );
+    v["additional_load_balancers"] = serde_json::json!([lb(
+        &second.replace("111111111111", "999999999999"),
+        110,
+        209
+    )]);
+    assert!(
+        rejection(&v).contains("additional_load_balancers[0].listener_arn"),
+        "{}",
+        rejection(&v)
+    );
+    v["additional_load_balancers"] = serde_json::json!([lb(second, 110, 210)]);
+    assert!(
+        rejection(&v).contains(
+            "additional_load_balancers[0].priority_range: 110..=210 promises 101 tenants"
+        ),
+        "{}",
+        rejection(&v)
+    );
+}
