@@ -104,6 +104,10 @@ pub struct RolloutState {
     /// The gate's confirmation (present after an approval; not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Value>,
+    /// What stopped the rollout when judging a wave failed (`{Error, Cause}`,
+    /// the state machine's Catch): the report says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
 }
 
 /// What `report` answers.
@@ -213,6 +217,7 @@ pub async fn plan<P: Fleet + Reports>(
         verdict,
         outcomes: Vec::new(),
         approval: None,
+        error: None,
     };
     write_report(&state, env, ports).await?;
     Ok(state)
@@ -275,13 +280,32 @@ pub async fn report<P: Reports + Announce>(
     ports: &P,
 ) -> Result<Reported, RolloutError> {
     let env = environment(environments, &state.request)?;
-    let report = write_report(&state, env, ports).await?;
-    let summary = report.summary();
-    let status = match report.status {
-        // Ended without a verdict to stop or finish: say so, not "succeeded".
-        RolloutStatus::InProgress => RolloutStatus::Halted,
-        other => other,
+    let mut report = write_report(&state, env, ports).await?;
+    let status = match (&state.error, report.status) {
+        // Stopped by an error, or ended without a verdict to stop or
+        // finish: say so, never "succeeded".
+        (Some(_), _) | (None, RolloutStatus::InProgress) => RolloutStatus::Halted,
+        (None, other) => other,
     };
+    if let Some(error) = &state.error {
+        let cause: String = error["Cause"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        report.status = RolloutStatus::Halted;
+        report.reason = Some(format!(
+            "stopped after wave {} of {}: judging the wave failed with {}: {cause}",
+            state.completed,
+            state.plan.waves.len(),
+            error["Error"].as_str().unwrap_or("an error"),
+        ));
+        let body = serde_json::to_string_pretty(&report)
+            .map_err(|e| FieldError::new("report", e.to_string()))?;
+        ports.put(env, &state.report_key, body).await?;
+    }
+    let summary = report.summary();
     let detail_type = report.detail_type().unwrap_or(rollout::ROLLOUT_HALTED);
     let location = format!("s3://{}/{}", env.config_bucket, state.report_key);
     let word = if status == RolloutStatus::Succeeded {
@@ -690,5 +714,44 @@ mod tests {
         let size = with_outcomes.to_string().len();
         assert!(size < 256 * 1024, "{size} bytes for 300 tenants");
         let _ = env;
+    }
+
+    #[tokio::test]
+    async fn a_failed_judge_is_reported_as_a_halt_naming_the_error() {
+        let (fake, envs) = (Fake::default(), environments());
+        let mut s = state(
+            handle(request("sit", json!(null)), &envs, &fake)
+                .await
+                .expect("plan"),
+        )
+        .await;
+        s.error = Some(json!({"Error": "AwsUnavailable", "Cause": "dynamodb: no answer"}));
+        let RolloutOutput::Reported(stopped) =
+            handle(RolloutInput::Report(StepInput { state: s }), &envs, &fake)
+                .await
+                .expect("report")
+        else {
+            panic!("a report")
+        };
+        assert_eq!(stopped.status, RolloutStatus::Halted);
+        assert!(
+            stopped
+                .summary
+                .contains("AwsUnavailable: dynamodb: no answer"),
+            "{}",
+            stopped.summary
+        );
+        let (_, body) = fake
+            .reports
+            .lock()
+            .expect("lock")
+            .last()
+            .cloned()
+            .expect("a report");
+        assert!(body.contains("\"halted\""), "{body}");
+        assert_eq!(
+            fake.announced.lock().expect("lock")[0].0,
+            rollout::ROLLOUT_HALTED
+        );
     }
 }
