@@ -410,7 +410,8 @@ async fn misspelt_and_malformed_requests_are_reported_not_lost() {
         json!([
             "Tenant Deployment Requested",
             "Tenant Teardown Requested",
-            "Tenant Cleanup Requested"
+            "Tenant Cleanup Requested",
+            "Fleet Rollout Requested"
         ])
     );
     // A detail that is a JSON string: refused by PutEvents, one entry, no run.
