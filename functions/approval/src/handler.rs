@@ -579,6 +579,14 @@ mod tests {
             mails[0].2
         );
         assert!(mails[0].2.contains("region=af-south-1"), "{}", mails[0].2);
+        // When the links die, in words that fit the gate (a day here; minutes for a short one).
+        assert!(
+            mails[0]
+                .2
+                .contains("expires at 1970-01-02T00:16Z, in 1 d 0 h"),
+            "{}",
+            mails[0].2
+        );
         assert_eq!(mails[3].0, "jane@kimmyai.io");
         // The same waiting task asking again: the same attempt.
         let again = handle(request(), &ports(&gate), &environments(), url, 2_000)
@@ -600,5 +608,50 @@ mod tests {
         assert_eq!(err.error_name(), error_names::CONFIG_INVALID);
         assert!(err.to_string().contains("STEPDEPLOY_APPROVAL_URL"), "{err}");
         assert!(gate.request.lock().unwrap().is_none() && gate.mails.lock().unwrap().is_empty());
+    }
+
+    /// A rollout's gate: one mail per approver listing the waves, one quorum
+    /// judged for every tenant of the rollout.
+    #[tokio::test]
+    async fn a_rollout_gate_lists_its_waves_and_confirms_every_tenant() {
+        let gate = FakeGate::default();
+        let rollout = json!({"environment": "prod", "image": "wordpress:6.7",
+                             "requested_by": "jane@kimmyai.io", "waves": [["acme"], ["bravo", "charlie"]]});
+        let execution =
+            "arn:aws:states:af-south-1:1:execution:stepdeploy-rollout-fleet:rollout-prod-1";
+        let request = event(
+            json!({"action": "request", "approving": "rollout", "rollout": rollout,
+                                   "task_token": "t", "execution": execution}),
+        );
+        let url = Some("https://abc.lambda-url.eu-west-1.on.aws/");
+        let reply = handle(request, &ports(&gate), &environments(), url, 1_000)
+            .await
+            .unwrap();
+        assert!(matches!(reply, Reply::Opened(_)), "{reply:?}");
+        let mails = gate.mails.lock().unwrap().clone();
+        assert!(
+            mails[0]
+                .1
+                .starts_with("Approve rollout to 3 tenants of prod?"),
+            "{}",
+            mails[0].1
+        );
+        assert!(
+            mails[0].2.contains("wave 1: acme") && mails[0].2.contains("wave 2: bravo, charlie"),
+            "{}",
+            mails[0].2
+        );
+        let stored = gate.request.lock().unwrap().clone().expect("stored");
+        assert_eq!(stored.tenants, ["acme", "bravo", "charlie"]);
+        assert_eq!(stored.action, Action::Rollout);
+        // A rollout gate needs its rollout, and takes no plan.
+        let bare = event(
+            json!({"action": "request", "approving": "rollout", "plan": plan(),
+                                "task_token": "t", "execution": execution}),
+        );
+        let err = handle(bare, &ports(&gate), &environments(), url, 1_000)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), error_names::VALIDATION_FAILED, "{err}");
     }
 }

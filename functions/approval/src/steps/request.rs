@@ -52,7 +52,8 @@ pub async fn request(
         execution: &execution,
         requester: &requester,
         others: &others,
-        hours: approval.timeout_seconds.div_ceil(3600),
+        // "2026-11-30T14:02Z, in 1 min" for a 90-second gate, "…, in 1 d 0 h" for a day.
+        expires: stepdeploy_shared::names::when(stored.expires_at, now),
     };
     let subject = mail_subject(
         stored.action,
@@ -144,8 +145,8 @@ struct Mail<'a> {
     requester: &'a str,
     /// The approvers mailed links: everyone on the list but the requester.
     others: &'a [&'a String],
-    /// How long the links live, rounded up.
-    hours: u64,
+    /// When the links die, for people (UTC to the minute, and how far off).
+    expires: String,
 }
 
 impl Mail<'_> {
@@ -181,7 +182,7 @@ impl Mail<'_> {
             String::new()
         };
         format!(
-            "{requester} asks to {what}.\n{removal}\nImage: {image}\nApprovals needed: {n} of the {total} approvers other than the requester (distinct people; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once, belongs to this request only and expires in {hours} h. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
+            "{requester} asks to {what}.\n{removal}\nImage: {image}\nApprovals needed: {n} of the {total} approvers other than the requester (distinct people; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once, belongs to this request only and expires at {expires}. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
             requester = self.requester,
             what = question(stored.action, &stored.tenant, &stored.environment),
             image = stored.image,
@@ -191,7 +192,7 @@ impl Mail<'_> {
             base = base_url.trim_end_matches('/'),
             approve = query(&key.bytes, &link(Decision::Approve)),
             reject = query(&key.bytes, &link(Decision::Reject)),
-            hours = self.hours,
+            expires = self.expires,
         )
     }
 
