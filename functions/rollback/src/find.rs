@@ -137,13 +137,10 @@ async fn rules_on_every_listener(
     elb: &impl ElbResources,
     host: &str,
 ) -> Result<Vec<String>, AwsCallError> {
-    let mut rules = elb
-        .rules_for_host(&scope.env.alb_listener_arn, host)
-        .await?;
+    // The tenant's own load balancer comes first in the list.
+    let mut rules = Vec::new();
     for lb in scope.env.load_balancers() {
-        if lb.listener_arn != scope.env.alb_listener_arn {
-            rules.extend(elb.rules_for_host(&lb.listener_arn, host).await?);
-        }
+        rules.extend(elb.rules_for_host(&lb.listener_arn, host).await?);
     }
     Ok(rules)
 }

@@ -8,7 +8,7 @@
 //! `ExecutionAlreadyExists`, which is looked up here, not counted as a
 //! failure.
 
-use crate::ports::Children;
+use crate::ports::{ChildRun, Children};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stepdeploy_shared::aws_error::AwsCallError;
@@ -174,11 +174,7 @@ pub async fn result(outcome: Outcome, runs: &impl Children) -> Result<TenantResu
         }
         Some(ALREADY_EXISTS) => {
             // Started before (a redriven wave): its own outcome counts.
-            let arn = runs.arn_of(&outcome.name);
-            let run = match &arn {
-                Some(arn) => runs.describe(arn).await?,
-                None => None,
-            };
+            let (arn, run) = describe_child(&outcome.name, runs).await?;
             result.execution = arn;
             match run {
                 Some(run) if run.status == "SUCCEEDED" => result.outcome = TenantOutcome::Succeeded,
@@ -196,11 +192,7 @@ pub async fn result(outcome: Outcome, runs: &impl Children) -> Result<TenantResu
         }
         Some(TASK_FAILED) => {
             // The child ended without success: its own error and cause.
-            let arn = runs.arn_of(&outcome.name);
-            let run = match &arn {
-                Some(arn) => runs.describe(arn).await?,
-                None => None,
-            };
+            let (arn, run) = describe_child(&outcome.name, runs).await?;
             result.execution = arn;
             match run {
                 Some(run) => {
@@ -230,6 +222,19 @@ pub async fn result(outcome: Outcome, runs: &impl Children) -> Result<TenantResu
     Ok(result)
 }
 
+/// The deploy run named `name`: its ARN and what Step Functions says of it.
+async fn describe_child(
+    name: &str,
+    runs: &impl Children,
+) -> Result<(Option<String>, Option<ChildRun>), AwsCallError> {
+    let arn = runs.arn_of(name);
+    let run = match &arn {
+        Some(arn) => runs.describe(arn).await?,
+        None => None,
+    };
+    Ok((arn, run))
+}
+
 /// A child that ended without success, by its error name.
 fn failed_as(result: &mut TenantResult, error: Option<&str>, status: &str) {
     if error == Some(DEPLOYMENT_LOCKED) {
@@ -250,7 +255,6 @@ fn duration(start: Option<&Value>, stop: Option<&Value>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::ChildRun;
     use serde_json::json;
     use std::collections::HashMap;
 

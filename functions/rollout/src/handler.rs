@@ -280,31 +280,12 @@ pub async fn report<P: Reports + Announce>(
     ports: &P,
 ) -> Result<Reported, RolloutError> {
     let env = environment(environments, &state.request)?;
-    let mut report = write_report(&state, env, ports).await?;
-    let status = match (&state.error, report.status) {
-        // Stopped by an error, or ended without a verdict to stop or
-        // finish: say so, never "succeeded".
-        (Some(_), _) | (None, RolloutStatus::InProgress) => RolloutStatus::Halted,
-        (None, other) => other,
+    let report = write_report(&state, env, ports).await?;
+    let status = match report.status {
+        // Ended without a verdict to stop or finish: say so, never "succeeded".
+        RolloutStatus::InProgress => RolloutStatus::Halted,
+        other => other,
     };
-    if let Some(error) = &state.error {
-        let cause: String = error["Cause"]
-            .as_str()
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        report.status = RolloutStatus::Halted;
-        report.reason = Some(format!(
-            "stopped after wave {} of {}: judging the wave failed with {}: {cause}",
-            state.completed,
-            state.plan.waves.len(),
-            error["Error"].as_str().unwrap_or("an error"),
-        ));
-        let body = serde_json::to_string_pretty(&report)
-            .map_err(|e| FieldError::new("report", e.to_string()))?;
-        ports.put(env, &state.report_key, body).await?;
-    }
     let summary = report.summary();
     let detail_type = report.detail_type().unwrap_or(rollout::ROLLOUT_HALTED);
     let location = format!("s3://{}/{}", env.config_bucket, state.report_key);
@@ -352,19 +333,41 @@ fn environment<'a>(
         .map_err(|e| FieldError::new("detail.environment", e.to_string()).into())
 }
 
-/// Writes the report as the rollout stands now.
-async fn write_report(
-    state: &RolloutState,
-    env: &EnvironmentConfig,
-    ports: &impl Reports,
-) -> Result<RolloutReport, RolloutError> {
-    let report = RolloutReport::new(
+/// The report as the rollout stands now: a rollout stopped by an error
+/// (judging a wave failed) is halted, naming the error.
+fn report_of(state: &RolloutState) -> RolloutReport {
+    let mut report = RolloutReport::new(
         &state.rollout.name,
         &state.request,
         &state.plan,
         state.completed,
         &state.results,
     );
+    if let Some(error) = &state.error {
+        let cause: String = error["Cause"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        report.status = RolloutStatus::Halted;
+        report.reason = Some(format!(
+            "stopped after wave {} of {}: judging the wave failed with {}: {cause}",
+            state.completed,
+            state.plan.waves.len(),
+            error["Error"].as_str().unwrap_or("an error"),
+        ));
+    }
+    report
+}
+
+/// Writes [`report_of`] the rollout.
+async fn write_report(
+    state: &RolloutState,
+    env: &EnvironmentConfig,
+    ports: &impl Reports,
+) -> Result<RolloutReport, RolloutError> {
+    let report = report_of(state);
     let body = serde_json::to_string_pretty(&report)
         .map_err(|e| FieldError::new("report", e.to_string()))?;
     ports.put(env, &state.report_key, body).await?;
