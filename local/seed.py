@@ -1356,6 +1356,9 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
         "dns": {"enabled": env.name != "dev", "check_base_url": LOCAL_SITE_URL},
         "promote_to": env.promote_to,
     }
+    if env.name == "prod":
+        # Dumps before an image change, kept 35 days (as infra/environments/prod.json).
+        config["database_backup"] = {"retention_days": 35}
     if r["more_load_balancers"]:
         # Each load balancer its own 100 priorities: 110-209, 210-309, ...
         config["additional_load_balancers"] = [

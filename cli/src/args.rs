@@ -74,6 +74,40 @@ pub enum Command {
     Teardown(Teardown),
     /// Finish the rollback of a failed run once its obstacle is removed.
     Cleanup(Cleanup),
+    /// A tenant's release history in an environment: every successful deployment, newest last.
+    Releases(Releases),
+    /// Put a recorded release back (default: the newest earlier release with another image).
+    ///
+    /// Runs the same pipeline as a deployment (prod: the quorum, with the
+    /// mail saying it is a rollback and from what to what). With
+    /// --restore-database the tenant's database is also loaded from the dump
+    /// taken just before the release that replaced it (environments with
+    /// database_backup take one before every image change).
+    Rollback(Rollback),
+    /// The four DORA figures of the deploy runs, per environment and overall.
+    ///
+    /// Reads the deploy state machine's executions (a run is attributed to
+    /// its tenant and environment by its name, `{tenant}-{env}-{id}`) and
+    /// counts those that finished within --since of now; running runs are
+    /// left out of every figure and only counted. Per environment and over
+    /// all of them:
+    ///
+    /// - deployment frequency: successful runs, and per day of the window;
+    ///
+    /// - lead time for changes: stop - start of each successful run (the
+    ///   start is when the request event arrived), median and p90;
+    ///
+    /// - change failure rate: failed / finished runs (succeeded + failed;
+    ///   aborted and timed-out runs count as failed);
+    ///
+    /// - time to restore: for each failed run, the time from its end to the
+    ///   end of the next successful run of the same tenant in the same
+    ///   environment, median; failures with none yet are listed as unrestored.
+    ///
+    /// A figure with nothing to compute it from is "-" (null in JSON);
+    /// seconds are numbers and rates fractions in JSON. Step Functions lists
+    /// executions for 90 days after they end.
+    Stats(Stats),
     /// Environment configs.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -116,6 +150,35 @@ pub struct Deploy {
     /// A label rollouts select on, KEY=VALUE (repeat, or comma-separate); the labels given replace the tenant's recorded ones.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Requester, idempotency key, --wait.
+    #[command(flatten)]
+    pub request: Request,
+}
+
+/// `stepdeploy releases`.
+#[derive(Debug, Args)]
+pub struct Releases {
+    /// The tenant.
+    pub tenant: String,
+    /// The environment.
+    #[arg(long = "env", short = 'e')]
+    pub environment: String,
+}
+
+/// `stepdeploy rollback`.
+#[derive(Debug, Args)]
+pub struct Rollback {
+    /// The tenant.
+    pub tenant: String,
+    /// The environment.
+    #[arg(long = "env", short = 'e')]
+    pub environment: String,
+    /// The release to put back (`stepdeploy releases` numbers them; default: the newest earlier one with another image).
+    #[arg(long = "to", value_name = "N")]
+    pub to: Option<u32>,
+    /// Also load the database dump taken before the release that replaced it (its data then); what the database holds now is dumped first.
+    #[arg(long)]
+    pub restore_database: bool,
     /// Requester, idempotency key, --wait.
     #[command(flatten)]
     pub request: Request,
@@ -218,6 +281,17 @@ pub struct Cleanup {
     pub requested_by: Option<String>,
 }
 
+/// `stepdeploy stats`.
+#[derive(Debug, Args)]
+pub struct Stats {
+    /// Only this environment (default: every environment with runs in the window).
+    #[arg(long = "env", short = 'e')]
+    pub environment: Option<String>,
+    /// The window, ending now: N hours, days or weeks (12h, 30d, 2w).
+    #[arg(long, default_value = "30d", value_name = "PERIOD")]
+    pub since: String,
+}
+
 /// `stepdeploy config …`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -254,4 +328,6 @@ pub enum EventKind {
     Teardown,
     /// `Fleet Rollout Requested`.
     Rollout,
+    /// `Tenant Rollback Requested`.
+    Rollback,
 }

@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod dora;
 mod error;
 mod fleet;
 mod progress;
@@ -45,6 +46,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::History(a) => commands::history(&stack, g, a).await,
         Command::Teardown(a) => commands::teardown(&stack, g, a).await,
         Command::Cleanup(a) => commands::cleanup(&stack, g, a).await,
+        Command::Releases(a) => commands::releases(&stack, g, a).await,
+        Command::Rollback(a) => commands::rollback(&stack, g, a).await,
+        Command::Stats(a) => commands::stats(&stack, g, a).await,
         Command::Config(_) | Command::Events(_) => Ok(()),
     }
 }

@@ -269,6 +269,12 @@ fn sample_events_are_valid_and_bad_ones_name_the_field() {
             "rollout-max-parallel-zero.json",
             "detail.max_parallel: 0 is outside 1..=100",
         ),
+        (
+            "rollback-release-zero.json",
+            "detail.release: releases are numbered from 1",
+        ),
+        // A rollback names a release, never an image.
+        ("rollback-image.json", "detail.image: unknown field"),
     ] {
         let (detail_type, event) = sample_events(&repo().join("events/bad").join(file)).remove(0);
         let e = check_sample(&detail_type, &event, &envs).expect_err(file);

@@ -27,7 +27,9 @@ Principals (access key id -> who)
 ---------------------------------
 * `local-fn-<binary>`: the Lambda function(s) of the orchestrator account
   (123456789012) whose Handler is <binary> (the seed registers them with
-  their roles from infra/template.yaml).  The caller is
+  their roles from infra/template.yaml); for a binary no orchestrator
+  function runs (the MySQL agent), the functions of the environment
+  accounts, any of whose roles may allow a call.  The caller is
   arn:aws:sts::123456789012:assumed-role/<role name>/<function name>, its
   aws:PrincipalArn the role's ARN (arn:aws:iam::123456789012:role/stepdeploy/
   <role name>), its policies the role's.  Each crate's Cargo.toml sets the
@@ -371,26 +373,46 @@ def _role_arn(role: Any) -> str:
 
 
 def function_principal(binary: str) -> Principal | None:
-    """The role(s) of the orchestrator's functions whose Handler is `binary`."""
+    """The role(s) of the functions whose Handler is `binary`: the
+    orchestrator's, or else those of the environment accounts (the MySQL
+    agent, one per environment account, all served by one binary here)."""
     from moto.awslambda.models import lambda_backends
 
-    roles: list[tuple[str, Any]] = []
-    try:
-        backend = lambda_backends[ORCH_ACCOUNT][ORCH_REGION]
-    except Exception:
-        return None
-    for fn in list(backend.list_functions()):
-        if (fn.handler or "").strip() == binary:
-            role = role_by_arn(fn.role)
-            if role is not None:
-                roles.append((fn.function_name, role))
+    def functions(account: str, region: str) -> list[tuple[str, Any]]:
+        try:
+            backend = lambda_backends[account][region]
+        except Exception:
+            return []
+        found = []
+        for fn in list(backend.list_functions()):
+            if (fn.handler or "").strip() == binary:
+                role = role_by_arn(fn.role)
+                if role is not None:
+                    found.append((fn.function_name, role))
+        return found
+
+    roles = functions(ORCH_ACCOUNT, ORCH_REGION)
+    account = ORCH_ACCOUNT
+    if not roles:
+        # One process answers for every environment's agent, so a call
+        # passes if any of their roles allows it (in AWS each agent has its
+        # own role in its own account: documented looseness, as for the two
+        # approval functions).
+        for acct, by_region in list(lambda_backends.items()):
+            if acct == ORCH_ACCOUNT:
+                continue
+            for region in list(by_region.keys()):
+                found = functions(acct, region)
+                if found and not roles:
+                    account = acct
+                roles.extend(found)
     if not roles:
         return None
     roles.sort(key=lambda r: (r[0] != f"stepdeploy-{binary}", r[0]))
     first_fn, first_role = roles[0]
     return Principal(
-        arn=f"arn:aws:sts::{ORCH_ACCOUNT}:assumed-role/{first_role.name}/{first_fn}",
-        principal_arn=_role_arn(first_role), account=ORCH_ACCOUNT,
+        arn=f"arn:aws:sts::{account}:assumed-role/{first_role.name}/{first_fn}",
+        principal_arn=_role_arn(first_role), account=account,
         policy_sets=[role_policies(r) for _, r in roles], session_name=first_fn,
         role_arns=[_role_arn(r) for _, r in roles])
 

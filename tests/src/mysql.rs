@@ -15,7 +15,7 @@ pub fn tenant_mysql_objects(env: &str, tenant: &str) -> Vec<String> {
 }
 
 /// What `query` prints on `env`'s MariaDB (as root, over its socket), word by word.
-fn mariadb_words(env: &str, query: &str) -> Vec<String> {
+pub fn mariadb_words(env: &str, query: &str) -> Vec<String> {
     let out = Command::new("mariadb")
         .args(["--no-defaults", "-u", "root", "--socket"])
         .arg(repo().join(format!("local/.state/mariadb/{env}/mysqld.sock")))

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use stepdeploy_shared::config::{EnvironmentConfig, EnvironmentSet};
+use stepdeploy_shared::request::ROLLBACK_REQUESTED;
 use stepdeploy_shared::request::{DEPLOY_REQUESTED, TEARDOWN_REQUESTED};
 use stepdeploy_shared::rollout::ROLLOUT_REQUESTED;
 use stepdeploy_shared::EnvironmentName;
@@ -133,6 +134,12 @@ pub fn events_example(
             TEARDOWN_REQUESTED,
             json!({"tenant": tenant_name, "environment": env, "requested_by": "jane@example.com",
                    "request_id": new_request_id()}),
+        ),
+        // The previous release (no `release`), image only.
+        args::EventKind::Rollback => (
+            ROLLBACK_REQUESTED,
+            json!({"tenant": tenant_name, "environment": env, "requested_by": "jane@example.com",
+                   "restore_database": false, "request_id": new_request_id()}),
         ),
         // Every tenant of the environment: the tenant first, as a canary
         // wave, then a quarter of the fleet per wave, a minute apart.

@@ -41,7 +41,7 @@ pub(super) fn as_delivered(
     })
 }
 
-fn requester(request: &args::Request) -> Result<String, CliError> {
+pub(super) fn requester(request: &args::Request) -> Result<String, CliError> {
     requester_or_user(request.requested_by.clone())
 }
 
@@ -72,19 +72,20 @@ pub(super) struct Started {
 }
 
 /// Validates, puts the event, finds the run; follows it with `--wait`.
-async fn request(
+pub(super) async fn request(
     stack: &Stack,
     global: &Global,
-    machine: Machine,
+    detail_type: &str,
     detail: serde_json::Value,
     request: &args::Request,
     envs: &EnvironmentSet,
 ) -> Result<(), CliError> {
-    let detail_type = match machine {
-        Machine::Deploy => DEPLOY_REQUESTED,
-        Machine::Teardown => TEARDOWN_REQUESTED,
-        // Rollouts have their own request (commands/rollout.rs); this one refuses it.
-        Machine::Rollout => ROLLOUT_REQUESTED,
+    let machine = match detail_type {
+        TEARDOWN_REQUESTED => Machine::Teardown,
+        // Rollouts have their own request (commands/rollout.rs): refused below.
+        ROLLOUT_REQUESTED => Machine::Rollout,
+        // A deployment or a rollback (a deployment of a recorded release).
+        _ => Machine::Deploy,
     };
     let request_id = detail["request_id"]
         .as_str()
@@ -165,7 +166,7 @@ pub async fn deploy(stack: &Stack, global: &Global, a: &args::Deploy) -> Result<
     if !a.labels.is_empty() {
         detail["labels"] = Value::Object(labels("--label", &a.labels)?);
     }
-    request(stack, global, Machine::Deploy, detail, &a.request, &envs).await
+    request(stack, global, DEPLOY_REQUESTED, detail, &a.request, &envs).await
 }
 
 /// `stepdeploy teardown`.
@@ -184,7 +185,7 @@ pub async fn teardown(stack: &Stack, global: &Global, a: &args::Teardown) -> Res
         "tenant": t.as_str(), "environment": env.name.as_str(),
         "requested_by": requester(&a.request)?, "request_id": request_id,
     });
-    request(stack, global, Machine::Teardown, detail, &a.request, &envs).await
+    request(stack, global, TEARDOWN_REQUESTED, detail, &a.request, &envs).await
 }
 
 /// Asks the operator to type the tenant's name, after saying what goes.

@@ -6,7 +6,9 @@ mod cleanup;
 mod config;
 mod deploy;
 mod history;
+mod releases;
 mod rollout;
+mod stats;
 mod status;
 mod watch;
 
@@ -14,7 +16,9 @@ pub use cleanup::cleanup;
 pub use config::{config_validate, events_example};
 pub use deploy::{deploy, teardown};
 pub use history::history;
+pub use releases::{releases, rollback};
 pub use rollout::rollout;
+pub use stats::stats;
 pub use status::status;
 pub use watch::watch;
 

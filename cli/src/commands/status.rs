@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::names::parse_execution_name;
+use stepdeploy_shared::state::StateStore;
 use stepdeploy_shared::{ResourceNames, TenantName};
 
 /// One row of `status`.
@@ -18,6 +19,8 @@ struct StatusRow {
     tenant: String,
     environment: String,
     image: Option<String>,
+    /// The release running now (`stepdeploy releases` lists them all).
+    release: Option<u32>,
     priority: Option<u32>,
     deployed_at: Option<String>,
     last_run: Option<String>,
@@ -45,9 +48,8 @@ pub async fn status(stack: &Stack, global: &Global, a: &args::Status) -> Result<
     let runs = stack.newest_runs(&prefix, 1000).await?;
     let mut rows: BTreeMap<(String, usize), StatusRow> = BTreeMap::new();
     for (order, env) in selected.iter().enumerate() {
-        let entries = stack
-            .environment_state(env)
-            .await
+        let state = stack.environment_state(env).await;
+        let entries = state
             .registry_entries()
             .await
             .map_err(|e| stack.env_error(e))?;
@@ -64,6 +66,12 @@ pub async fn status(stack: &Stack, global: &Global, a: &args::Status) -> Result<
             row.environment = env.name.to_string();
             row.priority = entry.alb_priority;
             if let Some(record) = entry.record {
+                row.release = state
+                    .latest_release(&row.tenant)
+                    .await
+                    .map_err(|e| stack.env_error(e))?
+                    .filter(|r| r.execution == record.last_execution)
+                    .map(|r| r.number);
                 row.image = Some(record.image);
                 row.deployed_at = Some(record.updated_at);
                 if record.status == "active" {
@@ -119,6 +127,7 @@ pub async fn status(stack: &Stack, global: &Global, a: &args::Status) -> Result<
                         r.tenant.clone(),
                         r.environment.clone(),
                         r.image.clone().unwrap_or_else(dash),
+                        r.release.map_or_else(dash, |n| n.to_string()),
                         r.last_run_started.clone().unwrap_or_else(dash),
                         r.outcome.clone().unwrap_or_else(dash),
                         r.url.clone().unwrap_or_else(dash),
@@ -128,7 +137,7 @@ pub async fn status(stack: &Stack, global: &Global, a: &args::Status) -> Result<
             println!(
                 "{}",
                 table(
-                    &["TENANT", "ENV", "IMAGE", "LAST RUN", "OUTCOME", "URL"],
+                    &["TENANT", "ENV", "IMAGE", "RELEASE", "LAST RUN", "OUTCOME", "URL"],
                     &cells
                 )
             );

@@ -137,6 +137,10 @@ pub struct Question {
     pub requested_by: String,
     /// A rollout's waves (empty otherwise).
     pub waves: Vec<Vec<String>>,
+    /// What runs now and what changes, one line each (see [`evidence`]).
+    pub evidence: Vec<String>,
+    /// A rollback (a deployment of a recorded release): said in the subject.
+    pub rollback: bool,
     /// The environment's approval settings, from this function's configs.
     pub approval: stepdeploy_shared::config::ApprovalConfig,
 }
@@ -177,6 +181,8 @@ impl Question {
                 image: gate.image,
                 requested_by: gate.requested_by,
                 waves: gate.waves,
+                evidence: Vec::new(),
+                rollback: false,
                 approval,
             });
         }
@@ -187,6 +193,11 @@ impl Question {
             ));
         }
         let approval = crate::steps::approval_of(&mut plan, environments)?;
+        let evidence = if approving == Action::Deploy {
+            evidence(&plan)
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             action: approving,
             tenant: plan.tenant.to_string(),
@@ -194,6 +205,8 @@ impl Question {
             image: plan.image.to_string(),
             requested_by: plan.requested_by,
             waves: Vec::new(),
+            evidence,
+            rollback: plan.restore.is_some(),
             approval,
         })
     }
@@ -202,6 +215,57 @@ impl Question {
     pub fn tenants(&self) -> Vec<String> {
         self.waves.iter().flatten().cloned().collect()
     }
+}
+
+/// What a deployment's approver should know, from its plan: what the
+/// environment runs now and since when, the image change (old → new), a
+/// rollback's releases, and what happens to the database.
+pub fn evidence(plan: &DeploymentPlan) -> Vec<String> {
+    let mut lines = Vec::new();
+    let new = plan.image.as_str();
+    match &plan.current {
+        Some(now) => {
+            let release = now
+                .release
+                .map(|n| format!(" (release {n})"))
+                .unwrap_or_default();
+            lines.push(format!(
+                "Now running: {}{release} since {}",
+                now.image, now.since
+            ));
+            if now.image == new {
+                lines.push(format!("Image: unchanged ({new})"));
+            } else {
+                lines.push(format!("Image change: {} -> {new}", now.image));
+            }
+        }
+        None => lines.push(format!(
+            "Now running: nothing (a new tenant in {}); image {new}",
+            plan.environment
+        )),
+    }
+    if let Some(restore) = &plan.restore {
+        let from = plan.current.as_ref().and_then(|c| c.release).map_or_else(
+            || "the current release".to_string(),
+            |n| format!("release {n}"),
+        );
+        lines.push(format!(
+            "ROLLBACK: from {from} back to release {} (live since {})",
+            restore.release, restore.released_at
+        ));
+        if let Some(dump) = &restore.database_dump {
+            lines.push(format!(
+                "Database: RESTORED from {dump} (its data as release {} left it; what it holds now is dumped first)",
+                restore.release
+            ));
+        }
+    }
+    if let Some(backup) = &plan.backup {
+        lines.push(format!(
+            "Database: dumped to {backup} before the image changes"
+        ));
+    }
+    lines
 }
 
 /// What the function answers, per [`ApprovalEvent`].

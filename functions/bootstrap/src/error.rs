@@ -60,6 +60,14 @@ pub enum BootstrapError {
         /// What the environment's load balancers hold.
         quota: u32,
     },
+    /// A rollback named a release that cannot be put back; nothing was made.
+    #[error("cannot roll {tenant} in {environment} back: {why}")]
+    ReleaseNotFound {
+        tenant: String,
+        environment: String,
+        /// Why, and what to do instead.
+        why: String,
+    },
     /// The claim after the gate was not admitted (see `stepdeploy_shared::guard`).
     #[error(transparent)]
     Guard(#[from] GuardError),
@@ -77,6 +85,7 @@ impl ErrorName for BootstrapError {
             Self::PriorityInUse { .. } => error_names::PRIORITY_IN_USE,
             Self::PriorityExhausted { .. } => error_names::PRIORITY_EXHAUSTED,
             Self::EnvironmentFull { .. } => error_names::ENVIRONMENT_FULL,
+            Self::ReleaseNotFound { .. } => error_names::RELEASE_NOT_FOUND,
             Self::Guard(e) => e.error_name(),
             Self::Aws(e) => e.error_name(),
         }

@@ -119,12 +119,33 @@ where
         .get(request.environment.as_str())
         .map_err(|e| FieldError::new("detail.environment", e.to_string()))?;
     let ports = connector.connect(env).await;
+    // A rollback's release is found before anything is made: a release that
+    // does not exist changes nothing.
+    let restore = match request.restore {
+        Some(asked) => {
+            Some(crate::release::resolve(&request.tenant, env, asked, &ports.state).await?)
+        }
+        None => None,
+    };
     ports.state.ensure_table().await?;
     ports
         .bucket
         .ensure_bucket(&env.config_bucket, &env.region)
         .await?;
-    let plan = plan_for(request, env, environments, input);
+    let current = crate::release::current(request.tenant.as_str(), &ports.state).await?;
+    let mut plan = plan_for(request, env, environments, input);
+    if let Some(found) = restore {
+        plan.image = found.image;
+        plan.restore = Some(found.plan);
+    }
+    plan.backup = crate::release::backup_key(&plan, current.as_ref());
+    plan.current = current;
+    if let (Some(_), Some(backup)) = (&plan.backup, &env.database_backup) {
+        ports
+            .bucket
+            .ensure_backup_retention(&env.config_bucket, backup.retention_days)
+            .await?;
+    }
     if env.approval.is_some() {
         // Where humans decide, the lock and the priority are taken after the
         // gate (the Claim state): a pending request holds nothing, so it can
@@ -188,6 +209,9 @@ fn plan_for(
         started_at: input.started_at,
         labels: request.labels,
         rollout: request.rollout,
+        current: None,
+        restore: None,
+        backup: None,
     }
 }
 
@@ -225,6 +249,17 @@ mod tests {
         async fn ensure_bucket(&self, bucket: &str, _region: &str) -> Result<bool, AwsCallError> {
             self.0.lock().expect("lock").push(bucket.into());
             Ok(true)
+        }
+        async fn ensure_backup_retention(
+            &self,
+            bucket: &str,
+            days: u32,
+        ) -> Result<(), AwsCallError> {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("{bucket} backups {days} d"));
+            Ok(())
         }
     }
 
@@ -307,6 +342,135 @@ mod tests {
             &FixedClock(1_000),
         )
         .await
+    }
+
+    /// A release of goldencrust in `env`'s history, as notify records it.
+    fn release(number: u32, image: &str, dump: Option<&str>) -> stepdeploy_shared::state::Release {
+        stepdeploy_shared::state::Release {
+            number,
+            image: image.into(),
+            task_definition: format!("arn:td:{number}"),
+            config_version: Some(format!("v{number}")),
+            at: format!("2026-11-2{number}T10:00:00Z"),
+            requested_by: "jane@kimmyai.io".into(),
+            approvers: vec![],
+            execution: format!("exec-r{number}"),
+            restored_from: None,
+            database_dump: dump.map(str::to_string),
+            database_restored_from: None,
+        }
+    }
+
+    async fn rollback(
+        world: &World,
+        detail: serde_json::Value,
+        execution: &str,
+    ) -> Result<DeploymentPlan, BootstrapError> {
+        let mut payload = input(detail, execution);
+        payload["event"]["detail-type"] = json!("Tenant Rollback Requested");
+        handle(typed(payload), &environments(), world, &FixedClock(1_000)).await
+    }
+
+    /// A rollback finds its release's image (by default the newest earlier
+    /// release with another image), and in prod the dump that holds its
+    /// data; a release that cannot be put back is refused before anything
+    /// is made.
+    #[tokio::test]
+    async fn a_rollback_resolves_its_release_and_a_bad_one_changes_nothing() {
+        let world = World::default();
+        let prod = json!({"tenant": "goldencrust", "environment": "prod", "requested_by": "jane@kimmyai.io"});
+        // No history: nothing to put back, and nothing made.
+        let err = rollback(&world, prod.clone(), "exec-x")
+            .await
+            .expect_err("refused");
+        assert_eq!(err.error_name(), "ReleaseNotFound");
+        assert!(err.to_string().contains("no recorded releases"), "{err}");
+        assert!(world.bucket.0.lock().expect("lock").is_empty());
+        world.state.with(|t| {
+            t.releases.insert(
+                "goldencrust".into(),
+                vec![
+                    release(1, "wordpress:6.4-apache", None),
+                    release(2, "wordpress:6.4-apache", None),
+                    release(
+                        3,
+                        "wordpress:6.5-apache",
+                        Some("_backups/goldencrust/exec-r3.sql"),
+                    ),
+                ],
+            );
+            t.records.insert(
+                "goldencrust".into(),
+                stepdeploy_shared::state::RegistryRecord {
+                    image: "wordpress:6.5-apache".into(),
+                    status: "active".into(),
+                    last_execution: "exec-r3".into(),
+                    updated_at: "2026-11-23T10:00:00Z".into(),
+                    config_key: "prod/goldencrust.json".into(),
+                    requested_by: "jane@kimmyai.io".into(),
+                    labels: Default::default(),
+                },
+            );
+        });
+        let plan = rollback(&world, prod.clone(), "exec-b")
+            .await
+            .expect("plan");
+        assert_eq!(plan.image.as_str(), "wordpress:6.4-apache");
+        let restore = plan.restore.as_ref().expect("a rollback");
+        assert_eq!(
+            (restore.release, restore.database_dump.as_deref()),
+            (2, None)
+        );
+        let current = plan.current.as_ref().expect("what runs now");
+        assert_eq!(
+            (current.image.as_str(), current.release),
+            ("wordpress:6.5-apache", Some(3))
+        );
+        // prod keeps dumps: this image change dumps first.
+        assert_eq!(
+            plan.backup.as_deref(),
+            Some("_backups/goldencrust/exec-b.sql")
+        );
+        assert!(world
+            .bucket
+            .0
+            .lock()
+            .expect("lock")
+            .contains(&"stepdeploy-config-prod-333333333333 backups 35 d".to_string()));
+        // Release 2's data is in the dump release 3 took.
+        let mut with_data = prod.clone();
+        with_data["restore_database"] = json!(true);
+        let plan = rollback(&world, with_data.clone(), "exec-c")
+            .await
+            .expect("plan");
+        assert_eq!(
+            plan.restore.and_then(|r| r.database_dump).as_deref(),
+            Some("_backups/goldencrust/exec-r3.sql")
+        );
+        // Release 1's data: release 2 took no dump (same image).
+        with_data["release"] = json!(1);
+        let err = rollback(&world, with_data, "exec-d")
+            .await
+            .expect_err("no dump");
+        assert!(err.to_string().contains("release 2 took no dump"), "{err}");
+        // Unknown and current releases.
+        let mut detail = prod.clone();
+        detail["release"] = json!(7);
+        let err = rollback(&world, detail.clone(), "exec-e")
+            .await
+            .expect_err("unknown");
+        assert!(
+            err.to_string().contains("no release 7 (releases 1..=3"),
+            "{err}"
+        );
+        detail["release"] = json!(3);
+        let err = rollback(&world, detail, "exec-f")
+            .await
+            .expect_err("current");
+        assert!(
+            err.to_string().contains("release 3 is the current release"),
+            "{err}"
+        );
     }
 
     /// In an environment with approvers a pending request holds nothing:

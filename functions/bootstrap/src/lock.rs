@@ -61,6 +61,7 @@ pub async fn claim<S: StateStore, L: ListenerRules, B>(
         request_id: None,
         labels: None,
         rollout: None,
+        restore: None,
     };
     // From here on this run holds the lock: give it back if bootstrap fails,
     // since no rollback will know about a run that never produced a plan.

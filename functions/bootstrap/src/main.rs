@@ -10,6 +10,7 @@ mod handler;
 mod lock;
 mod ports;
 mod priority;
+mod release;
 
 use std::sync::Arc;
 use stepdeploy_shared::aws::AwsConnector;

@@ -25,7 +25,17 @@ pub trait ConfigBucket: Send + Sync {
         bucket: &str,
         region: &str,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Makes S3 expire the database dumps (`_backups/`) after `days`,
+    /// keeping the bucket's other lifecycle rules; writes only on a change.
+    fn ensure_backup_retention(
+        &self,
+        bucket: &str,
+        days: u32,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
+
+/// The lifecycle rule that expires the database dumps.
+pub const BACKUP_RULE_ID: &str = "stepdeploy-database-backups";
 
 /// The ports for one environment.
 #[derive(Clone)]
@@ -43,6 +53,71 @@ pub struct EnvPorts<S, L, B> {
 pub struct S3Bucket(pub aws_sdk_s3::Client);
 
 impl ConfigBucket for S3Bucket {
+    async fn ensure_backup_retention(&self, bucket: &str, days: u32) -> Result<(), AwsCallError> {
+        use aws_sdk_s3::types::{
+            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+            LifecycleRuleFilter, NoncurrentVersionExpiration,
+        };
+        let rules = match self
+            .0
+            .get_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out.rules.unwrap_or_default(),
+            // S3 answers NoSuchLifecycleConfiguration (not modeled) when unset.
+            Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Vec::new(),
+            Err(e) => return Err(AwsCallError::new("s3:GetBucketLifecycleConfiguration", e)),
+        };
+        let days = i32::try_from(days).unwrap_or(i32::MAX);
+        let ours = LifecycleRule::builder()
+            .id(BACKUP_RULE_ID)
+            .status(ExpirationStatus::Enabled)
+            .filter(
+                LifecycleRuleFilter::builder()
+                    .prefix(stepdeploy_shared::config::BACKUP_PREFIX)
+                    .build(),
+            )
+            .expiration(LifecycleExpiration::builder().days(days).build())
+            // The bucket is versioned: the expired dump's version goes a day later.
+            .noncurrent_version_expiration(
+                NoncurrentVersionExpiration::builder()
+                    .noncurrent_days(1)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| AwsCallError::other("s3:PutBucketLifecycleConfiguration (build)", e))?;
+        let current = rules.iter().find(|r| r.id() == Some(BACKUP_RULE_ID));
+        let same = current.is_some_and(|r| {
+            r.status() == &ExpirationStatus::Enabled
+                && r.expiration().and_then(|e| e.days()) == Some(days)
+        });
+        if same {
+            return Ok(());
+        }
+        let mut keep: Vec<LifecycleRule> = rules
+            .into_iter()
+            .filter(|r| r.id() != Some(BACKUP_RULE_ID))
+            .collect();
+        keep.push(ours);
+        self.0
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .set_rules(Some(keep))
+                    .build()
+                    .map_err(|e| {
+                        AwsCallError::other("s3:PutBucketLifecycleConfiguration (build)", e)
+                    })?,
+            )
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("s3:PutBucketLifecycleConfiguration", e))?;
+        Ok(())
+    }
+
     async fn ensure_bucket(&self, bucket: &str, region: &str) -> Result<bool, AwsCallError> {
         let exists = match self.0.head_bucket().bucket(bucket).send().await {
             Ok(_) => true,

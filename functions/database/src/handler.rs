@@ -50,11 +50,30 @@ pub async fn handle<S: Secrets, L: StateStore, D: Database>(
     let mut changes = Vec::new();
     let secret = secret::ensure(&plan, &ports.secrets, &ports.state, &mut changes).await?;
     mysql::converge(&plan, &server, found, &secret, &ports.state, &mut changes).await?;
+    // The dump first: it holds the data the running release wrote, which a
+    // restore (next) replaces. Neither is undone by rollback: the dump is a
+    // backup, and a failed rollback run's data is in its own dump.
+    let backup = server.dump(&plan).await?;
+    if let Some(key) = &backup {
+        changes.push(format!(
+            "dumped the database to s3://{}/{key}",
+            plan.env.config_bucket
+        ));
+    }
+    let restored = server.restore(&plan).await?;
+    if let Some(key) = &restored {
+        changes.push(format!(
+            "restored the database from s3://{}/{key}",
+            plan.env.config_bucket
+        ));
+    }
     Ok(DatabaseOutput {
         secret_arn: secret.arn,
         database: plan.names.database.clone(),
         username: plan.names.db_user.clone(),
         changes,
+        backup,
+        restored,
     })
 }
 
@@ -62,11 +81,12 @@ pub async fn handle<S: Secrets, L: StateStore, D: Database>(
 mod tests {
     use super::*;
     use crate::credentials::{MasterCredentials, Password};
-    use crate::ports::{DbChange, DbState, Endpoint, SqlError, TenantSecret};
+    use crate::ports::{DbChange, DbState, DumpPlace, Endpoint, SqlError, TenantSecret};
     use std::sync::{Arc, Mutex};
     use stepdeploy_shared::aws::Same;
     use stepdeploy_shared::aws_error::AwsCallError;
     use stepdeploy_shared::ledger::LedgerEntry;
+    use stepdeploy_shared::mysql::DumpFigures;
     use stepdeploy_shared::state::memory::MemoryState;
 
     /// Secrets, MySQL and the ledger in memory; `calls` lists every change made.
@@ -217,6 +237,40 @@ mod tests {
         ) -> bool {
             self.with(|w| w.user_password.as_deref() == Some(password.expose()))
         }
+        async fn dump(
+            &self,
+            _at: &Endpoint,
+            _m: &MasterCredentials,
+            dump: &DumpPlace<'_>,
+        ) -> Result<DumpFigures, SqlError> {
+            self.with(|w| {
+                w.calls.push(format!(
+                    "DUMP {} TO {}/{}",
+                    dump.database, dump.bucket, dump.key
+                ))
+            });
+            Ok(DumpFigures {
+                tables: 12,
+                rows: Some(40),
+                bytes: 2048,
+            })
+        }
+        async fn restore(
+            &self,
+            _at: &Endpoint,
+            _m: &MasterCredentials,
+            dump: &DumpPlace<'_>,
+        ) -> Result<DumpFigures, SqlError> {
+            self.with(|w| {
+                w.calls
+                    .push(format!("RESTORE {} FROM {}", dump.database, dump.key))
+            });
+            Ok(DumpFigures {
+                tables: 12,
+                rows: None,
+                bytes: 2048,
+            })
+        }
     }
 
     fn plan() -> DeploymentPlan {
@@ -224,12 +278,53 @@ mod tests {
     }
 
     async fn run(fake: &Fake) -> Result<DatabaseOutput, DatabaseError> {
+        run_plan(fake, plan()).await
+    }
+
+    async fn run_plan(fake: &Fake, plan: DeploymentPlan) -> Result<DatabaseOutput, DatabaseError> {
         let ports = EnvPorts {
             secrets: fake.clone(),
             state: fake.1.clone(),
             db: fake.clone(),
         };
-        handle(DatabaseInput { plan: plan() }, &Same(ports)).await
+        handle(DatabaseInput { plan }, &Same(ports)).await
+    }
+
+    /// A dump before the image changes, then the restore a rollback asked
+    /// for, each after the database and user converge; both reported.
+    #[tokio::test]
+    async fn the_dump_comes_before_the_restore_and_both_are_reported() {
+        let fake = Fake::default();
+        let mut plan = plan();
+        plan.backup = Some("_backups/goldencrust/run-2.sql".into());
+        plan.restore = Some(stepdeploy_shared::plan::RestorePlan {
+            release: 1,
+            released_at: "2026-11-29T10:00:00Z".into(),
+            database_dump: Some("_backups/goldencrust/run-1.sql".into()),
+        });
+        let out = run_plan(&fake, plan).await.expect("ok");
+        let calls = fake.with(|w| w.calls.clone());
+        let at = |what: &str| calls.iter().position(|c| c.starts_with(what));
+        assert!(
+            at("GRANT") < at("DUMP") && at("DUMP") < at("RESTORE"),
+            "{calls:?}"
+        );
+        assert!(calls.contains(
+            &"DUMP goldencrust_db TO stepdeploy-config-sit-222222222222/_backups/goldencrust/run-2.sql".to_string()
+        ));
+        assert_eq!(
+            out.backup.as_deref(),
+            Some("_backups/goldencrust/run-2.sql")
+        );
+        assert_eq!(
+            out.restored.as_deref(),
+            Some("_backups/goldencrust/run-1.sql")
+        );
+        // A plain run dumps and restores nothing.
+        let fake = Fake::default();
+        let out = run(&fake).await.expect("ok");
+        assert!(out.backup.is_none() && out.restored.is_none());
+        assert!(!fake.with(|w| w.calls.iter().any(|c| c.starts_with("DUMP"))));
     }
 
     fn secret_password(fake: &Fake) -> String {

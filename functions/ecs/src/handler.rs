@@ -73,6 +73,8 @@ mod tests {
             database: "goldencrust_db".into(),
             username: "goldencrust_user".into(),
             changes: vec![],
+            backup: None,
+            restored: None,
         };
         let input = EcsInput {
             plan: plan.clone(),

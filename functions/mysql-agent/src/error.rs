@@ -22,6 +22,9 @@ pub enum AgentError {
         #[source]
         source: mysql_async::Error,
     },
+    /// The dump could not be written to or read from S3.
+    #[error(transparent)]
+    Storage(#[from] stepdeploy_shared::aws_error::AwsCallError),
 }
 
 impl ErrorName for AgentError {
@@ -29,6 +32,7 @@ impl ErrorName for AgentError {
         match self {
             Self::Validation(_) => error_names::VALIDATION_FAILED,
             Self::Sql { .. } => error_names::DATABASE_ERROR,
+            Self::Storage(e) => e.error_name(),
         }
     }
 }

@@ -3,9 +3,11 @@
 //! passwords are stepdeploy's own alphabet (`[A-Za-z0-9]`, checked by the
 //! caller's `Password` and again here) and never leave this function.
 
+use crate::dump::HEADER;
 use crate::error::AgentError;
-use crate::ports::{Changes, MySql};
-use stepdeploy_shared::mysql::{MySqlCall, MySqlRequest, MySqlResponse};
+use crate::ports::{Backups, Changes, MySql};
+use stepdeploy_shared::config::BACKUP_PREFIX;
+use stepdeploy_shared::mysql::{DumpFigures, MySqlCall, MySqlRequest, MySqlResponse};
 use stepdeploy_shared::timing::{External, InFlight};
 
 /// `[a-z0-9_]`, non-empty: safe to quote.
@@ -23,6 +25,20 @@ fn password_literal(password: &str) -> Result<&str, AgentError> {
     let ok = !password.is_empty() && password.bytes().all(|b| b.is_ascii_alphanumeric());
     ok.then_some(password)
         .ok_or_else(|| AgentError::Validation("the password is not [A-Za-z0-9]".into()))
+}
+
+/// A dump's key: under [`BACKUP_PREFIX`], `[A-Za-z0-9._/-]`, no `..`.
+fn backup_key(key: &str) -> Result<&str, AgentError> {
+    let ok = key.starts_with(BACKUP_PREFIX)
+        && !key.contains("..")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-'));
+    ok.then_some(key).ok_or_else(|| {
+        AgentError::Validation(format!(
+            "{key:?} is not a dump key ({BACKUP_PREFIX}…, [A-Za-z0-9._/-])"
+        ))
+    })
 }
 
 /// Every name and password of `request`, before anything connects.
@@ -44,12 +60,19 @@ fn validate(request: &MySqlRequest) -> Result<(), AgentError> {
             database,
             retained_as,
         } => checked(database).and(checked(retained_as)),
+        MySqlRequest::Dump { database, key, .. } | MySqlRequest::Restore { database, key, .. } => {
+            checked(database).and(backup_key(key))
+        }
     }
     .map(|_| ())
 }
 
 /// Runs one [`MySqlCall`]: every name checked before anything connects.
-pub async fn handle(call: MySqlCall, mysql: &MySql) -> Result<MySqlResponse, AgentError> {
+pub async fn handle(
+    call: MySqlCall,
+    mysql: &MySql,
+    backups: &Backups,
+) -> Result<MySqlResponse, AgentError> {
     let MySqlCall {
         endpoint,
         master,
@@ -105,6 +128,43 @@ pub async fn handle(call: MySqlCall, mysql: &MySql) -> Result<MySqlResponse, Age
             session.retain_database(database, retained_as).await?;
             MySqlResponse::Done
         }
+        MySqlRequest::Dump {
+            database,
+            bucket,
+            key,
+        } => {
+            let at = stepdeploy_shared::names::now_rfc3339();
+            let writer = session.dump(checked(&database)?, &at).await?;
+            let (tables, rows) = (writer.tables, writer.rows);
+            let text = writer.finish();
+            let bytes = text.len() as u64;
+            backups.put(&bucket, backup_key(&key)?, text).await?;
+            tracing::info!(%database, %key, tables, rows, bytes, "dumped");
+            MySqlResponse::Moved(DumpFigures {
+                tables,
+                rows: Some(rows),
+                bytes,
+            })
+        }
+        MySqlRequest::Restore {
+            database,
+            bucket,
+            key,
+        } => {
+            let text = backups.get(&bucket, backup_key(&key)?).await?;
+            if !text.starts_with(HEADER) {
+                return Err(AgentError::Validation(format!(
+                    "s3://{bucket}/{key} is not a stepdeploy dump; nothing was changed"
+                )));
+            }
+            let tables = session.restore(checked(&database)?, &text).await?;
+            tracing::info!(%database, %key, tables, "restored");
+            MySqlResponse::Moved(DumpFigures {
+                tables,
+                rows: None,
+                bytes: text.len() as u64,
+            })
+        }
     };
     session.disconnect().await?;
     Ok(response)
@@ -143,8 +203,38 @@ mod tests {
             "request": {"action": "drop_user", "user": "bad name"}
         }))
         .expect("a MySqlCall");
-        let err = handle(call, &MySql).await.expect_err("refused");
+        let err = handle(call, &MySql, &backups()).await.expect_err("refused");
         // Refused before any connection (port 1 would be a DatabaseError).
         assert_eq!(err.error_name(), "ValidationFailed");
+    }
+
+    /// An S3 client that would fail any call it made (none is made).
+    fn backups() -> Backups {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:1")
+            .build();
+        Backups(aws_sdk_s3::Client::from_conf(config))
+    }
+
+    #[tokio::test]
+    async fn a_dump_goes_only_under_backups_and_is_refused_before_connecting() {
+        for key in [
+            "sit/goldencrust.json",
+            "_backups/../x",
+            "_backups/a b.sql",
+            "",
+        ] {
+            let call: MySqlCall = serde_json::from_value(serde_json::json!({
+                "endpoint": {"host": "127.0.0.1", "port": 1, "tls": false},
+                "master": {"username": "admin", "password": "pw"},
+                "request": {"action": "restore", "database": "acme_db", "bucket": "b", "key": key}
+            }))
+            .expect("a MySqlCall");
+            let err = handle(call, &MySql, &backups()).await.expect_err("refused");
+            assert_eq!(err.error_name(), "ValidationFailed", "{key}: {err}");
+        }
+        assert!(backup_key("_backups/acme/acme-prod-1.sql").is_ok());
     }
 }

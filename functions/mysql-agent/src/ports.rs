@@ -4,8 +4,10 @@
 //! MariaDB end to end. Every name reaching SQL here has been checked
 //! (`[a-z0-9_]`), every password is `[A-Za-z0-9]`.
 
+use crate::dump::{ident, statements, Writer};
 use crate::error::AgentError;
 use mysql_async::prelude::Queryable;
+use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::mysql::{DbState, Endpoint, Login};
 
 /// mysql_async, TLS when asked, trusting RDS's CAs (compiled in,
@@ -224,9 +226,156 @@ impl Session {
         self.drop_database(database).await
     }
 
+    /// Dumps every base table of `database` in one consistent snapshot
+    /// (InnoDB's: other sessions go on writing meanwhile).
+    pub async fn dump(&mut self, database: &str, at: &str) -> Result<Writer, AgentError> {
+        for statement in [
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+        ] {
+            self.conn
+                .query_drop(statement)
+                .await
+                .map_err(self.failed(format!("dump {database}: {statement}")))?;
+        }
+        let tables: Vec<String> = self
+            .conn
+            .exec(
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name",
+                (database,),
+            )
+            .await
+            .map_err(self.failed(format!("list the tables of {database}")))?;
+        let mut writer = Writer::new(database, at);
+        for table in &tables {
+            let qualified = format!("{}.{}", ident(database), ident(table));
+            let create: Option<(String, String)> = self
+                .conn
+                .query_first(format!("SHOW CREATE TABLE {qualified}"))
+                .await
+                .map_err(self.failed(format!("SHOW CREATE TABLE {database}.{table}")))?;
+            let Some((_, create)) = create else { continue };
+            let rows: Vec<mysql_async::Row> = self
+                .conn
+                .query(format!("SELECT * FROM {qualified}"))
+                .await
+                .map_err(self.failed(format!("read {database}.{table}")))?;
+            let rows: Vec<Vec<Option<Vec<u8>>>> = rows
+                .into_iter()
+                .map(|row| row.unwrap().into_iter().map(cell).collect())
+                .collect();
+            writer.table(table, &create, &rows);
+        }
+        self.conn
+            .query_drop("COMMIT")
+            .await
+            .map_err(self.failed(format!("dump {database}: COMMIT")))?;
+        Ok(writer)
+    }
+
+    /// Replaces every table of `database` by the dump's: the tables it has
+    /// now are dropped first, so tables a later release added go too.
+    pub async fn restore(&mut self, database: &str, dump: &str) -> Result<u32, AgentError> {
+        let statements = statements(dump);
+        let tables: Vec<String> = self
+            .conn
+            .exec(
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+                (database,),
+            )
+            .await
+            .map_err(self.failed(format!("list the tables of {database}")))?;
+        self.conn
+            .query_drop(format!("USE {}", ident(database)))
+            .await
+            .map_err(self.failed(format!("USE {database}")))?;
+        self.conn
+            .query_drop("SET FOREIGN_KEY_CHECKS=0")
+            .await
+            .map_err(self.failed("SET FOREIGN_KEY_CHECKS=0"))?;
+        for table in &tables {
+            self.conn
+                .query_drop(format!("DROP TABLE IF EXISTS {}", ident(table)))
+                .await
+                .map_err(self.failed(format!("DROP TABLE {database}.{table}")))?;
+        }
+        let mut created = 0;
+        for (n, statement) in statements.iter().enumerate() {
+            if statement.starts_with("CREATE TABLE") {
+                created += 1;
+            }
+            // The statement itself may hold tenant data: the error names its place only.
+            self.conn
+                .query_drop(*statement)
+                .await
+                .map_err(self.failed(format!(
+                    "restore {database}: statement {} of {}",
+                    n + 1,
+                    statements.len()
+                )))?;
+        }
+        Ok(created)
+    }
+
     /// Closes the connection.
     pub async fn disconnect(self) -> Result<(), AgentError> {
         let failed = self.failed("disconnect");
         self.conn.disconnect().await.map_err(failed)
+    }
+}
+
+/// Where the dumps are kept: the environment's config bucket, through the
+/// agent's own role (`s3:PutObject`/`GetObject` on `_backups/*` only).
+pub struct Backups(pub aws_sdk_s3::Client);
+
+impl Backups {
+    /// Stores a dump, encrypted at rest (SSE-S3).
+    pub async fn put(&self, bucket: &str, key: &str, text: String) -> Result<(), AgentError> {
+        self.0
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/sql")
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+            .body(text.into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("s3:PutObject (database dump)", e))?;
+        Ok(())
+    }
+
+    /// Reads a dump back.
+    pub async fn get(&self, bucket: &str, key: &str) -> Result<String, AgentError> {
+        let out = self
+            .0
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("s3:GetObject (database dump)", e))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsCallError::other("s3:GetObject (database dump body)", e))?
+            .into_bytes();
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            AgentError::Validation(format!(
+                "s3://{bucket}/{key} is not a stepdeploy dump (not UTF-8)"
+            ))
+        })
+    }
+}
+
+/// A value as the text protocol returns it (bytes), `None` for `NULL`.
+fn cell(value: mysql_async::Value) -> Option<Vec<u8>> {
+    match value {
+        mysql_async::Value::NULL => None,
+        mysql_async::Value::Bytes(bytes) => Some(bytes),
+        // The text protocol answers bytes; a typed value is written as text.
+        other => Some(other.as_sql(false).trim_matches('\'').as_bytes().to_vec()),
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use stepdeploy_shared::contract::RunState;
 use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::request::{DEPLOY_FAILED, DEPLOY_SUCCEEDED};
-use stepdeploy_shared::state::RegistryRecord;
+use stepdeploy_shared::state::{RegistryRecord, Release};
 use stepdeploy_shared::DeploymentPlan;
 
 /// What the state machine passes.
@@ -93,8 +93,9 @@ async fn on_success(
     let dns = run.dns.as_ref().map(|w| &w.output);
     let now = message::now_rfc3339();
     let document = message::config_document(plan, &ecs.output, &database.output, dns, &now);
-    write_document(plan, &document, ports).await?;
+    let config_version = write_document(plan, &document, ports).await?;
     update_registry(plan, &now, ports).await?;
+    add_release(plan, run, config_version, &now, ports).await?;
     let names = RunNames::of(run);
     let subject = message::success_subject(&names);
     let body = message::success_body(plan, &names, &now);
@@ -165,17 +166,73 @@ fn ahead(kind: LedgerKind, id: &str, previous: Option<String>) -> LedgerEntry {
 
 /// The tenant config document in the environment's bucket; should anything
 /// after this fail, rollback deletes it or puts the previous version back.
+/// Its new version, for the release.
 async fn write_document(
     plan: &DeploymentPlan,
     document: &serde_json::Value,
     ports: &impl NotifyPorts,
-) -> Result<(), NotifyError> {
+) -> Result<Option<String>, NotifyError> {
     let key = &plan.names.config_key;
     let previous = ports.document_version(&plan.env, key).await?;
     let entry = ahead(LedgerKind::ConfigDocument, key, previous);
     ports.record(&plan.env, &plan.execution, &entry).await?;
     let body = serde_json::to_string_pretty(document).unwrap_or_default();
-    ports.put_document(&plan.env, key, body).await?;
+    Ok(ports.put_document(&plan.env, key, body).await?)
+}
+
+/// The run's release in the tenant's history (the next number); a rerun
+/// of notify finds it already there. Should anything after this fail,
+/// rollback takes it back.
+async fn add_release(
+    plan: &DeploymentPlan,
+    run: &RunState,
+    config_version: Option<String>,
+    now: &str,
+    ports: &impl NotifyPorts,
+) -> Result<(), NotifyError> {
+    let tenant = plan.tenant.as_str();
+    let latest = ports.latest_release(&plan.env, tenant).await?;
+    if latest
+        .as_ref()
+        .is_some_and(|r| r.execution == plan.execution)
+    {
+        return Ok(());
+    }
+    let database = run.database.as_ref().map(|d| &d.output);
+    let release = Release {
+        number: latest.map_or(1, |r| r.number + 1),
+        image: plan.image.to_string(),
+        task_definition: run
+            .ecs
+            .as_ref()
+            .map(|e| e.output.task_definition_arn.clone())
+            .unwrap_or_default(),
+        config_version,
+        at: now.to_string(),
+        requested_by: plan.requested_by.clone(),
+        approvers: run
+            .approval
+            .as_ref()
+            .map(|a| a.approved_by.clone())
+            .unwrap_or_default(),
+        execution: plan.execution.clone(),
+        restored_from: plan.restore.as_ref().map(|r| r.release),
+        database_dump: database.and_then(|d| d.backup.clone()),
+        database_restored_from: database.and_then(|d| d.restored.clone()),
+    };
+    let entry = ahead(
+        LedgerKind::Release,
+        &format!("{tenant}#{}", release.number),
+        None,
+    );
+    ports.record(&plan.env, &plan.execution, &entry).await?;
+    if !ports.add_release(&plan.env, tenant, &release).await? {
+        // The tenant is locked by this run: nobody else writes its releases.
+        return Err(NotifyError::Validation(format!(
+            "release {} of {tenant} exists but was not written by this run",
+            release.number
+        )));
+    }
     Ok(())
 }
 
@@ -278,9 +335,28 @@ mod tests {
             _env: &EnvironmentConfig,
             key: &str,
             body: String,
-        ) -> Result<(), AwsCallError> {
+        ) -> Result<Option<String>, AwsCallError> {
             self.push(format!("document {key} {body}"));
-            Ok(())
+            Ok(Some("v1".into()))
+        }
+        async fn latest_release(
+            &self,
+            _env: &EnvironmentConfig,
+            _tenant: &str,
+        ) -> Result<Option<Release>, AwsCallError> {
+            Ok(None)
+        }
+        async fn add_release(
+            &self,
+            _env: &EnvironmentConfig,
+            tenant: &str,
+            release: &Release,
+        ) -> Result<bool, AwsCallError> {
+            self.push(format!(
+                "add release {tenant} {} {} {}",
+                release.number, release.image, release.task_definition
+            ));
+            Ok(true)
         }
         async fn update_registry(
             &self,
@@ -349,6 +425,11 @@ mod tests {
         assert!(!log[0].contains("password"));
         assert_eq!(log.remove(1), "ledger registry_record goldencrust true");
         assert_eq!(log[1], "registry goldencrust active");
+        assert_eq!(log.remove(2), "ledger release goldencrust#1 true");
+        assert_eq!(
+            log.remove(2),
+            "add release goldencrust 1 wordpress:6.4-apache arn:td:1"
+        );
         assert!(log[2].starts_with("publish stepdeploy: goldencrust deployed to sit | [(\"tenant\", \"goldencrust\"), (\"environment\", \"sit\"), (\"outcome\", \"succeeded\")]"), "{}", log[2]);
         assert!(log[3].starts_with("event Tenant Deployment Succeeded"));
         assert_eq!(log[4], "release goldencrust arn:exec:1");

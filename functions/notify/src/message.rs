@@ -288,9 +288,7 @@ pub fn config_document(
 
 /// Now, as the document and the registry date a deployment.
 pub fn now_rfc3339() -> String {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
+    stepdeploy_shared::names::now_rfc3339()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use stepdeploy_shared::aws_error::AwsCallError;
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::ledger::LedgerEntry;
 use stepdeploy_shared::publish;
-use stepdeploy_shared::state::{DynamoStateStore, RegistryRecord, StateStore};
+use stepdeploy_shared::state::{DynamoStateStore, RegistryRecord, Release, StateStore};
 
 /// Where messages and events go (orchestrator account).
 #[derive(Debug, Clone, Default)]
@@ -71,13 +71,27 @@ pub trait NotifyPorts: Send + Sync {
         execution: &str,
         entry: &LedgerEntry,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
-    /// Writes the config document in the environment's bucket.
+    /// Writes the config document in the environment's bucket; the version
+    /// S3 gave it (`None` in a bucket without versioning).
     fn put_document(
         &self,
         env: &EnvironmentConfig,
         key: &str,
         body: String,
-    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    /// The tenant's newest release, if any.
+    fn latest_release(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<Release>, AwsCallError>> + Send;
+    /// Records a release; `false` if its number was taken.
+    fn add_release(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+        release: &Release,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
     /// Updates the registry in the environment's state table.
     fn update_registry(
         &self,
@@ -207,9 +221,10 @@ impl NotifyPorts for AwsNotify {
         env: &EnvironmentConfig,
         key: &str,
         body: String,
-    ) -> Result<(), AwsCallError> {
+    ) -> Result<Option<String>, AwsCallError> {
         let (s3, _) = self.env(env).await;
-        s3.put_object()
+        let out = s3
+            .put_object()
             .bucket(&env.config_bucket)
             .key(key)
             .content_type("application/json")
@@ -217,7 +232,26 @@ impl NotifyPorts for AwsNotify {
             .send()
             .await
             .map_err(|e| AwsCallError::new("s3:PutObject (config document)", e))?;
-        Ok(())
+        Ok(out.version_id)
+    }
+
+    async fn latest_release(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+    ) -> Result<Option<Release>, AwsCallError> {
+        let (_, state) = self.env(env).await;
+        state.latest_release(tenant).await
+    }
+
+    async fn add_release(
+        &self,
+        env: &EnvironmentConfig,
+        tenant: &str,
+        release: &Release,
+    ) -> Result<bool, AwsCallError> {
+        let (_, state) = self.env(env).await;
+        state.add_release(tenant, release).await
     }
 
     async fn update_registry(

@@ -61,6 +61,8 @@ pub struct World {
     pub retained: Vec<(String, String)>,
     /// Registry records by tenant.
     pub registry: BTreeMap<String, RegistryRecord>,
+    /// Releases by `{tenant}#{number}`: the execution that wrote each.
+    pub releases: BTreeMap<String, String>,
 }
 
 /// The fake ARN of the secret called `name`.
@@ -457,6 +459,27 @@ impl Registry for FakeEnv {
         self.call("dynamodb:DeleteItem (registry)", &[tenant])?;
         self.with(|w| w.registry.remove(tenant));
         Ok(())
+    }
+
+    async fn remove_release(
+        &self,
+        tenant: &str,
+        number: u32,
+        execution: &str,
+    ) -> Result<bool, AwsCallError> {
+        let number = number.to_string();
+        self.call(
+            "dynamodb:DeleteItem (release)",
+            &[tenant, &number, execution],
+        )?;
+        let key = format!("{tenant}#{number}");
+        Ok(self.with(|w| {
+            let ours = w.releases.get(&key).is_some_and(|e| e == execution);
+            if ours {
+                w.releases.remove(&key);
+            }
+            ours
+        }))
     }
 }
 

@@ -163,7 +163,31 @@ pub async fn undo<P: Resources>(
         LedgerKind::DnsRecord => restore_dns(scope, ports.dns(), entry).await,
         LedgerKind::ConfigDocument => restore_document(scope, ports.documents(), entry).await,
         LedgerKind::RegistryRecord => restore_registry(scope, ports.registry(), entry).await,
+        LedgerKind::Release => remove_release(scope, ports.registry(), created(entry)?).await,
     }
+}
+
+/// notify's release (`{tenant}#{number}`): taken back if this run wrote it.
+async fn remove_release(
+    scope: &TenantScope,
+    registry: &impl Registry,
+    entry: &LedgerEntry,
+) -> Result<Undone, UndoError> {
+    let (tenant, number) = entry
+        .id
+        .rsplit_once('#')
+        .and_then(|(tenant, n)| Some((tenant, n.parse::<u32>().ok()?)))
+        .ok_or_else(|| UndoError::Entry(format!("not a release: {}", entry.id)))?;
+    Ok(
+        if registry
+            .remove_release(tenant, number, &scope.execution)
+            .await?
+        {
+            Undone::Removed
+        } else {
+            Undone::AlreadyGone
+        },
+    )
 }
 
 /// The ALB priority back to the pool (the claim and the registry's record of it).
@@ -333,6 +357,8 @@ mod tests {
             w.documents.insert(n.config_key.clone(), "v2".into());
             w.db.database_exists = true;
             w.db.user_exists = true;
+            w.releases
+                .insert(format!("{}#3", s.tenant), s.execution.clone());
             w.registry.insert(
                 s.tenant.to_string(),
                 RegistryRecord {
@@ -402,6 +428,10 @@ mod tests {
                 created(s.tenant.as_str()),
                 "dynamodb:UpdateItem (unregister)",
             ),
+            LedgerKind::Release => (
+                created(&format!("{}#3", s.tenant)),
+                "dynamodb:DeleteItem (release)",
+            ),
         }
     }
 
@@ -439,6 +469,7 @@ mod tests {
             LedgerKind::DbSecret,
             LedgerKind::DnsRecord,
             LedgerKind::RegistryRecord,
+            LedgerKind::Release,
         ] {
             let (entry, _) = example(kind);
             let undone = undo(&scope(), &fake, &entry).await.expect("answered");

@@ -16,7 +16,7 @@ pub mod lambda;
 pub use aws::error as aws_error;
 pub use aws::{approvals, guard, http, listener, mysql, publish, retry, state, timing, tls};
 pub use domain::{
-    config, contract, errors, identity, ledger, names, plan, request, rollout, validate,
+    config, contract, errors, identity, ledger, names, plan, request, rollout, validate, window,
 };
 
 pub use config::{EnvironmentConfig, EnvironmentSet};

@@ -177,6 +177,9 @@ fn teardown_plan(
         started_at,
         labels: None,
         rollout: None,
+        current: None,
+        restore: None,
+        backup: None,
     }
 }
 

@@ -6,7 +6,9 @@ use crate::error::TriggerError;
 use crate::ports::{Complaints, Executions};
 use serde::Serialize;
 use stepdeploy_shared::names;
-use stepdeploy_shared::request::{DEPLOY_REQUESTED, REQUESTS, TEARDOWN_REQUESTED};
+use stepdeploy_shared::request::{
+    DEPLOY_REQUESTED, REQUESTS, ROLLBACK_REQUESTED, TEARDOWN_REQUESTED,
+};
 use stepdeploy_shared::rollout::ROLLOUT_REQUESTED;
 
 /// Environment variable naming the deploy state machine.
@@ -21,7 +23,7 @@ pub const ROLLOUT_NAME_PREFIX: &str = "rollout";
 /// The state machines events start.
 #[derive(Debug, Clone, Default)]
 pub struct Targets {
-    /// For `Tenant Deployment Requested`.
+    /// For `Tenant Deployment Requested` and `Tenant Rollback Requested`.
     pub deploy: Option<String>,
     /// For `Tenant Teardown Requested`.
     pub teardown: Option<String>,
@@ -156,12 +158,13 @@ pub async fn start(
 ) -> Result<Started, TriggerError> {
     let detail_type = event["detail-type"].as_str().unwrap_or_default();
     let state_machine = match detail_type {
-        DEPLOY_REQUESTED => targets.deploy.as_deref().ok_or(TriggerError::NotConfigured(DEPLOY_ARN_VAR))?,
+        // A rollback is a deployment of a recorded release: same pipeline.
+        DEPLOY_REQUESTED | ROLLBACK_REQUESTED => targets.deploy.as_deref().ok_or(TriggerError::NotConfigured(DEPLOY_ARN_VAR))?,
         TEARDOWN_REQUESTED => targets.teardown.as_deref().ok_or(TriggerError::NotConfigured(TEARDOWN_ARN_VAR))?,
         ROLLOUT_REQUESTED => targets.rollout.as_deref().ok_or(TriggerError::NotConfigured(ROLLOUT_ARN_VAR))?,
         other => {
             return Err(TriggerError::Unroutable(format!(
-                "detail-type: {other:?} starts nothing; expected {DEPLOY_REQUESTED:?}, {TEARDOWN_REQUESTED:?} or {ROLLOUT_REQUESTED:?}"
+                "detail-type: {other:?} starts nothing; expected {DEPLOY_REQUESTED:?}, {ROLLBACK_REQUESTED:?}, {TEARDOWN_REQUESTED:?} or {ROLLOUT_REQUESTED:?}"
             )))
         }
     };

@@ -171,6 +171,7 @@ pub fn pending() -> ApprovalRequest {
         image: "wordpress:6".into(),
         tenants: Vec::new(),
         waves: Vec::new(),
+        evidence: vec!["Image change: wordpress:5 -> wordpress:6".into()],
         requested_by: "jane@x.io".into(),
         approvers: vec!["lead@x.io".into(), "ops@x.io".into(), "cto@x.io".into()],
         required: 2,

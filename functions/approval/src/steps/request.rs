@@ -55,12 +55,19 @@ pub async fn request(
         // "2026-11-30T14:02Z, in 1 min" for a 90-second gate, "…, in 1 d 0 h" for a day.
         expires: stepdeploy_shared::names::when(stored.expires_at, now),
     };
-    let subject = mail_subject(
-        stored.action,
-        &stored.tenant,
-        &stored.environment,
-        &stored.image,
-    );
+    let subject = if question.rollback {
+        stepdeploy_shared::names::sns_subject(&format!(
+            "Approve ROLLBACK of {} in {}? ({})",
+            stored.tenant, stored.environment, stored.image
+        ))
+    } else {
+        mail_subject(
+            stored.action,
+            &stored.tenant,
+            &stored.environment,
+            &stored.image,
+        )
+    };
     for approver in &others {
         let body = mail.to_approver(approver, &key, base_url);
         mailer.mail(approver, &subject, &body).await?;
@@ -105,6 +112,7 @@ async fn open_attempt(
         image: question.image.clone(),
         tenants: question.tenants(),
         waves: question.waves.clone(),
+        evidence: question.evidence.clone(),
         requested_by: requester.to_string(),
         approvers: approval
             .approvers
@@ -181,8 +189,9 @@ impl Mail<'_> {
         } else {
             String::new()
         };
+        let evidence: String = stored.evidence.iter().map(|l| format!("{l}\n")).collect();
         format!(
-            "{requester} asks to {what}.\n{removal}\nImage: {image}\nApprovals needed: {n} of the {total} approvers other than the requester (distinct people; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once, belongs to this request only and expires at {expires}. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
+            "{requester} asks to {what}.\n{removal}\n{evidence}Image: {image}\nApprovals needed: {n} of the {total} approvers other than the requester (distinct people; the requester cannot approve)\nExecution: {execution}\nConsole: https://console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}\n\nApprove: {base}/?{approve}\nReject:  {base}/?{reject}\n\nEach link is yours alone, works once, belongs to this request only and expires at {expires}. Opening it shows a confirmation page; nothing is decided until you confirm.\n",
             requester = self.requester,
             what = question(stored.action, &stored.tenant, &stored.environment),
             image = stored.image,

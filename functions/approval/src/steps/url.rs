@@ -127,6 +127,16 @@ fn confirmation(params: &[(String, String)], link: &Link, request: &ApprovalRequ
     } else {
         format!("<p>One approval covers every deployment of this rollout, in these waves:</p><ol>{waves}</ol>")
     };
+    let evidence: String = request
+        .evidence
+        .iter()
+        .map(|line| format!("<li>{}</li>", html_escape(line)))
+        .collect();
+    let waves = if evidence.is_empty() {
+        waves
+    } else {
+        format!("<ul id=\"evidence\">{evidence}</ul>{waves}")
+    };
     page(
         200,
         &format!("{verb}: {what}?"),

@@ -5,7 +5,7 @@
 pub mod mysql;
 pub mod secrets;
 
-pub use mysql::{Agent, Database, DbChange, DbState, Endpoint, SqlError};
+pub use mysql::{Agent, Database, DbChange, DbState, DumpPlace, Endpoint, SqlError};
 pub use secrets::{Secrets, SecretsManager, TenantSecret};
 
 use aws_config::SdkConfig;

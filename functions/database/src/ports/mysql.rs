@@ -3,7 +3,9 @@
 
 use crate::credentials::{MasterCredentials, Password};
 use std::future::Future;
-use stepdeploy_shared::mysql::{Login, MySqlAgent, MySqlCall, MySqlRequest, MySqlResponse, Secret};
+use stepdeploy_shared::mysql::{
+    DumpFigures, Login, MySqlAgent, MySqlCall, MySqlRequest, MySqlResponse, Secret,
+};
 
 pub use stepdeploy_shared::mysql::{DbState, Endpoint};
 
@@ -35,6 +37,31 @@ pub trait Database: Send + Sync {
         password: &Password,
         database: &str,
     ) -> impl Future<Output = bool> + Send;
+    /// Dumps `database` to `s3://bucket/key` (the agent writes it).
+    fn dump(
+        &self,
+        at: &Endpoint,
+        master: &MasterCredentials,
+        dump: &DumpPlace<'_>,
+    ) -> impl Future<Output = Result<DumpFigures, SqlError>> + Send;
+    /// Replaces `database`'s tables by the dump at `s3://bucket/key`.
+    fn restore(
+        &self,
+        at: &Endpoint,
+        master: &MasterCredentials,
+        dump: &DumpPlace<'_>,
+    ) -> impl Future<Output = Result<DumpFigures, SqlError>> + Send;
+}
+
+/// A database and where its dump is.
+#[derive(Debug, Clone, Copy)]
+pub struct DumpPlace<'a> {
+    /// The database name (validated: `[a-z0-9_]`).
+    pub database: &'a str,
+    /// The environment's config bucket.
+    pub bucket: &'a str,
+    /// The dump's key (under `_backups/`).
+    pub key: &'a str,
 }
 
 /// What [`Database::apply`] should do.
@@ -137,6 +164,40 @@ impl Database for Agent {
             self.call(&call(at, &none, request)).await,
             Ok(MySqlResponse::Login { ok: true })
         )
+    }
+
+    async fn dump(
+        &self,
+        at: &Endpoint,
+        master: &MasterCredentials,
+        dump: &DumpPlace<'_>,
+    ) -> Result<DumpFigures, SqlError> {
+        let request = MySqlRequest::Dump {
+            database: dump.database.into(),
+            bucket: dump.bucket.into(),
+            key: dump.key.into(),
+        };
+        match self.call(&call(at, master, request)).await? {
+            MySqlResponse::Moved(figures) => Ok(figures),
+            other => Err(unexpected(self, other)),
+        }
+    }
+
+    async fn restore(
+        &self,
+        at: &Endpoint,
+        master: &MasterCredentials,
+        dump: &DumpPlace<'_>,
+    ) -> Result<DumpFigures, SqlError> {
+        let request = MySqlRequest::Restore {
+            database: dump.database.into(),
+            bucket: dump.bucket.into(),
+            key: dump.key.into(),
+        };
+        match self.call(&call(at, master, request)).await? {
+            MySqlResponse::Moved(figures) => Ok(figures),
+            other => Err(unexpected(self, other)),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::secret::Secret;
 use super::PHASE;
 use crate::credentials::MasterCredentials;
 use crate::error::DatabaseError;
-use crate::ports::{Database, DbChange, DbState, Endpoint, SqlError};
+use crate::ports::{Database, DbChange, DbState, DumpPlace, Endpoint, SqlError};
 use stepdeploy_shared::ledger::{LedgerEntry, LedgerKind};
 use stepdeploy_shared::state::StateStore;
 use stepdeploy_shared::DeploymentPlan;
@@ -40,6 +40,42 @@ impl<'a, D: Database> Server<'a, D> {
             .inspect(&self.at, self.master, &names.database, &names.db_user)
             .await
             .map_err(|e| self.error(e))
+    }
+
+    /// Before the image changes: the tenant's database to `plan.backup`, so
+    /// a rollback can bring this release's data back. `None`: no dump asked.
+    pub async fn dump(&self, plan: &DeploymentPlan) -> Result<Option<String>, DatabaseError> {
+        let Some(key) = &plan.backup else {
+            return Ok(None);
+        };
+        let place = DumpPlace {
+            database: &plan.names.database,
+            bucket: &plan.env.config_bucket,
+            key,
+        };
+        self.db
+            .dump(&self.at, self.master, &place)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Some(key.clone()))
+    }
+
+    /// A rollback with `--restore-database`: the dump its plan names loaded
+    /// into the tenant's database. `None`: nothing to restore.
+    pub async fn restore(&self, plan: &DeploymentPlan) -> Result<Option<String>, DatabaseError> {
+        let Some(key) = plan.restore.as_ref().and_then(|r| r.database_dump.as_ref()) else {
+            return Ok(None);
+        };
+        let place = DumpPlace {
+            database: &plan.names.database,
+            bucket: &plan.env.config_bucket,
+            key,
+        };
+        self.db
+            .restore(&self.at, self.master, &place)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Some(key.clone()))
     }
 
     fn error(&self, source: SqlError) -> DatabaseError {

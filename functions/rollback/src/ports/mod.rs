@@ -266,6 +266,13 @@ pub trait Registry: Send + Sync {
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
     /// Removes `tenant` from the registry.
     fn forget_tenant(&self, tenant: &str) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Takes back release `number` if `execution` recorded it; `false` if not.
+    fn remove_release(
+        &self,
+        tenant: &str,
+        number: u32,
+        execution: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
 }
 
 /// Every port of one environment.

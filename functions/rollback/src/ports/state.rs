@@ -32,4 +32,13 @@ impl Registry for DynamoStateStore {
     async fn forget_tenant(&self, tenant: &str) -> Result<(), AwsCallError> {
         StateStore::forget_tenant(self, tenant).await
     }
+
+    async fn remove_release(
+        &self,
+        tenant: &str,
+        number: u32,
+        execution: &str,
+    ) -> Result<bool, AwsCallError> {
+        StateStore::remove_release(self, tenant, number, execution).await
+    }
 }

@@ -101,6 +101,10 @@ pub struct ApprovalRequest {
     /// For a rollout: the same tenants in its waves, in order (for the page).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waves: Vec<Vec<String>>,
+    /// What the approver should know, one line each: what runs now, what
+    /// changes (a rollback: from which release to which), the database.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
     /// Who asked, canonical ([`identity::canonical`]); may not approve.
     pub requested_by: String,
     /// Allow-list, canonical, when the gate opened.
@@ -398,6 +402,7 @@ mod tests {
             image: "wordpress:6".into(),
             tenants: Vec::new(),
             waves: Vec::new(),
+            evidence: Vec::new(),
             requested_by: "cto@example.com".into(),
             approvers: approval().approvers,
             required: 2,

@@ -111,6 +111,38 @@ pub enum MySqlRequest {
         /// Where its tables go.
         retained_as: String,
     },
+    /// Dumps `database` (every base table: `DROP`/`CREATE`/`INSERT`
+    /// statements, read in one consistent snapshot) to `s3://bucket/key`,
+    /// encrypted (SSE-S3). The key must be under `_backups/`.
+    Dump {
+        /// Database name.
+        database: String,
+        /// The environment's config bucket.
+        bucket: String,
+        /// Where the dump goes.
+        key: String,
+    },
+    /// Replaces every table of `database` by the dump at `s3://bucket/key`
+    /// (tables the dump does not have are dropped).
+    Restore {
+        /// Database name.
+        database: String,
+        /// The environment's config bucket.
+        bucket: String,
+        /// The dump.
+        key: String,
+    },
+}
+
+/// What a dump or a restore moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpFigures {
+    /// Tables.
+    pub tables: u32,
+    /// Rows (a dump counts them; a restore does not).
+    pub rows: Option<u64>,
+    /// Size of the dump.
+    pub bytes: u64,
 }
 
 /// One invocation of the agent.
@@ -137,6 +169,8 @@ pub enum MySqlResponse {
     },
     /// For `Apply` and the drops.
     Done,
+    /// For `Dump` and `Restore`.
+    Moved(DumpFigures),
 }
 
 /// The `errorType` of a MySQL failure the agent reports.

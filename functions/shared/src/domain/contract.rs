@@ -50,6 +50,12 @@ pub struct DatabaseOutput {
     pub username: String,
     /// What changed in this run; empty when nothing had to.
     pub changes: Vec<String>,
+    /// The dump taken before the image changes (key in the config bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// The dump loaded into the database (a rollback with `--restore-database`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<String>,
 }
 
 /// One verify check's verdict.

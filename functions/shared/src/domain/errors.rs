@@ -53,6 +53,9 @@ pub mod error_names {
     /// A fleet rollout stopped: a wave spent its failure budget (the
     /// rollout state machine's last state; later waves were not started).
     pub const ROLLOUT_HALTED: &str = "RolloutHalted";
+    /// A rollback named a release the tenant does not have (or one that
+    /// cannot be put back as asked: the current one, or no database dump).
+    pub const RELEASE_NOT_FOUND: &str = "ReleaseNotFound";
 
     /// All of the above, for checks that the ASL only names errors that exist.
     pub const ALL: &[&str] = &[
@@ -76,6 +79,7 @@ pub mod error_names {
         ROLLBACK_FAILED,
         INTERNAL_ERROR,
         ROLLOUT_HALTED,
+        RELEASE_NOT_FOUND,
     ];
 }
 

@@ -54,11 +54,13 @@ pub enum LedgerKind {
     ConfigDocument,
     /// The registry record (`id`: the tenant; `previous`: the record it replaced, JSON).
     RegistryRecord,
+    /// A release in the tenant's history (`id`: `{tenant}#{number}`; always created).
+    Release,
 }
 
 impl LedgerKind {
     /// Every kind, in the order a run writes them.
-    pub const ALL: [LedgerKind; 15] = [
+    pub const ALL: [LedgerKind; 16] = [
         LedgerKind::PriorityClaim,
         LedgerKind::EfsAccessPoint,
         LedgerKind::TaskDefinition,
@@ -74,6 +76,7 @@ impl LedgerKind {
         LedgerKind::DnsRecord,
         LedgerKind::ConfigDocument,
         LedgerKind::RegistryRecord,
+        LedgerKind::Release,
     ];
 
     /// The stored name (also the ledger item's sort-key suffix).
@@ -94,6 +97,7 @@ impl LedgerKind {
             LedgerKind::DnsRecord => "dns_record",
             LedgerKind::ConfigDocument => "config_document",
             LedgerKind::RegistryRecord => "registry_record",
+            LedgerKind::Release => "release",
         }
     }
 

@@ -214,6 +214,13 @@ mod tests {
     }
 }
 
+/// Now, RFC 3339 UTC (`2026-11-30T14:02:07Z`), as stepdeploy dates what it records.
+pub fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
 /// A moment for people: ISO-8601 UTC to the minute and how far it is from
 /// `now` (`2026-11-30T14:02Z, in 23 h 12 min`; `…, 5 min ago`).
 pub fn when(epoch: u64, now: u64) -> String {

@@ -56,6 +56,44 @@ pub struct DeploymentPlan {
     /// gate of its own (the guard checks the rollout's record instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<String>,
+    /// What the environment runs for the tenant now (from the registry and
+    /// the release history): the approval mail's "now", the database
+    /// phase's "does the image change".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<CurrentRelease>,
+    /// A rollback: the release being put back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestorePlan>,
+    /// Where the database phase dumps the tenant's database before the image
+    /// changes (a key in the config bucket); `None`: no dump for this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+/// The tenant's deployment as the environment runs it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrentRelease {
+    /// Image running now.
+    pub image: String,
+    /// When it went live (RFC 3339).
+    pub since: String,
+    /// Its release number (`None` for a deployment older than the history).
+    pub release: Option<u32>,
+}
+
+/// What a rollback puts back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestorePlan {
+    /// The release whose image (and, if asked, data) comes back.
+    pub release: u32,
+    /// When that release went live.
+    pub released_at: String,
+    /// The dump to load into the tenant's database (key in the config
+    /// bucket), when the rollback restores data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_dump: Option<String>,
 }
 
 /// A plan for `goldencrust` in `sit` (from `infra/environments/sit.json`),
@@ -87,5 +125,8 @@ pub fn sample(image: &str, alb_priority: u32) -> DeploymentPlan {
         started_at: "2026-11-22T10:00:00Z".into(),
         labels: None,
         rollout: None,
+        current: None,
+        restore: None,
+        backup: None,
     }
 }

@@ -21,22 +21,26 @@ pub const TEARDOWN_REQUESTED: &str = "Tenant Teardown Requested";
 pub const DEPLOY_SUCCEEDED: &str = "Tenant Deployment Succeeded";
 /// `detail-type` published when a deployment failed (after rollback).
 pub const DEPLOY_FAILED: &str = "Tenant Deployment Failed";
+/// `detail-type` asking to put a tenant's recorded release back.
+pub const ROLLBACK_REQUESTED: &str = "Tenant Rollback Requested";
 /// `detail-type` asking to finish a failed run's rollback.
 pub const CLEANUP_REQUESTED: &str = "Tenant Cleanup Requested";
 /// `detail-type` published for an event with stepdeploy's source that no
 /// rule understood (a misspelt detail-type).
 pub const REQUEST_NOT_UNDERSTOOD: &str = "Request Not Understood";
 /// Requests stepdeploy acts on.
-pub const REQUESTS: [&str; 4] = [
+pub const REQUESTS: [&str; 5] = [
     DEPLOY_REQUESTED,
+    ROLLBACK_REQUESTED,
     TEARDOWN_REQUESTED,
     CLEANUP_REQUESTED,
     crate::rollout::ROLLOUT_REQUESTED,
 ];
 /// Every `detail-type` stepdeploy reads or writes on its bus (the
 /// not-understood rule matches everything else).
-pub const KNOWN_DETAIL_TYPES: [&str; 9] = [
+pub const KNOWN_DETAIL_TYPES: [&str; 10] = [
     DEPLOY_REQUESTED,
+    ROLLBACK_REQUESTED,
     TEARDOWN_REQUESTED,
     CLEANUP_REQUESTED,
     DEPLOY_SUCCEEDED,
@@ -69,6 +73,21 @@ struct DeployDetail {
     labels: Option<serde_json::Value>,
     #[serde(default)]
     rollout: Option<String>,
+}
+
+/// `detail` of a rollback request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackDetail {
+    tenant: String,
+    environment: String,
+    #[serde(default)]
+    release: Option<u32>,
+    #[serde(default)]
+    restore_database: Option<bool>,
+    requested_by: String,
+    #[serde(default)]
+    request_id: Option<String>,
 }
 
 /// `detail` of a teardown request.
@@ -108,6 +127,21 @@ pub struct DeployRequest {
     /// approval environment its quorum stands for the child's gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<String>,
+    /// A rollback: put a recorded release back (bootstrap resolves its image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreRequest>,
+}
+
+/// What a `Tenant Rollback Requested` event asks to put back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// The release number; `None`: the newest earlier release that ran
+    /// another image than the current one.
+    pub release: Option<u32>,
+    /// Also load the database dump taken before the release that replaced
+    /// it (the tenant's data as it was when that release last ran).
+    pub restore_database: bool,
 }
 
 /// A validated teardown request.
@@ -189,6 +223,10 @@ impl Request {
                 let detail: DeployDetail = typed(object(event.detail)?, "detail", "event")?;
                 Ok(Self::Deploy(validate_deploy(detail, environments)?))
             }
+            ROLLBACK_REQUESTED => {
+                let detail: RollbackDetail = typed(object(event.detail)?, "detail", "event")?;
+                Ok(Self::Deploy(validate_rollback(detail, environments)?))
+            }
             TEARDOWN_REQUESTED => {
                 let detail: TeardownDetail = typed(object(event.detail)?, "detail", "event")?;
                 Ok(Self::Teardown(validate_teardown(detail, environments)?))
@@ -196,7 +234,7 @@ impl Request {
             other => Err(FieldError::new(
                 "detail-type",
                 format!(
-                    "is {}; expected {DEPLOY_REQUESTED:?} or {TEARDOWN_REQUESTED:?}",
+                    "is {}; expected {DEPLOY_REQUESTED:?}, {ROLLBACK_REQUESTED:?} or {TEARDOWN_REQUESTED:?}",
                     shown(other)
                 ),
             )),
@@ -347,6 +385,47 @@ fn validate_deploy(
         request_id: detail.request_id,
         labels,
         rollout: detail.rollout,
+        restore: None,
+    })
+}
+
+/// A rollback is a deployment of a recorded release: the same pipeline,
+/// gate and guard; bootstrap finds the release's image.
+fn validate_rollback(
+    detail: RollbackDetail,
+    environments: &EnvironmentSet,
+) -> Result<DeployRequest, FieldError> {
+    let Common {
+        tenant,
+        environment,
+        requested_by,
+    } = validate_common(
+        &detail.tenant,
+        &detail.environment,
+        &detail.requested_by,
+        environments,
+    )?;
+    if detail.release == Some(0) {
+        return Err(FieldError::new(
+            "detail.release",
+            "releases are numbered from 1 (`stepdeploy releases` lists them)",
+        ));
+    }
+    check_request_id(detail.request_id.as_deref())?;
+    Ok(DeployRequest {
+        tenant,
+        environment,
+        image: None,
+        alb_priority: None,
+        auto_promote: false,
+        requested_by,
+        request_id: detail.request_id,
+        labels: None,
+        rollout: None,
+        restore: Some(RestoreRequest {
+            release: detail.release,
+            restore_database: detail.restore_database.unwrap_or(false),
+        }),
     })
 }
 

@@ -13,7 +13,8 @@
 //! the cost of a bootstrap does not grow with the number of tenants.
 
 use super::{
-    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, RegistryEntry, RegistryRecord, StateStore,
+    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, RegistryEntry, RegistryRecord, Release,
+    StateStore,
 };
 use crate::aws_error::AwsCallError;
 use aws_sdk_dynamodb::client::Waiters;
@@ -164,6 +165,18 @@ fn registry_pk(tenant: &str) -> String {
 }
 const REGISTRY_SK: &str = "REGISTRY";
 
+/// Sort-key prefix of a tenant's releases (`RELEASE#000001`…), beside its
+/// registry item: one query reads the history in order.
+const RELEASE_SK_PREFIX: &str = "RELEASE#";
+fn release_sk(number: u32) -> String {
+    format!("{RELEASE_SK_PREFIX}{number:06}")
+}
+
+/// A release item's record (kept whole as JSON in `release`).
+fn release_of(item: &HashMap<String, AttributeValue>) -> Option<Release> {
+    get_s(item, "release").and_then(|json| serde_json::from_str(json).ok())
+}
+
 fn run_pk(execution: &str) -> String {
     format!("RUN#{execution}")
 }
@@ -179,6 +192,51 @@ impl DynamoStateStore {
 
     fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+    }
+
+    /// The tenant's release items, newest first when `newest_first`, at
+    /// most `limit` (all pages otherwise).
+    async fn release_items(
+        &self,
+        tenant: &str,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<Release>, AwsCallError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :r)")
+            .expression_attribute_values(":pk", s(registry_pk(tenant)))
+            .expression_attribute_values(":r", s(RELEASE_SK_PREFIX))
+            .scan_index_forward(!newest_first)
+            .consistent_read(true);
+        let items = match limit {
+            Some(limit) => query
+                .limit(limit)
+                .send()
+                .await
+                .map(|out| out.items.unwrap_or_default()),
+            None => {
+                query
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+            }
+        };
+        match items {
+            Ok(items) => Ok(items.iter().filter_map(release_of).collect()),
+            // An environment never deployed to has no table: no releases.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(AwsCallError::new("dynamodb:Query (releases)", e)),
+        }
     }
 
     /// Every item of partition `pk` in key order (all pages, consistent),
@@ -672,6 +730,60 @@ impl StateStore for DynamoStateStore {
             .await
             .map_err(|e| AwsCallError::new("dynamodb:DeleteItem (registry)", e))?;
         Ok(())
+    }
+
+    async fn latest_release(&self, tenant: &str) -> Result<Option<Release>, AwsCallError> {
+        Ok(self
+            .release_items(tenant, true, Some(1))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn release(&self, tenant: &str, number: u32) -> Result<Option<Release>, AwsCallError> {
+        let item = self.get(registry_pk(tenant), &release_sk(number)).await?;
+        Ok(item.as_ref().and_then(release_of))
+    }
+
+    async fn releases(&self, tenant: &str) -> Result<Vec<Release>, AwsCallError> {
+        self.release_items(tenant, false, None).await
+    }
+
+    async fn add_release(&self, tenant: &str, release: &Release) -> Result<bool, AwsCallError> {
+        let json = serde_json::to_string(release).unwrap_or_default();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("pk".to_string(), s(registry_pk(tenant))),
+                ("sk".to_string(), s(release_sk(release.number))),
+                ("number".to_string(), n(release.number)),
+                ("execution".to_string(), s(&release.execution)),
+                ("release".to_string(), s(json)),
+            ])))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await;
+        conditional_write(result, "dynamodb:PutItem (release)")
+    }
+
+    async fn remove_release(
+        &self,
+        tenant: &str,
+        number: u32,
+        execution: &str,
+    ) -> Result<bool, AwsCallError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(registry_pk(tenant), &release_sk(number))))
+            .condition_expression("execution = :e")
+            .expression_attribute_values(":e", s(execution))
+            .send()
+            .await;
+        conditional_write(result, "dynamodb:DeleteItem (release)")
     }
 }
 

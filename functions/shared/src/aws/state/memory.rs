@@ -2,7 +2,9 @@
 //! DynamoDB one, so the phases' unit tests exercise locks, claims, the
 //! registry and the ledger without AWS (feature `testing`).
 
-use super::{ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, RegistryRecord, StateStore};
+use super::{
+    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, RegistryRecord, Release, StateStore,
+};
 use crate::aws_error::AwsCallError;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -26,6 +28,8 @@ pub struct Tables {
     pub registry: HashMap<String, u32>,
     /// Registry records (last deployments) by tenant.
     pub records: HashMap<String, RegistryRecord>,
+    /// Releases by tenant, oldest first.
+    pub releases: HashMap<String, Vec<Release>>,
     /// Ledger entries with their execution, in write order.
     pub ledger: Vec<(String, LedgerEntry)>,
 }
@@ -222,5 +226,49 @@ impl StateStore for MemoryState {
             t.registry.remove(tenant);
         });
         Ok(())
+    }
+
+    async fn latest_release(&self, tenant: &str) -> Result<Option<Release>, AwsCallError> {
+        Ok(self.with(|t| t.releases.get(tenant).and_then(|r| r.last().cloned())))
+    }
+
+    async fn release(&self, tenant: &str, number: u32) -> Result<Option<Release>, AwsCallError> {
+        Ok(self.with(|t| {
+            t.releases
+                .get(tenant)
+                .and_then(|r| r.iter().find(|r| r.number == number).cloned())
+        }))
+    }
+
+    async fn releases(&self, tenant: &str) -> Result<Vec<Release>, AwsCallError> {
+        Ok(self.with(|t| t.releases.get(tenant).cloned().unwrap_or_default()))
+    }
+
+    async fn add_release(&self, tenant: &str, release: &Release) -> Result<bool, AwsCallError> {
+        Ok(self.with(|t| {
+            let list = t.releases.entry(tenant.into()).or_default();
+            if list.iter().any(|r| r.number == release.number) {
+                return false;
+            }
+            list.push(release.clone());
+            list.sort_by_key(|r| r.number);
+            true
+        }))
+    }
+
+    async fn remove_release(
+        &self,
+        tenant: &str,
+        number: u32,
+        execution: &str,
+    ) -> Result<bool, AwsCallError> {
+        Ok(self.with(|t| {
+            let Some(list) = t.releases.get_mut(tenant) else {
+                return false;
+            };
+            let before = list.len();
+            list.retain(|r| !(r.number == number && r.execution == execution));
+            list.len() != before
+        }))
     }
 }

@@ -144,7 +144,74 @@ pub trait StateStore: Send + Sync {
         execution: &str,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
     /// Removes a torn-down tenant from the registry (its priority with it).
+    /// Its release history stays: it is the audit trail.
     fn forget_tenant(&self, tenant: &str) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// The tenant's newest release, if it has one.
+    fn latest_release(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<Release>, AwsCallError>> + Send;
+    /// Release `number` of the tenant, if recorded.
+    fn release(
+        &self,
+        tenant: &str,
+        number: u32,
+    ) -> impl Future<Output = Result<Option<Release>, AwsCallError>> + Send;
+    /// Every release of the tenant, oldest first.
+    fn releases(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<Release>, AwsCallError>> + Send;
+    /// Records `release` unless its number is taken; `false` if it was.
+    fn add_release(
+        &self,
+        tenant: &str,
+        release: &Release,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Takes back release `number` if `execution` recorded it (rollback of
+    /// a run that failed after notify wrote it); `false` otherwise.
+    fn remove_release(
+        &self,
+        tenant: &str,
+        number: u32,
+        execution: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+}
+
+/// One successful deployment of a tenant to an environment: what
+/// `stepdeploy releases` lists and `stepdeploy rollback --to N` puts back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// 1, 2, …: the tenant's releases in this environment, in order.
+    pub number: u32,
+    /// The image it ran.
+    pub image: String,
+    /// The task definition (ARN with its revision) the service ran.
+    pub task_definition: String,
+    /// S3 version id of the tenant config document it wrote (`None` in a
+    /// bucket without versioning).
+    #[serde(default)]
+    pub config_version: Option<String>,
+    /// When it went live (RFC 3339).
+    pub at: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// Who approved it (approval environments; a rollout's quorum for its
+    /// children).
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// The execution that deployed it.
+    pub execution: String,
+    /// For a rollback: the release it put back.
+    #[serde(default)]
+    pub restored_from: Option<u32>,
+    /// Key (in the config bucket) of the database dump taken just before
+    /// this release changed the image: the data of the release before it.
+    #[serde(default)]
+    pub database_dump: Option<String>,
+    /// For a rollback that restored a dump: its key.
+    #[serde(default)]
+    pub database_restored_from: Option<String>,
 }
 
 /// What the registry keeps about a tenant's last deployment.

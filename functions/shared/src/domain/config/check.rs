@@ -23,6 +23,17 @@ impl EnvironmentConfig {
         }
         self.verify.check_rounds()?;
         check_urls(&self.verify, &self.dns)?;
+        if let Some(backup) = &self.database_backup {
+            if !(1..=3650).contains(&backup.retention_days) {
+                return Err(FieldError::new(
+                    "database_backup.retention_days",
+                    format!(
+                        "{} is not 1 to 3650 days (S3 expires the dumps after this)",
+                        backup.retention_days
+                    ),
+                ));
+            }
+        }
         if self.promote_to.as_ref() == Some(&self.name) {
             return Err(FieldError::new(
                 "promote_to",

@@ -89,7 +89,23 @@ pub struct EnvironmentConfig {
     /// says which load balancer it is on; new tenants go to the first with room.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_load_balancers: Vec<LoadBalancerConfig>,
+    /// Dump a tenant's database before a deployment changes its image, so a
+    /// rollback can restore it (`null`: no dumps; the production default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_backup: Option<DatabaseBackupConfig>,
 }
+
+/// The database dumps taken before an image change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseBackupConfig {
+    /// Days S3 keeps a dump (a lifecycle rule on [`BACKUP_PREFIX`] of the
+    /// config bucket) before it expires.
+    pub retention_days: u32,
+}
+
+/// Where in the config bucket the database dumps go.
+pub const BACKUP_PREFIX: &str = "_backups/";
 
 /// One of an environment's load balancers: its HTTPS listener, the
 /// priorities (so the tenants) it takes, and the CloudFront distribution in
@@ -347,6 +363,7 @@ const SECTIONS: &[&str] = &[
     "approval",
     "verify",
     "dns",
+    "database_backup",
 ];
 
 impl EnvironmentConfig {
