@@ -540,6 +540,95 @@ fn deploy_status_history_and_teardown_in_dev() {
     let watched = json(&["watch", &tenant, "--env", "dev", "--output", "json"]);
     assert_eq!(watched["execution"], done["execution"]);
 
+    // A second image, then `rollback` puts release 1 back: three releases,
+    // the third current, on the first image.
+    assert_eq!(row["release"], 1, "{row:#}");
+    let second = json(&[
+        "deploy",
+        &tenant,
+        "--env",
+        "dev",
+        "--image",
+        "wordpress:6.5-apache",
+        "--requested-by",
+        "jane@kimmyai.io",
+        "--wait",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(second["status"], "SUCCEEDED", "{second:#}");
+    let back = json(&[
+        "rollback",
+        &tenant,
+        "--env",
+        "dev",
+        "--requested-by",
+        "ops@kimmyai.io",
+        "--wait",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(back["status"], "SUCCEEDED", "{back:#}");
+    let releases = json(&["releases", &tenant, "--env", "dev", "--output", "json"]);
+    let seen: Vec<(u64, &str, bool)> = releases
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| {
+            (
+                r["number"].as_u64().unwrap_or(0),
+                r["image"].as_str().unwrap_or(""),
+                r["current"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "wordpress:6.4-apache", false),
+            (2, "wordpress:6.5-apache", false),
+            (3, "wordpress:6.4-apache", true)
+        ],
+        "{releases:#}"
+    );
+    assert_eq!(releases[2]["restored_from"], 1);
+    let text = stdout(&run(&["releases", &tenant, "--env", "dev"]));
+    assert!(
+        text.contains("rollback to 1") && text.contains("3 *"),
+        "{text}"
+    );
+    fails(
+        &[
+            "rollback",
+            &tenant,
+            "--env",
+            "dev",
+            "--to",
+            "0",
+            "--requested-by",
+            "ops@kimmyai.io",
+        ],
+        2,
+        "detail.release: releases are numbered from 1",
+    );
+    // These three runs are in the delivery figures of the last hour.
+    let stats = json(&["stats", "--env", "dev", "--since", "1h", "--output", "json"]);
+    let dev = &stats["environments"][0];
+    assert_eq!(dev["environment"], "dev", "{stats:#}");
+    assert!(
+        dev["deployment_frequency"]["successful"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3,
+        "{stats:#}"
+    );
+    assert!(
+        dev["lead_time_seconds"]["median"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0),
+        "{stats:#}"
+    );
+
     let gone = json(&[
         "teardown",
         &tenant,

@@ -92,6 +92,36 @@ async fn every_success_is_a_release_and_a_rollback_puts_the_previous_one_back() 
     let state = store("sit").await;
     let releases = state.releases(&tenant).await.expect("releases");
     assert_eq!(images(&releases), [(1, OLD), (2, NEW)]);
+    // Each run's delivery metrics: one EMF line on notify's stdout.
+    let log =
+        std::fs::read_to_string(stepdeploy_tests::repo().join("local/.state/logs/lambda.log"))
+            .expect("the Lambda runtime's log");
+    let emf: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\"") && l.contains(&tenant))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(emf.len(), 2, "one line per run");
+    for line in &emf {
+        assert_eq!(line["Environment"], "sit");
+        assert_eq!(line["Outcome"], "succeeded");
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "stepdeploy"
+        );
+        for metric in [
+            "DurationSeconds",
+            "DatabaseSeconds",
+            "EcsSeconds",
+            "VerifySeconds",
+            "DnsSeconds",
+        ] {
+            assert!(
+                line[metric].as_f64().is_some_and(|s| s >= 0.0),
+                "{metric}: {line}"
+            );
+        }
+    }
     assert_ne!(releases[0].task_definition, releases[1].task_definition);
     assert!(releases[1].task_definition.contains(":task-definition/"));
     assert!(releases.iter().all(|r| r.config_version.is_some()

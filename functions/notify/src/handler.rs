@@ -69,13 +69,17 @@ pub async fn handle(
     ports: &impl NotifyPorts,
 ) -> Result<NotifyOutput, NotifyError> {
     let NotifyInput { outcome, state } = input;
-    match (outcome, state.plan()) {
+    let done = match (outcome, state.plan()) {
         (Outcome::Succeeded, Some(plan)) => on_success(plan, &state, ports).await,
         (Outcome::Succeeded, None) => Err(NotifyError::Validation(
             "a succeeded run without a plan".into(),
         )),
         (Outcome::Failed, _) => on_failure(&state, ports).await,
-    }
+    }?;
+    // After everything above succeeded: a notify that failed and is retried
+    // counts the run once.
+    crate::metrics::emit(&state, outcome);
+    Ok(done)
 }
 
 /// The document and the registry (each written ahead in the ledger), the

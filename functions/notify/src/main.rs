@@ -14,6 +14,7 @@
 mod error;
 mod handler;
 mod message;
+mod metrics;
 mod ports;
 
 use stepdeploy_shared::approvals::Action;

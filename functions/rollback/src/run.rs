@@ -56,7 +56,10 @@ fn plan_of(
     run: RunState,
     environments: &Environments,
 ) -> Result<Option<DeploymentPlan>, RollbackError> {
-    let Some(stepdeploy_shared::contract::Step { output: mut plan }) = run.plan else {
+    let Some(stepdeploy_shared::contract::Step {
+        output: mut plan, ..
+    }) = run.plan
+    else {
         return Ok(None);
     };
     stepdeploy_shared::guard::reresolve(&mut plan, configs(environments)?)

@@ -49,5 +49,9 @@ pub async fn confirm(
             reason: Some(v.reason.clone()),
         })
         .collect();
-    Ok(ApprovalOutcome { approved_by, late })
+    Ok(ApprovalOutcome {
+        approved_by,
+        late,
+        confirmed_at: None,
+    })
 }

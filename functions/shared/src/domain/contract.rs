@@ -20,6 +20,10 @@ pub const PHASES: [&str; 6] = ["bootstrap", "approval", "database", "ecs", "veri
 pub struct Step<T> {
     /// The Lambda's result.
     pub output: T,
+    /// When the state machine entered the step (`$$.State.EnteredTime`):
+    /// what notify times the phases by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entered_at: Option<String>,
 }
 
 /// What ecs did, for the execution history and the next phases.
@@ -121,6 +125,28 @@ pub struct ApprovalOutcome {
     /// Decisions that came too late.
     #[serde(default)]
     pub late: Vec<LateVote>,
+    /// When the gate resumed the run (ConfirmApproval entered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<String>,
+}
+
+/// When the approval gate started waiting (`$.approval_wait`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GateWait {
+    /// `$$.State.EnteredTime` of the gate.
+    #[serde(default)]
+    pub waited_from: Option<String>,
+}
+
+/// The verify loop's counter (`$.verify_loop`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VerifyLoop {
+    /// Rounds so far.
+    #[serde(default)]
+    pub attempt: u32,
+    /// When the loop started (its first Wait).
+    #[serde(default)]
+    pub started_at: Option<String>,
 }
 
 /// A resource rollback could not undo, and why.
@@ -174,6 +200,12 @@ pub struct RunState {
     /// The quorum that approved the run (approval environments).
     #[serde(default)]
     pub approval: Option<ApprovalOutcome>,
+    /// When the gate started waiting.
+    #[serde(default)]
+    pub approval_wait: Option<GateWait>,
+    /// The verify loop's counter and start.
+    #[serde(default)]
+    pub verify_loop: Option<VerifyLoop>,
     /// database's result.
     #[serde(default)]
     pub database: Option<Step<DatabaseOutput>>,

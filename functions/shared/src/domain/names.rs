@@ -221,6 +221,14 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Milliseconds since the epoch of an RFC 3339 moment, with `Z` or an
+/// offset, to any fraction (Step Functions writes `…T14:02:07.973Z`, the
+/// local engine `…T14:02:07.973309+00:00`); `None` if it is not one.
+pub fn epoch_millis(at: &str) -> Option<u64> {
+    let at: jiff::Timestamp = at.parse().ok()?;
+    u64::try_from(at.as_millisecond()).ok()
+}
+
 /// A moment for people: ISO-8601 UTC to the minute and how far it is from
 /// `now` (`2026-11-30T14:02Z, in 23 h 12 min`; `…, 5 min ago`).
 pub fn when(epoch: u64, now: u64) -> String {
@@ -263,5 +271,18 @@ mod when_tests {
             when(now + 3 * 86_400 + 7_200, now),
             "2026-12-03T14:00Z, in 3 d 2 h"
         );
+    }
+}
+
+#[cfg(test)]
+mod moments {
+    #[test]
+    fn rfc3339_moments_in_both_spellings_are_read() {
+        let z = super::epoch_millis("2026-11-30T14:02:07.973Z");
+        assert_eq!(z, Some(1_796_047_327_973));
+        assert_eq!(super::epoch_millis("2026-11-30T14:02:07.973309+00:00"), z);
+        assert_eq!(super::epoch_millis("2026-11-30T16:02:07.973+02:00"), z);
+        assert_eq!(super::epoch_millis("yesterday"), None);
+        assert!(super::epoch_millis("2026-11-30T10:04:05.500000+00:00").is_some());
     }
 }
