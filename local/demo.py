@@ -7,7 +7,11 @@
    run while two approvers open their links from the approvals inbox (SNS ->
    SQS stands in for e-mail; GET shows the confirmation page) and confirm
    them (POST); the watch shows the gate's "n of 2 approvals" and every phase;
-3. `stepdeploy status <tenant>`: the tenant in both environments.
+3. `stepdeploy status <tenant>`: the tenant in both environments;
+4. a bad release and the way back: dev gets another image, `stepdeploy
+   releases` lists both releases, `stepdeploy rollback <tenant> --env dev
+   --wait` puts the previous one back through the same pipeline, and
+   `releases` shows it as release 3, "rollback to 1".
 
     local/demo [tenant]          (runs local/up first)
 """
@@ -100,8 +104,20 @@ def main() -> int:
         print(f"[demo]   {approver} confirms: POST {status} ({verdict})", flush=True)
     rc = watcher.wait()
     subprocess.call(stepdeploy("status", tenant), env=CLI_ENV)
+    if rc != 0:
+        return rc
+    say(f"tenant {tenant}: a new image in dev, then back to the previous release")
+    rc = subprocess.call(stepdeploy("deploy", tenant, "--env", "dev", "--image", "wordpress:6.5-apache", "--wait"),
+                         env=CLI_ENV)
+    if rc != 0:
+        return rc
+    subprocess.call(stepdeploy("releases", tenant, "--env", "dev"), env=CLI_ENV)
+    rc = subprocess.call(stepdeploy("rollback", tenant, "--env", "dev", "--wait"), env=CLI_ENV)
+    if rc != 0:
+        return rc
+    subprocess.call(stepdeploy("releases", tenant, "--env", "dev"), env=CLI_ENV)
     say(f"site through the local stand-in: curl -H 'Host: {tenant}.wpprod.kimmyai.io' http://127.0.0.1:8088/")
-    say(f"more: source local/env.sh && stepdeploy history {tenant} --env prod")
+    say(f"more: source local/env.sh && stepdeploy history {tenant} --env prod && stepdeploy stats")
     return rc
 
 

@@ -1359,6 +1359,17 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
     if env.name == "prod":
         # Dumps before an image change, kept 35 days (as infra/environments/prod.json).
         config["database_backup"] = {"retention_days": 35}
+        # Open at any hour locally (tests run whenever CI does), except for
+        # tenants labelled window=frozen: a freeze the tests deploy into.
+        config["deployment_windows"] = {
+            "time_zone": "Africa/Johannesburg",
+            "allow": [],
+            "freezes": [],
+            "outside": "refuse",
+            "by_label": [{"labels": {"window": "frozen"},
+                          "freezes": [{"from": "2026-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
+                                       "reason": "local freeze for the window tests"}]}],
+        }
     if r["more_load_balancers"]:
         # Each load balancer its own 100 priorities: 110-209, 210-309, ...
         config["additional_load_balancers"] = [

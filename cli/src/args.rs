@@ -150,6 +150,9 @@ pub struct Deploy {
     /// A label rollouts select on, KEY=VALUE (repeat, or comma-separate); the labels given replace the tenant's recorded ones.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// Deploy outside the environment's deployment window (or in a freeze), for this reason: the environment's quorum must approve.
+    #[arg(long, value_name = "REASON")]
+    pub window_override: Option<String>,
     /// Requester, idempotency key, --wait.
     #[command(flatten)]
     pub request: Request,
@@ -179,6 +182,9 @@ pub struct Rollback {
     /// Also load the database dump taken before the release that replaced it (its data then); what the database holds now is dumped first.
     #[arg(long)]
     pub restore_database: bool,
+    /// Roll back outside the deployment window (or in a freeze), for this reason: the environment's quorum must approve.
+    #[arg(long, value_name = "REASON")]
+    pub window_override: Option<String>,
     /// Requester, idempotency key, --wait.
     #[command(flatten)]
     pub request: Request,

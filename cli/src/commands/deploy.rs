@@ -166,6 +166,9 @@ pub async fn deploy(stack: &Stack, global: &Global, a: &args::Deploy) -> Result<
     if !a.labels.is_empty() {
         detail["labels"] = Value::Object(labels("--label", &a.labels)?);
     }
+    if let Some(reason) = &a.window_override {
+        detail["window_override"] = json!(reason);
+    }
     request(stack, global, DEPLOY_REQUESTED, detail, &a.request, &envs).await
 }
 

@@ -135,5 +135,8 @@ pub async fn rollback(stack: &Stack, global: &Global, a: &args::Rollback) -> Res
     if a.restore_database {
         detail["restore_database"] = json!(true);
     }
+    if let Some(reason) = &a.window_override {
+        detail["window_override"] = json!(reason);
+    }
     request(stack, global, ROLLBACK_REQUESTED, detail, &a.request, &envs).await
 }

@@ -260,6 +260,11 @@ pub fn evidence(plan: &DeploymentPlan) -> Vec<String> {
             ));
         }
     }
+    if let Some(reason) = &plan.window_override {
+        lines.push(format!(
+            "OUTSIDE THE DEPLOYMENT WINDOW: the requester overrides it ({reason}); approving approves the override"
+        ));
+    }
     if let Some(backup) = &plan.backup {
         lines.push(format!(
             "Database: dumped to {backup} before the image changes"

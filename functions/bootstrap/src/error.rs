@@ -60,6 +60,14 @@ pub enum BootstrapError {
         /// What the environment's load balancers hold.
         quota: u32,
     },
+    /// Outside the environment's deployment window (or in a freeze), and it
+    /// refuses rather than waits; nothing was made.
+    #[error("{environment}: {reason}")]
+    OutsideWindow {
+        environment: String,
+        /// The window or freeze, and the next opening.
+        reason: String,
+    },
     /// A rollback named a release that cannot be put back; nothing was made.
     #[error("cannot roll {tenant} in {environment} back: {why}")]
     ReleaseNotFound {
@@ -86,6 +94,7 @@ impl ErrorName for BootstrapError {
             Self::PriorityExhausted { .. } => error_names::PRIORITY_EXHAUSTED,
             Self::EnvironmentFull { .. } => error_names::ENVIRONMENT_FULL,
             Self::ReleaseNotFound { .. } => error_names::RELEASE_NOT_FOUND,
+            Self::OutsideWindow { .. } => error_names::OUTSIDE_DEPLOYMENT_WINDOW,
             Self::Guard(e) => e.error_name(),
             Self::Aws(e) => e.error_name(),
         }

@@ -8,6 +8,7 @@
 use crate::error::BootstrapError;
 use crate::lock::{self, Clock};
 use crate::ports::{ConfigBucket, EnvPorts, ListenerRules};
+use crate::window::Moment;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::Arc;
 use stepdeploy_shared::approvals::Action;
@@ -111,6 +112,13 @@ where
                 .get(plan.environment.as_str())
                 .map_err(|e| FieldError::new("plan.environment", e.to_string()))?;
             let ports = connector.connect(env).await;
+            let mut plan = plan;
+            let labels = crate::window::labels_of(&plan, &ports.state).await?;
+            crate::window::judge(&mut plan, env, &labels, clock.now(), Moment::Claim)?;
+            if plan.window.is_some() {
+                // Waits for the opening holding nothing; Claim runs again then.
+                return Ok(plan);
+            }
             return lock::claim(plan, env, &ports, clock).await;
         }
     };
@@ -145,6 +153,18 @@ where
             .bucket
             .ensure_backup_retention(&env.config_bucket, backup.retention_days)
             .await?;
+    }
+    let labels = crate::window::labels_of(&plan, &ports.state).await?;
+    let moment = if env.approval.is_some() {
+        Moment::BeforeGate
+    } else {
+        Moment::Claim
+    };
+    crate::window::judge(&mut plan, env, &labels, clock.now(), moment)?;
+    if plan.window.is_some() {
+        // Outside the window in an environment that waits: nothing is taken;
+        // the state machine waits for the opening and plans again.
+        return Ok(plan);
     }
     if env.approval.is_some() {
         // Where humans decide, the lock and the priority are taken after the
@@ -212,6 +232,8 @@ fn plan_for(
         current: None,
         restore: None,
         backup: None,
+        window: None,
+        window_override: request.window_override,
     }
 }
 
@@ -283,6 +305,10 @@ mod tests {
     }
 
     struct FixedClock(u64);
+
+    /// Tue 2026-12-01 10:00 in Johannesburg: inside prod's deployment
+    /// window (Mon–Thu 08:00–16:00, infra/environments/prod.json).
+    const NOW: u64 = 1_796_112_000;
     impl Clock for FixedClock {
         fn now(&self) -> u64 {
             self.0
@@ -339,7 +365,7 @@ mod tests {
             typed(input(detail, execution)),
             &environments(),
             world,
-            &FixedClock(1_000),
+            &FixedClock(NOW),
         )
         .await
     }
@@ -368,7 +394,7 @@ mod tests {
     ) -> Result<DeploymentPlan, BootstrapError> {
         let mut payload = input(detail, execution);
         payload["event"]["detail-type"] = json!("Tenant Rollback Requested");
-        handle(typed(payload), &environments(), world, &FixedClock(1_000)).await
+        handle(typed(payload), &environments(), world, &FixedClock(NOW)).await
     }
 
     /// A rollback finds its release's image (by default the newest earlier
@@ -490,7 +516,7 @@ mod tests {
         // A second pending request for the same tenant is not locked out.
         let other = run(&world, detail, "exec-b").await.expect("plan");
         let claim = |plan: &DeploymentPlan| typed(json!({"action": "claim", "plan": plan}));
-        let claimed = handle(claim(&pending), &environments(), &world, &FixedClock(1_000))
+        let claimed = handle(claim(&pending), &environments(), &world, &FixedClock(NOW))
             .await
             .expect("claimed");
         assert!(claimed.alb_priority > 0);
@@ -504,7 +530,7 @@ mod tests {
             1
         );
         // The other run's claim finds the tenant locked.
-        let err = handle(claim(&other), &environments(), &world, &FixedClock(1_000))
+        let err = handle(claim(&other), &environments(), &world, &FixedClock(NOW))
             .await
             .expect_err("locked");
         assert_eq!(err.error_name(), "DeploymentLocked");
@@ -551,7 +577,7 @@ mod tests {
             .with(|t| t.locks.get("goldencrust").cloned().expect("locked"));
         assert_eq!(
             (lock.owner.as_str(), lock.expires_at),
-            ("exec-1", 1_000 + 15 * 40 + 3_600)
+            ("exec-1", NOW + 15 * 40 + 3_600)
         );
     }
 
@@ -611,7 +637,7 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("being changed by exec-1 (requested by jane)")
-                && err.to_string().contains("its lock expires 1970-01-01T"),
+                && err.to_string().contains("its lock expires 2026-12-01T09:"),
             "{err}"
         );
         let other = run(
@@ -774,7 +800,7 @@ mod tests {
                 execution,
             );
             let (world, envs) = (&world, &envs);
-            async move { handle(typed(payload), envs, world, &FixedClock(1_000)).await }
+            async move { handle(typed(payload), envs, world, &FixedClock(NOW)).await }
         };
         let plan = run_in("goldencrust", "exec-1")
             .await

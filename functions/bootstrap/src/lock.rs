@@ -62,6 +62,7 @@ pub async fn claim<S: StateStore, L: ListenerRules, B>(
         labels: None,
         rollout: None,
         restore: None,
+        window_override: None,
     };
     // From here on this run holds the lock: give it back if bootstrap fails,
     // since no rollback will know about a run that never produced a plan.

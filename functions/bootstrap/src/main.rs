@@ -11,6 +11,7 @@ mod lock;
 mod ports;
 mod priority;
 mod release;
+mod window;
 
 use std::sync::Arc;
 use stepdeploy_shared::aws::AwsConnector;

@@ -180,6 +180,8 @@ fn teardown_plan(
         current: None,
         restore: None,
         backup: None,
+        window: None,
+        window_override: None,
     }
 }
 

@@ -56,6 +56,9 @@ pub mod error_names {
     /// A rollback named a release the tenant does not have (or one that
     /// cannot be put back as asked: the current one, or no database dump).
     pub const RELEASE_NOT_FOUND: &str = "ReleaseNotFound";
+    /// Outside the environment's deployment window or in a freeze, where
+    /// the environment refuses rather than waits.
+    pub const OUTSIDE_DEPLOYMENT_WINDOW: &str = crate::window::OUTSIDE_DEPLOYMENT_WINDOW;
 
     /// All of the above, for checks that the ASL only names errors that exist.
     pub const ALL: &[&str] = &[
@@ -80,6 +83,7 @@ pub mod error_names {
         INTERNAL_ERROR,
         ROLLOUT_HALTED,
         RELEASE_NOT_FOUND,
+        OUTSIDE_DEPLOYMENT_WINDOW,
     ];
 }
 

@@ -68,6 +68,24 @@ pub struct DeploymentPlan {
     /// changes (a key in the config bucket); `None`: no dump for this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// Outside the deployment window, in an environment that waits: when to
+    /// ask again (the state machine's Wait reads it). `None`: go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowWait>,
+    /// Deploy outside the deployment window, for this reason (needs the
+    /// environment's quorum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_override: Option<String>,
+}
+
+/// A run waiting for its deployment window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowWait {
+    /// The opening, RFC 3339 UTC (`TimestampPath` of the Wait state).
+    pub wait_until: String,
+    /// Why, for the console and `watch`.
+    pub reason: String,
 }
 
 /// The tenant's deployment as the environment runs it now.
@@ -128,5 +146,7 @@ pub fn sample(image: &str, alb_priority: u32) -> DeploymentPlan {
         current: None,
         restore: None,
         backup: None,
+        window: None,
+        window_override: None,
     }
 }

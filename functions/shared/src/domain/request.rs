@@ -73,6 +73,8 @@ struct DeployDetail {
     labels: Option<serde_json::Value>,
     #[serde(default)]
     rollout: Option<String>,
+    #[serde(default)]
+    window_override: Option<String>,
 }
 
 /// `detail` of a rollback request.
@@ -85,6 +87,8 @@ struct RollbackDetail {
     release: Option<u32>,
     #[serde(default)]
     restore_database: Option<bool>,
+    #[serde(default)]
+    window_override: Option<String>,
     requested_by: String,
     #[serde(default)]
     request_id: Option<String>,
@@ -130,6 +134,10 @@ pub struct DeployRequest {
     /// A rollback: put a recorded release back (bootstrap resolves its image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreRequest>,
+    /// Deploy outside the environment's deployment window, for this reason
+    /// (the quorum decides; 1 to 500 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_override: Option<String>,
 }
 
 /// What a `Tenant Rollback Requested` event asks to put back.
@@ -386,7 +394,23 @@ fn validate_deploy(
         labels,
         rollout: detail.rollout,
         restore: None,
+        window_override: check_override(detail.window_override)?,
     })
+}
+
+/// `detail.window_override`: the reason, 1 to 500 printable characters.
+fn check_override(reason: Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(reason) = reason else {
+        return Ok(None);
+    };
+    let reason = reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "detail.window_override",
+            "must give the reason for deploying outside the window: 1 to 500 characters, one line",
+        ));
+    }
+    Ok(Some(reason))
 }
 
 /// A rollback is a deployment of a recorded release: the same pipeline,
@@ -426,6 +450,7 @@ fn validate_rollback(
             release: detail.release,
             restore_database: detail.restore_database.unwrap_or(false),
         }),
+        window_override: check_override(detail.window_override)?,
     })
 }
 

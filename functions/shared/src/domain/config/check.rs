@@ -34,6 +34,11 @@ impl EnvironmentConfig {
                 ));
             }
         }
+        if let Some(windows) = &self.deployment_windows {
+            windows
+                .check()
+                .map_err(|e| FieldError::new(e.field.clone(), e.reason.clone()))?;
+        }
         if self.promote_to.as_ref() == Some(&self.name) {
             return Err(FieldError::new(
                 "promote_to",

@@ -93,6 +93,11 @@ pub struct EnvironmentConfig {
     /// rollback can restore it (`null`: no dumps; the production default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_backup: Option<DatabaseBackupConfig>,
+    /// When deployments may start: allow windows in a time zone, freezes,
+    /// per-label rules, and whether a request outside waits or is refused
+    /// (`null`: any time). See [`crate::window`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_windows: Option<crate::window::DeploymentWindows>,
 }
 
 /// The database dumps taken before an image change.
@@ -364,6 +369,7 @@ const SECTIONS: &[&str] = &[
     "verify",
     "dns",
     "database_backup",
+    "deployment_windows",
 ];
 
 impl EnvironmentConfig {
