@@ -1356,6 +1356,10 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
         "dns": {"enabled": env.name != "dev", "check_base_url": LOCAL_SITE_URL},
         "promote_to": env.promote_to,
     }
+    if env.name in ("sit", "prod"):
+        # A request for a busy tenant waits its turn (5 min here; 1 h in
+        # infra/environments); dev keeps failing with DeploymentLocked.
+        config["queue"] = {"max_wait_seconds": 300, "supersede": True}
     if env.name == "prod":
         # Dumps before an image change, kept 35 days (as infra/environments/prod.json).
         config["database_backup"] = {"retention_days": 35}

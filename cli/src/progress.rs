@@ -81,12 +81,68 @@ impl Phase {
     }
 }
 
+/// Wait states that hold a run before it may start (the deploy state
+/// machine's queue and deployment window): shown as one line each, with
+/// why, however many times the run went round.
+const HOLDS: [&str; 4] = [
+    "WaitInQueue",
+    "WaitInQueueToClaim",
+    "WaitForWindow",
+    "WaitToClaim",
+];
+
+/// Why a run waits, from the plan in the Wait state's input.
+fn hold_detail(data: Option<&str>) -> Option<String> {
+    let input: serde_json::Value = serde_json::from_str(data?).ok()?;
+    let plan = &input["plan"]["output"];
+    if let Some(queued) = plan["queued"].as_object() {
+        let behind = queued.get("behind")?.as_str()?;
+        let behind = behind.rsplit(':').next().unwrap_or(behind);
+        return Some(terminal_safe(&format!(
+            "queued behind {behind} (position {}), waiting since {}",
+            queued.get("position")?,
+            queued.get("since")?.as_str()?
+        )));
+    }
+    plan["window"]["reason"].as_str().map(terminal_safe)
+}
+
 /// The phases of a run, in the order they were entered.
 pub fn phases(events: &[Event], now: f64) -> Vec<Phase> {
     let mut phases: Vec<Phase> = Vec::new();
     let mut current: Option<usize> = None;
     for event in events {
         match event.kind.as_str() {
+            "WaitStateEntered" if event.state.as_deref().is_some_and(|s| HOLDS.contains(&s)) => {
+                let name = event.state.clone().unwrap_or_default();
+                let detail = hold_detail(event.data.as_deref());
+                match phases.last_mut().filter(|p| p.name == name) {
+                    // Round again: the same hold, its latest reason.
+                    Some(p) => {
+                        p.status = PhaseStatus::Running;
+                        if detail.is_some() {
+                            p.detail = detail;
+                        }
+                    }
+                    None => phases.push(Phase {
+                        name,
+                        round: 1,
+                        status: PhaseStatus::Running,
+                        started: event.at,
+                        seconds: 0.0,
+                        retries: 0,
+                        error: None,
+                        detail,
+                    }),
+                }
+                current = Some(phases.len() - 1);
+            }
+            "WaitStateExited" if event.state.as_deref().is_some_and(|s| HOLDS.contains(&s)) => {
+                if let Some(p) = current.take().and_then(|i| phases.get_mut(i)) {
+                    p.seconds = event.at - p.started;
+                    p.status = PhaseStatus::Succeeded;
+                }
+            }
             "TaskStateEntered" => {
                 let name = event.state.clone().unwrap_or_default();
                 let round = 1 + phases.iter().filter(|p| p.name == name).count() as u32;
@@ -175,6 +231,50 @@ fn cause_message(cause: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run waiting in the queue shows one line saying behind whom,
+    /// however many rounds it waits.
+    #[test]
+    fn a_queued_run_is_one_line_saying_behind_whom() {
+        let waiting = |at: f64, position: u32| {
+            Event {
+            kind: "WaitStateEntered".into(),
+            at,
+            state: Some("WaitInQueue".into()),
+            error: None,
+            data: Some(
+                serde_json::json!({"plan": {"output": {"queued": {
+                    "wait_until": "2026-11-30T10:00:10Z",
+                    "behind": "arn:aws:states:eu-west-1:1:execution:stepdeploy-deploy-tenant:acme-sit-1",
+                    "position": position, "since": "2026-11-30T10:00:00Z"}}}})
+                .to_string(),
+            ),
+        }
+        };
+        let left = |at: f64| Event {
+            kind: "WaitStateExited".into(),
+            at,
+            state: Some("WaitInQueue".into()),
+            error: None,
+            data: None,
+        };
+        let events = [
+            ev("TaskStateEntered", 0.0, Some("Bootstrap"), None),
+            ev("TaskStateExited", 1.0, Some("Bootstrap"), None),
+            waiting(1.0, 2),
+            left(11.0),
+            ev("TaskStateEntered", 11.0, Some("Bootstrap"), None),
+            ev("TaskStateExited", 12.0, Some("Bootstrap"), None),
+            waiting(12.0, 1),
+        ];
+        let p = phases(&events, 15.0);
+        let waits: Vec<&Phase> = p.iter().filter(|p| p.name == "WaitInQueue").collect();
+        assert_eq!(waits.len(), 2, "one per stretch between bootstraps: {p:?}");
+        assert_eq!(
+            waits[1].line(),
+            "  WaitInQueue    running      3.0 s  queued behind acme-sit-1 (position 1), waiting since 2026-11-30T10:00:00Z"
+        );
+    }
 
     #[test]
     fn outside_text_in_an_error_cannot_drive_the_terminal() {

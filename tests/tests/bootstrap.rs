@@ -124,11 +124,12 @@ async fn first_run_creates_backend_in_the_environment_account_and_rerun_converge
 
 #[tokio::test]
 async fn another_run_for_the_same_tenant_is_locked_out() {
+    // dev has no queue: the second run is refused.
     let tenant = unique_tenant("lk");
-    invoke("bootstrap", &input(&tenant, "sit", "first", json!({})))
+    invoke("bootstrap", &input(&tenant, "dev", "first", json!({})))
         .await
         .ok();
-    let (error, message) = invoke("bootstrap", &input(&tenant, "sit", "second", json!({})))
+    let (error, message) = invoke("bootstrap", &input(&tenant, "dev", "second", json!({})))
         .await
         .err();
     assert_eq!(error, "DeploymentLocked");
@@ -144,11 +145,41 @@ async fn another_run_for_the_same_tenant_is_locked_out() {
     // Another tenant is not blocked and gets a different priority.
     let other = invoke(
         "bootstrap",
-        &input(&unique_tenant("lo"), "sit", "third", json!({})),
+        &input(&unique_tenant("lo"), "dev", "third", json!({})),
     )
     .await
     .ok();
     assert!(other["alb_priority"].is_u64());
+}
+
+#[tokio::test]
+async fn in_an_environment_with_a_queue_the_second_run_waits_holding_nothing() {
+    let tenant = unique_tenant("lq");
+    invoke("bootstrap", &input(&tenant, "sit", "first", json!({})))
+        .await
+        .ok();
+    let waiting = invoke("bootstrap", &input(&tenant, "sit", "second", json!({})))
+        .await
+        .ok();
+    let queued = &waiting["queued"];
+    assert!(
+        queued["behind"]
+            .as_str()
+            .is_some_and(|b| b.ends_with(":first")),
+        "{waiting:#}"
+    );
+    assert_eq!(queued["position"], 1);
+    assert_eq!(waiting["alb_priority"], 0, "nothing claimed while waiting");
+    assert!(
+        item(
+            "sit",
+            &format!("QUEUE#{tenant}"),
+            waiting["execution"].as_str().unwrap_or_default()
+        )
+        .await
+        .is_some(),
+        "in the tenant's queue"
+    );
 }
 
 #[tokio::test]

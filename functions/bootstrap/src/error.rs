@@ -68,6 +68,16 @@ pub enum BootstrapError {
         /// The window or freeze, and the next opening.
         reason: String,
     },
+    /// A newer request for the tenant replaced this one while it waited.
+    #[error("{tenant} in {environment}: a newer request ({by}, requested by {requested_by}) replaced this one while it waited; nothing was changed")]
+    Superseded {
+        tenant: String,
+        environment: String,
+        /// The newer run.
+        by: String,
+        /// Who asked for it.
+        requested_by: String,
+    },
     /// A rollback named a release that cannot be put back; nothing was made.
     #[error("cannot roll {tenant} in {environment} back: {why}")]
     ReleaseNotFound {
@@ -95,6 +105,7 @@ impl ErrorName for BootstrapError {
             Self::EnvironmentFull { .. } => error_names::ENVIRONMENT_FULL,
             Self::ReleaseNotFound { .. } => error_names::RELEASE_NOT_FOUND,
             Self::OutsideWindow { .. } => error_names::OUTSIDE_DEPLOYMENT_WINDOW,
+            Self::Superseded { .. } => error_names::SUPERSEDED,
             Self::Guard(e) => e.error_name(),
             Self::Aws(e) => e.error_name(),
         }

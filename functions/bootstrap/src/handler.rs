@@ -234,6 +234,7 @@ fn plan_for(
         backup: None,
         window: None,
         window_override: request.window_override,
+        queued: None,
     }
 }
 
@@ -625,6 +626,103 @@ mod tests {
                 .is_empty(),
             "nothing new claimed"
         );
+    }
+
+    /// dev with `queue` set as given.
+    fn queued_dev(queue: serde_json::Value) -> Result<EnvironmentSet, Arc<ConfigError>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments");
+        let mut dev: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("dev.json")).expect("dev.json"))
+                .expect("json");
+        dev["queue"] = queue;
+        let tmp = std::env::temp_dir().join(format!(
+            "stepdeploy-queue-{}-{}",
+            std::process::id(),
+            dev["queue"]["supersede"]
+        ));
+        std::fs::create_dir_all(&tmp).expect("tmp");
+        for name in ["sit.json", "prod.json"] {
+            std::fs::copy(dir.join(name), tmp.join(name)).expect("copy");
+        }
+        std::fs::write(tmp.join("dev.json"), dev.to_string()).expect("write");
+        let set = EnvironmentSet::load_dir(&tmp).expect("dev with a queue");
+        let _ = std::fs::remove_dir_all(&tmp);
+        Ok(set)
+    }
+
+    /// With a queue, a request for a busy tenant waits (holding nothing),
+    /// earlier requests go first, a newer one supersedes the older waiting
+    /// one, and one that waited too long fails as it would without a queue.
+    #[tokio::test]
+    async fn a_busy_tenant_queues_first_come_first_served_or_newest_wins() {
+        let at = |world: &World,
+                  envs: &Result<EnvironmentSet, Arc<ConfigError>>,
+                  exec: &str,
+                  now: u64| {
+            let payload = typed(input(
+                json!({"tenant": "goldencrust", "environment": "dev", "requested_by": format!("{exec}@x.io")}),
+                exec,
+            ));
+            let (world, envs) = (world.clone(), envs.clone());
+            async move { handle(payload, &envs, &world, &FixedClock(now)).await }
+        };
+        // First come first served.
+        let envs = queued_dev(json!({"max_wait_seconds": 600, "supersede": false}));
+        let world = World::default();
+        let a = at(&world, &envs, "exec-a", NOW).await.expect("a runs");
+        assert!(a.queued.is_none() && a.alb_priority > 0);
+        let b = at(&world, &envs, "exec-b", NOW + 1).await.expect("b waits");
+        let queued = b.queued.expect("queued");
+        assert_eq!((queued.behind.as_str(), queued.position), ("exec-a", 1));
+        assert_eq!(b.alb_priority, 0, "nothing taken while waiting");
+        let c = at(&world, &envs, "exec-c", NOW + 2).await.expect("c waits");
+        assert_eq!(c.queued.as_ref().map(|q| q.position), Some(2));
+        // a ends: b is next, c still waits behind b.
+        world
+            .state
+            .release_lock("goldencrust", "exec-a")
+            .await
+            .expect("released");
+        let c = at(&world, &envs, "exec-c", NOW + 12)
+            .await
+            .expect("c still waits");
+        assert_eq!(c.queued.as_ref().map(|q| q.behind.as_str()), Some("exec-b"));
+        let b = at(&world, &envs, "exec-b", NOW + 13).await.expect("b runs");
+        assert!(b.queued.is_none());
+        // c gives up after max_wait: DeploymentLocked, as without a queue.
+        let err = at(&world, &envs, "exec-c", NOW + 2 + 600)
+            .await
+            .expect_err("waited enough");
+        assert_eq!(err.error_name(), "DeploymentLocked");
+        assert!(world
+            .state
+            .queue("goldencrust")
+            .await
+            .expect("queue")
+            .is_empty());
+
+        // Newest wins: d waits, e arrives, d is superseded.
+        let envs = queued_dev(json!({"max_wait_seconds": 600, "supersede": true}));
+        let world = World::default();
+        at(&world, &envs, "exec-a", NOW).await.expect("a runs");
+        at(&world, &envs, "exec-d", NOW + 1).await.expect("d waits");
+        at(&world, &envs, "exec-e", NOW + 2).await.expect("e waits");
+        let err = at(&world, &envs, "exec-d", NOW + 11)
+            .await
+            .expect_err("superseded");
+        assert_eq!(err.error_name(), "Superseded");
+        assert!(
+            err.to_string()
+                .contains("a newer request (exec-e, requested by exec-e@x.io)"),
+            "{err}"
+        );
+        world
+            .state
+            .release_lock("goldencrust", "exec-a")
+            .await
+            .expect("released");
+        let e = at(&world, &envs, "exec-e", NOW + 12).await.expect("e runs");
+        assert!(e.queued.is_none() && e.alb_priority > 0);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 use crate::error::BootstrapError;
 use crate::ports::{EnvPorts, ListenerRules};
 use crate::priority::reserve_priority;
+use crate::queue::{behind_the_holder, turn, Turn};
 use stepdeploy_shared::config::EnvironmentConfig;
 use stepdeploy_shared::plan::DeploymentPlan;
 use stepdeploy_shared::state::{LockOutcome, StateStore};
@@ -50,7 +51,31 @@ pub async fn claim<S: StateStore, L: ListenerRules, B>(
     let tenant = plan.tenant.as_str().to_string();
     let tenant = tenant.as_str();
     let execution = plan.execution.clone();
-    take_lock(&plan, env, &ports.state, clock).await?;
+    plan.queued = None;
+    if let Some(queue) = &env.queue {
+        // Earlier requests go first; a newer one may replace this one.
+        if let Turn::Wait(queued) = turn(&plan, queue, &ports.state, clock.now()).await? {
+            plan.queued = Some(queued);
+            return Ok(plan);
+        }
+    }
+    match take_lock(&plan, env, &ports.state, clock).await {
+        Ok(()) => {
+            if env.queue.is_some() {
+                ports.state.dequeue(tenant, &execution).await?;
+            }
+        }
+        Err(locked @ BootstrapError::Locked { .. }) => match &env.queue {
+            Some(queue) => {
+                let queued =
+                    behind_the_holder(&plan, env, queue, locked, &ports.state, clock.now()).await?;
+                plan.queued = Some(queued);
+                return Ok(plan);
+            }
+            None => return Err(locked),
+        },
+        Err(other) => return Err(other),
+    }
     let request = DeployRequest {
         tenant: plan.tenant.clone(),
         environment: plan.environment.clone(),

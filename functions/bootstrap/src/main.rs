@@ -10,6 +10,7 @@ mod handler;
 mod lock;
 mod ports;
 mod priority;
+mod queue;
 mod release;
 mod window;
 

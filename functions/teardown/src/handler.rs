@@ -182,6 +182,7 @@ fn teardown_plan(
         backup: None,
         window: None,
         window_override: None,
+        queued: None,
     }
 }
 

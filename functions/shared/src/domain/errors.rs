@@ -59,6 +59,9 @@ pub mod error_names {
     /// Outside the environment's deployment window or in a freeze, where
     /// the environment refuses rather than waits.
     pub const OUTSIDE_DEPLOYMENT_WINDOW: &str = crate::window::OUTSIDE_DEPLOYMENT_WINDOW;
+    /// A newer request for the same tenant and environment replaced this
+    /// one while it waited in the queue.
+    pub const SUPERSEDED: &str = "Superseded";
 
     /// All of the above, for checks that the ASL only names errors that exist.
     pub const ALL: &[&str] = &[
@@ -84,6 +87,7 @@ pub mod error_names {
         ROLLOUT_HALTED,
         RELEASE_NOT_FOUND,
         OUTSIDE_DEPLOYMENT_WINDOW,
+        SUPERSEDED,
     ];
 }
 

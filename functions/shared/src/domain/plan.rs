@@ -76,6 +76,23 @@ pub struct DeploymentPlan {
     /// environment's quorum).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_override: Option<String>,
+    /// Waiting for another run of the tenant: when to try again, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<Queued>,
+}
+
+/// A run waiting its turn for a tenant another run holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queued {
+    /// When to try again, RFC 3339 UTC (the Wait state's `TimestampPath`).
+    pub wait_until: String,
+    /// Who goes first: the run holding the tenant, or an earlier request.
+    pub behind: String,
+    /// 1: next.
+    pub position: u32,
+    /// When this run joined the queue, RFC 3339 UTC.
+    pub since: String,
 }
 
 /// A run waiting for its deployment window.
@@ -148,5 +165,6 @@ pub fn sample(image: &str, alb_priority: u32) -> DeploymentPlan {
         backup: None,
         window: None,
         window_override: None,
+        queued: None,
     }
 }

@@ -13,8 +13,8 @@
 //! the cost of a bootstrap does not grow with the number of tenants.
 
 use super::{
-    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, RegistryEntry, RegistryRecord, Release,
-    StateStore,
+    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, QueueEntry, RegistryEntry, RegistryRecord,
+    Release, StateStore,
 };
 use crate::aws_error::AwsCallError;
 use aws_sdk_dynamodb::client::Waiters;
@@ -175,6 +175,11 @@ fn release_sk(number: u32) -> String {
 /// A release item's record (kept whole as JSON in `release`).
 fn release_of(item: &HashMap<String, AttributeValue>) -> Option<Release> {
     get_s(item, "release").and_then(|json| serde_json::from_str(json).ok())
+}
+
+/// A tenant's queue: one item per waiting run (sort key: the execution).
+fn queue_pk(tenant: &str) -> String {
+    format!("QUEUE#{tenant}")
 }
 
 fn run_pk(execution: &str) -> String {
@@ -729,6 +734,61 @@ impl StateStore for DynamoStateStore {
             .send()
             .await
             .map_err(|e| AwsCallError::new("dynamodb:DeleteItem (registry)", e))?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, tenant: &str, entry: &QueueEntry) -> Result<u64, AwsCallError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("pk".to_string(), s(queue_pk(tenant))),
+                ("sk".to_string(), s(&entry.execution)),
+                ("requested_by".to_string(), s(&entry.requested_by)),
+                ("enqueued_at".to_string(), n(entry.enqueued_at)),
+                ("expires_at".to_string(), n(entry.expires_at)),
+            ])))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await;
+        if conditional_write(result, "dynamodb:PutItem (queue)")? {
+            return Ok(entry.enqueued_at);
+        }
+        let item = self.get(queue_pk(tenant), &entry.execution).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| get_n(i, "enqueued_at"))
+            .unwrap_or(entry.enqueued_at))
+    }
+
+    async fn queue(&self, tenant: &str) -> Result<Vec<QueueEntry>, AwsCallError> {
+        let items = self
+            .partition(queue_pk(tenant), None, "dynamodb:Query (queue)")
+            .await?;
+        let mut entries: Vec<QueueEntry> = items
+            .iter()
+            .filter_map(|i| {
+                Some(QueueEntry {
+                    execution: get_s(i, "sk")?.to_string(),
+                    requested_by: get_s(i, "requested_by").unwrap_or_default().to_string(),
+                    enqueued_at: get_n(i, "enqueued_at")?,
+                    expires_at: get_n(i, "expires_at")?,
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| (a.enqueued_at, &a.execution).cmp(&(b.enqueued_at, &b.execution)));
+        Ok(entries)
+    }
+
+    async fn dequeue(&self, tenant: &str, execution: &str) -> Result<(), AwsCallError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(queue_pk(tenant), execution)))
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:DeleteItem (queue)", e))?;
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //! registry and the ledger without AWS (feature `testing`).
 
 use super::{
-    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, RegistryRecord, Release, StateStore,
+    ClaimOutcome, LedgerEntry, LockHolder, LockOutcome, QueueEntry, RegistryRecord, Release,
+    StateStore,
 };
 use crate::aws_error::AwsCallError;
 use std::collections::{BTreeSet, HashMap};
@@ -28,6 +29,8 @@ pub struct Tables {
     pub registry: HashMap<String, u32>,
     /// Registry records (last deployments) by tenant.
     pub records: HashMap<String, RegistryRecord>,
+    /// Queues by tenant.
+    pub queues: HashMap<String, Vec<QueueEntry>>,
     /// Releases by tenant, oldest first.
     pub releases: HashMap<String, Vec<Release>>,
     /// Ledger entries with their execution, in write order.
@@ -224,6 +227,36 @@ impl StateStore for MemoryState {
         self.with(|t| {
             t.records.remove(tenant);
             t.registry.remove(tenant);
+        });
+        Ok(())
+    }
+
+    async fn enqueue(&self, tenant: &str, entry: &QueueEntry) -> Result<u64, AwsCallError> {
+        Ok(self.with(|t| {
+            let queue = t.queues.entry(tenant.into()).or_default();
+            match queue.iter().find(|e| e.execution == entry.execution) {
+                Some(there) => there.enqueued_at,
+                None => {
+                    queue.push(entry.clone());
+                    entry.enqueued_at
+                }
+            }
+        }))
+    }
+
+    async fn queue(&self, tenant: &str) -> Result<Vec<QueueEntry>, AwsCallError> {
+        Ok(self.with(|t| {
+            let mut queue = t.queues.get(tenant).cloned().unwrap_or_default();
+            queue.sort_by(|a, b| (a.enqueued_at, &a.execution).cmp(&(b.enqueued_at, &b.execution)));
+            queue
+        }))
+    }
+
+    async fn dequeue(&self, tenant: &str, execution: &str) -> Result<(), AwsCallError> {
+        self.with(|t| {
+            if let Some(queue) = t.queues.get_mut(tenant) {
+                queue.retain(|e| e.execution != execution);
+            }
         });
         Ok(())
     }

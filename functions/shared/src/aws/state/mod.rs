@@ -168,6 +168,24 @@ pub trait StateStore: Send + Sync {
         tenant: &str,
         release: &Release,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Puts `execution` in `tenant`'s queue at `now` unless it is there;
+    /// when it joined (its first time).
+    fn enqueue(
+        &self,
+        tenant: &str,
+        entry: &QueueEntry,
+    ) -> impl Future<Output = Result<u64, AwsCallError>> + Send;
+    /// The tenant's queue, oldest first.
+    fn queue(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<QueueEntry>, AwsCallError>> + Send;
+    /// Takes `execution` out of the tenant's queue (nothing if it is not in it).
+    fn dequeue(
+        &self,
+        tenant: &str,
+        execution: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
     /// Takes back release `number` if `execution` recorded it (rollback of
     /// a run that failed after notify wrote it); `false` otherwise.
     fn remove_release(
@@ -176,6 +194,19 @@ pub trait StateStore: Send + Sync {
         number: u32,
         execution: &str,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+}
+
+/// A request waiting for a tenant another run holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// The waiting run.
+    pub execution: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// When it joined, epoch seconds.
+    pub enqueued_at: u64,
+    /// When the entry stops counting (a run that died waiting), epoch seconds.
+    pub expires_at: u64,
 }
 
 /// One successful deployment of a tenant to an environment: what

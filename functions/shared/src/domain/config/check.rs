@@ -34,6 +34,17 @@ impl EnvironmentConfig {
                 ));
             }
         }
+        if let Some(queue) = &self.queue {
+            if !(60..=86_400).contains(&queue.max_wait_seconds) {
+                return Err(FieldError::new(
+                    "queue.max_wait_seconds",
+                    format!(
+                        "{} is not 60 to 86400 seconds (how long a request waits for the tenant's current run)",
+                        queue.max_wait_seconds
+                    ),
+                ));
+            }
+        }
         if let Some(windows) = &self.deployment_windows {
             windows
                 .check()

@@ -98,6 +98,32 @@ pub struct EnvironmentConfig {
     /// (`null`: any time). See [`crate::window`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_windows: Option<crate::window::DeploymentWindows>,
+    /// A request for a tenant another run is changing waits its turn
+    /// instead of failing with `DeploymentLocked` (`null`: it fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueConfig>,
+}
+
+/// How requests for a busy tenant wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Longest a request waits for its turn (60 to 86400 s) before it fails
+    /// with `DeploymentLocked`.
+    #[serde(default = "default_queue_wait")]
+    pub max_wait_seconds: u64,
+    /// A newer request for the same tenant replaces the older waiting ones
+    /// (they fail with `Superseded`); `false`: all run, first come first
+    /// served.
+    #[serde(default = "default_supersede")]
+    pub supersede: bool,
+}
+
+fn default_queue_wait() -> u64 {
+    3_600
+}
+fn default_supersede() -> bool {
+    true
 }
 
 /// The database dumps taken before an image change.
@@ -370,6 +396,7 @@ const SECTIONS: &[&str] = &[
     "dns",
     "database_backup",
     "deployment_windows",
+    "queue",
 ];
 
 impl EnvironmentConfig {
