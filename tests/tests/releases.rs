@@ -61,14 +61,15 @@ async fn succeeded(tenant: &str, env: &str, id: &str) {
     );
 }
 
-/// Approves `tenant`'s pending prod run with two approvers' links.
-async fn approve(tenant: &str) -> String {
+/// Approves `tenant`'s pending prod run with two approvers' links; the
+/// confirmation pages the two saw, before and after the first approval.
+async fn approve(tenant: &str) -> (String, String) {
     let mails = approval_links(tenant, 3).await;
-    for (_, link, _) in &mails[1..] {
-        let (status, body) = post(link, "");
-        assert_eq!(status, "200", "{body}");
-    }
-    mails[0].1.clone()
+    let (_, first) = stepdeploy_tests::get(&mails[1].1);
+    assert_eq!(post(&mails[1].1, "").0, "200");
+    let (_, second) = stepdeploy_tests::get(&mails[2].1);
+    assert_eq!(post(&mails[2].1, "").0, "200");
+    (first, second)
 }
 
 fn images(releases: &[Release]) -> Vec<(u32, &str)> {
@@ -171,12 +172,29 @@ async fn every_success_is_a_release_and_a_rollback_puts_the_previous_one_back() 
 async fn prod_dumps_the_database_before_an_image_change_and_a_rollback_restores_it() {
     let tenant = unique_tenant("rd");
     let db = format!("{tenant}_db");
+    // sit first: the approvers see where the image already ran.
+    put_deploy_event(json!({"tenant": tenant, "environment": "sit", "image": OLD,
+        "requested_by": "jane@kimmyai.io", "request_id": "s1"}))
+    .await;
+    succeeded(&tenant, "sit", "s1").await;
     put_deploy_event(
         json!({"tenant": tenant, "environment": "prod", "image": OLD,
         "requested_by": "jane@kimmyai.io", "request_id": "p1"}),
     )
     .await;
-    approve(&tenant).await;
+    let (first, second) = approve(&tenant).await;
+    for says in [
+        "Now running: nothing (a new tenant in prod)".to_string(),
+        "Already ran in sit: succeeded".to_string(),
+        format!("({tenant}-sit-s1); verify passed, report s3://"),
+        "Approved so far: nobody yet (2 needed)".to_string(),
+    ] {
+        assert!(first.contains(&says), "{says} not in {first}");
+    }
+    assert!(
+        second.contains("Approved so far: lead@example.com (2 needed)"),
+        "{second}"
+    );
     succeeded(&tenant, "prod", "p1").await;
     // The first release's data.
     mariadb_words(
@@ -189,7 +207,8 @@ async fn prod_dumps_the_database_before_an_image_change_and_a_rollback_restores_
         "requested_by": "jane@kimmyai.io", "request_id": "p2"}),
     )
     .await;
-    approve(&tenant).await;
+    let (page, _) = approve(&tenant).await;
+    assert!(page.contains("Already ran: nowhere else yet"), "{page}");
     succeeded(&tenant, "prod", "p2").await;
     let state = store("prod").await;
     let releases = state.releases(&tenant).await.expect("releases");

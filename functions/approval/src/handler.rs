@@ -342,10 +342,8 @@ pub async fn handle<V: Votes, M: Mailer, K: LinkKey, T: TaskCallback>(
             Reply::Confirmed(confirm::confirm(input, &ports.votes, configured()?).await?)
         }
         ApprovalEvent::Request(input) => {
-            let (votes, keys, mailer) = (&ports.votes, &ports.keys, &ports.mailer);
             let environments = configured()?;
-            let opened =
-                request::request(input, votes, keys, mailer, environments, links_url, now).await?;
+            let opened = request::request(input, ports, environments, links_url, now).await?;
             Reply::Opened(opened)
         }
     })

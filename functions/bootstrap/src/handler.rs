@@ -530,11 +530,15 @@ mod tests {
                 .len(),
             1
         );
-        // The other run's claim finds the tenant locked.
-        let err = handle(claim(&other), &environments(), &world, &FixedClock(NOW))
+        // The other run's claim finds the tenant busy: prod queues it.
+        let waiting = handle(claim(&other), &environments(), &world, &FixedClock(NOW))
             .await
-            .expect_err("locked");
-        assert_eq!(err.error_name(), "DeploymentLocked");
+            .expect("queued");
+        let queued = waiting.queued.expect("in the queue");
+        assert_eq!(
+            (queued.behind.as_str(), waiting.alb_priority),
+            ("exec-a", 0)
+        );
     }
 
     #[tokio::test]

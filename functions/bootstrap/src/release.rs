@@ -138,13 +138,18 @@ fn dump_after(
     })
 }
 
-/// The key this run dumps the database to before the image changes: in an
-/// environment with `database_backup`, for a tenant that runs another
-/// image now. `None`: no dump.
+/// The key this run dumps the database to first: in an environment with
+/// `database_backup`, for a tenant that runs another image now, or whose
+/// database this run restores (so the restore can be undone). `None`: no
+/// dump.
 pub fn backup_key(plan: &DeploymentPlan, current: Option<&CurrentRelease>) -> Option<String> {
     plan.env.database_backup.as_ref()?;
     let current = current?;
-    if current.image == plan.image.as_str() {
+    let restores = plan
+        .restore
+        .as_ref()
+        .is_some_and(|r| r.database_dump.is_some());
+    if current.image == plan.image.as_str() && !restores {
         return None;
     }
     let run = plan.execution.rsplit(':').next().unwrap_or(&plan.execution);

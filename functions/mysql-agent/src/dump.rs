@@ -6,7 +6,7 @@
 //! anything else as a hex literal, `NULL` as `NULL`.
 //!
 //! The dump is built in memory (the agent's memory bounds the database size
-//! it can dump; see the README's "Database dumps").
+//! it can dump; see docs/operating.md, "Database dumps").
 
 /// Rows per `INSERT` (and at most [`BATCH_BYTES`] of text).
 pub const BATCH_ROWS: usize = 500;

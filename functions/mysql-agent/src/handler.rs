@@ -133,6 +133,17 @@ pub async fn handle(
             bucket,
             key,
         } => {
+            // The key names the run: there already means this run dumped
+            // before (a retry), and what it holds is the data to keep.
+            if let Some(bytes) = backups.existing(&bucket, backup_key(&key)?).await? {
+                tracing::info!(%database, %key, bytes, "already dumped by this run");
+                session.disconnect().await?;
+                return Ok(MySqlResponse::Moved(DumpFigures {
+                    tables: 0,
+                    rows: None,
+                    bytes,
+                }));
+            }
             let at = stepdeploy_shared::names::now_rfc3339();
             let writer = session.dump(checked(&database)?, &at).await?;
             let (tables, rows) = (writer.tables, writer.rows);

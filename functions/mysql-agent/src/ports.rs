@@ -346,6 +346,21 @@ impl Backups {
         Ok(())
     }
 
+    /// The size of the dump at `key`, if this run already wrote it (a
+    /// retried phase must not overwrite the data it saved with what it
+    /// restored since).
+    pub async fn existing(&self, bucket: &str, key: &str) -> Result<Option<u64>, AgentError> {
+        match self.0.head_object().bucket(bucket).key(key).send().await {
+            Ok(out) => Ok(Some(
+                out.content_length
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or_default(),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(AwsCallError::new("s3:HeadObject (database dump)", e).into()),
+        }
+    }
+
     /// Reads a dump back.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<String, AgentError> {
         let out = self

@@ -135,6 +135,18 @@ impl Mailer for FakeGate {
 }
 
 impl TaskCallback for FakeGate {
+    async fn ran_before(
+        &self,
+        _execution: &str,
+        tenant: &str,
+        _environment: &str,
+        image: &str,
+    ) -> Result<Vec<String>, AwsCallError> {
+        Ok(vec![format!(
+            "Already ran in sit: succeeded 2026-11-29T10:00:00Z ({tenant}-sit-1); image {image}"
+        )])
+    }
+
     async fn token(&self, _: &str, _: &str) -> Result<Option<String>, AwsCallError> {
         Ok(Some("token".into()))
     }

@@ -7,7 +7,8 @@ use crate::error::ApprovalError;
 use crate::handler::{GateOpened, GateRequest, Question};
 use crate::link::{query, Decision, Link};
 use crate::ports::{
-    sha256_hex, ApprovalRequest, LinkKey, Mailer, SigningKey, Votes, LINKS_URL_VAR,
+    sha256_hex, ApprovalRequest, LinkKey, Mailer, Ports, SigningKey, TaskCallback, Votes,
+    LINKS_URL_VAR,
 };
 use stepdeploy_shared::approvals::{status, Action};
 use stepdeploy_shared::config::EnvironmentSet;
@@ -15,16 +16,15 @@ use stepdeploy_shared::identity;
 
 /// Opens the gate: stores this attempt, mails every approver but the
 /// requester their own links, and the requester a notice.
-pub async fn request(
+pub async fn request<V: Votes, M: Mailer, K: LinkKey, T: TaskCallback>(
     input: GateRequest,
-    votes: &impl Votes,
-    keys: &impl LinkKey,
-    mailer: &impl Mailer,
+    ports: &Ports<V, M, K, T>,
     environments: &EnvironmentSet,
     links_url: Option<&str>,
     now: u64,
 ) -> Result<GateOpened, ApprovalError> {
     let base_url = links_url.ok_or(ApprovalError::MissingSetting(LINKS_URL_VAR))?;
+    let (votes, keys, mailer, runs) = (&ports.votes, &ports.keys, &ports.mailer, &ports.runs);
     let GateRequest {
         plan,
         rollout,
@@ -33,7 +33,29 @@ pub async fn request(
         approving,
         ..
     } = input;
-    let question = Question::of(approving, plan, rollout, environments)?;
+    let mut question = Question::of(approving, plan, rollout, environments)?;
+    if approving == Action::Deploy {
+        // Where the image already ran: evidence, not a condition (a failed
+        // look-up says so instead of holding the gate).
+        let earlier = runs
+            .ran_before(
+                &execution,
+                &question.tenant,
+                &question.environment,
+                &question.image,
+            )
+            .await;
+        match earlier {
+            Ok(lines) if lines.is_empty() => question.evidence.push(format!(
+                "Already ran: nowhere else yet ({} has no finished run of it in another environment in this stack's recent history)",
+                question.image
+            )),
+            Ok(lines) => question.evidence.extend(lines),
+            Err(e) => question
+                .evidence
+                .push(format!("Already ran: could not be read ({})", e.operation)),
+        }
+    }
     let approval = question.approval.clone();
     let requester = identity::canonical_email("plan.requested_by", &question.requested_by)
         .map_err(|e| ApprovalError::Validation(e.to_string()))?;

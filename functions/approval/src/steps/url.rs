@@ -52,7 +52,20 @@ pub async fn http(
         "GET" | "HEAD" => {
             let params = form(event.raw_query_string.as_deref().unwrap_or_default());
             match check(votes, keys, runs, &params, now).await {
-                Ok((link, request)) => confirmation(&params, &link, &request),
+                Ok((link, request)) => {
+                    // Who has decided so far in this attempt (a read failure
+                    // only leaves the list out: the page still works).
+                    let cast = votes
+                        .votes(&request.execution, &request.attempt)
+                        .await
+                        .unwrap_or_default();
+                    let approved: Vec<String> = cast
+                        .iter()
+                        .filter(|v| !v.late && v.decision == "approve")
+                        .map(|v| v.approver.clone())
+                        .collect();
+                    confirmation(&params, &link, &request, &approved, now)
+                }
                 Err(page) => page,
             }
         }
@@ -95,7 +108,13 @@ fn body(event: &LambdaFunctionUrlRequest) -> String {
 }
 
 /// The GET answer: what the link decides, and a form that POSTs it.
-fn confirmation(params: &[(String, String)], link: &Link, request: &ApprovalRequest) -> Page {
+fn confirmation(
+    params: &[(String, String)],
+    link: &Link,
+    request: &ApprovalRequest,
+    approved: &[String],
+    now: u64,
+) -> Page {
     if request.status != status::PENDING {
         return settled(request);
     }
@@ -137,6 +156,17 @@ fn confirmation(params: &[(String, String)], link: &Link, request: &ApprovalRequ
     } else {
         format!("<ul id=\"evidence\">{evidence}</ul>{waves}")
     };
+    let so_far = if approved.is_empty() {
+        "nobody yet".to_string()
+    } else {
+        approved.join(", ")
+    };
+    let waves = format!(
+        "{waves}<p id=\"approved-so-far\">Approved so far: {} ({} needed). The links expire at {}.</p>",
+        html_escape(&so_far),
+        request.required,
+        html_escape(&stepdeploy_shared::names::when(request.expires_at, now)),
+    );
     page(
         200,
         &format!("{verb}: {what}?"),

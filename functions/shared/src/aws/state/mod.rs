@@ -227,8 +227,8 @@ pub struct Release {
     pub at: String,
     /// Who asked.
     pub requested_by: String,
-    /// Who approved it (approval environments; a rollout's quorum for its
-    /// children).
+    /// Who approved it at its own gate (approval environments); empty for
+    /// a rollout's child, whose quorum is the rollout's approval record.
     #[serde(default)]
     pub approvers: Vec<String>,
     /// The execution that deployed it.
