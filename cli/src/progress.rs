@@ -83,7 +83,8 @@ impl Phase {
 
 /// Wait states that hold a run before it may start (the deploy state
 /// machine's queue and deployment window): shown as one line each, with
-/// why, however many times the run went round.
+/// why, however many times the run went round (the Bootstrap or Claim it
+/// tries again between two waits is folded into that line).
 const HOLDS: [&str; 4] = [
     "WaitInQueue",
     "WaitInQueueToClaim",
@@ -134,6 +135,18 @@ pub fn phases(events: &[Event], now: f64) -> Vec<Phase> {
                         error: None,
                         detail,
                     }),
+                }
+                current = Some(phases.len() - 1);
+            }
+            // A retry between two waits: part of the hold, not a phase of its own.
+            "TaskStateEntered"
+                if matches!(event.state.as_deref(), Some("Bootstrap" | "Claim"))
+                    && phases
+                        .last()
+                        .is_some_and(|p| HOLDS.contains(&p.name.as_str())) =>
+            {
+                if let Some(p) = phases.last_mut() {
+                    p.status = PhaseStatus::Running;
                 }
                 current = Some(phases.len() - 1);
             }
@@ -268,11 +281,11 @@ mod tests {
             waiting(12.0, 1),
         ];
         let p = phases(&events, 15.0);
-        let waits: Vec<&Phase> = p.iter().filter(|p| p.name == "WaitInQueue").collect();
-        assert_eq!(waits.len(), 2, "one per stretch between bootstraps: {p:?}");
+        let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["Bootstrap", "WaitInQueue"], "{p:?}");
         assert_eq!(
-            waits[1].line(),
-            "  WaitInQueue    running      3.0 s  queued behind acme-sit-1 (position 1), waiting since 2026-11-30T10:00:00Z"
+            p[1].line(),
+            "  WaitInQueue    running     14.0 s  queued behind acme-sit-1 (position 1), waiting since 2026-11-30T10:00:00Z"
         );
     }
 

@@ -409,6 +409,7 @@ async fn misspelt_and_malformed_requests_are_reported_not_lost() {
         report["detail"]["known_detail_types"],
         json!([
             "Tenant Deployment Requested",
+            "Tenant Rollback Requested",
             "Tenant Teardown Requested",
             "Tenant Cleanup Requested",
             "Fleet Rollout Requested"

@@ -727,6 +727,23 @@ mod tests {
             .expect("released");
         let e = at(&world, &envs, "exec-e", NOW + 12).await.expect("e runs");
         assert!(e.queued.is_none() && e.alb_priority > 0);
+
+        // A waiting run that died (not seen trying for a minute) holds
+        // nobody back.
+        let world = World::default();
+        at(&world, &envs, "exec-a", NOW).await.expect("a runs");
+        at(&world, &envs, "exec-f", NOW + 1)
+            .await
+            .expect("f waits, then dies");
+        world
+            .state
+            .release_lock("goldencrust", "exec-a")
+            .await
+            .expect("released");
+        let g = at(&world, &envs, "exec-g", NOW + 100)
+            .await
+            .expect("g runs");
+        assert!(g.queued.is_none(), "{:?}", g.queued);
     }
 
     #[tokio::test]

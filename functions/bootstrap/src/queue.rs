@@ -16,6 +16,10 @@ use stepdeploy_shared::window::rfc3339_utc;
 /// Seconds between two tries of a waiting run.
 pub const POLL_SECONDS: u64 = 10;
 
+/// A waiting run not seen trying for this long died (stopped, or ended
+/// elsewhere): its entry no longer holds anyone back.
+pub const GONE_AFTER_SECONDS: u64 = 6 * POLL_SECONDS;
+
 /// What the queue says about `plan`'s run before it tries the lock.
 #[derive(Debug)]
 pub enum Turn {
@@ -42,7 +46,7 @@ pub async fn turn(
         .queue(tenant)
         .await?
         .into_iter()
-        .filter(|e| e.expires_at > now)
+        .filter(|e| e.expires_at > now && e.last_seen + GONE_AFTER_SECONDS >= now)
         .collect();
     let mine = live.iter().find(|e| e.execution == plan.execution);
     let my_time = mine.map_or(now, |e| e.enqueued_at);
@@ -89,8 +93,10 @@ async fn join(
         execution: plan.execution.clone(),
         requested_by: plan.requested_by.clone(),
         enqueued_at: now,
-        // A run that dies waiting stops counting a little after its limit.
+        // A run that dies waiting stops counting once it is not seen trying
+        // (GONE_AFTER_SECONDS), and at the latest a little after its limit.
         expires_at: now + queue.max_wait_seconds + 2 * POLL_SECONDS,
+        last_seen: now,
     };
     Ok(state.enqueue(plan.tenant.as_str(), &entry).await?)
 }

@@ -226,7 +226,7 @@ async fn database_entries(
     match (db.database_exists, retain_as) {
         (false, _) => {}
         // Where removal needs a quorum it is recoverable: the tables move to
-        // the retained database (README, "Restoring a removed tenant").
+        // the retained database (docs/operating.md, "Removing a tenant from prod, and restoring it").
         (true, Some(retained)) => entries.push(LedgerEntry {
             previous: Some(retained),
             ..found(LedgerKind::MysqlDatabaseRetained, database)

@@ -97,7 +97,7 @@ fn has_trace(found: &[LedgerEntry]) -> bool {
 
 /// Every resource the tenant has (rollback's [`find::inventory`]). Where
 /// removal needs a quorum it is recoverable: the tables move to
-/// `{database}_rm{yyyymmddThhmmss}` (README, "Restoring a removed tenant").
+/// `{database}_rm{yyyymmddThhmmss}` (docs/operating.md, "Removing a tenant from prod, and restoring it").
 async fn inventory(
     plan: &DeploymentPlan,
     ports: &impl Resources,

@@ -205,7 +205,7 @@ impl Mail<'_> {
         } else if stored.action == Action::Teardown {
             format!(
                 "\nRemoving deletes the tenant's service, listener rule, target group, DNS record and config document. \
-                 Its database is kept (renamed) and its secret can be restored for {} days; see the README, \"Restoring a removed tenant\".\n",
+                 Its database is kept (renamed) and its secret can be restored for {} days; see docs/operating.md, \"Removing a tenant from prod, and restoring it\".\n",
                 stepdeploy_shared::config::RETENTION_DAYS
             )
         } else {

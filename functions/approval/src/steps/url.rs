@@ -55,16 +55,17 @@ pub async fn http(
                 Ok((link, request)) => {
                     // Who has decided so far in this attempt (a read failure
                     // only leaves the list out: the page still works).
-                    let cast = votes
+                    let approved: Option<Vec<String>> = votes
                         .votes(&request.execution, &request.attempt)
                         .await
-                        .unwrap_or_default();
-                    let approved: Vec<String> = cast
-                        .iter()
-                        .filter(|v| !v.late && v.decision == "approve")
-                        .map(|v| v.approver.clone())
-                        .collect();
-                    confirmation(&params, &link, &request, &approved, now)
+                        .ok()
+                        .map(|cast| {
+                            cast.iter()
+                                .filter(|v| !v.late && v.decision == "approve")
+                                .map(|v| v.approver.clone())
+                                .collect()
+                        });
+                    confirmation(&params, &link, &request, approved.as_deref(), now)
                 }
                 Err(page) => page,
             }
@@ -112,7 +113,7 @@ fn confirmation(
     params: &[(String, String)],
     link: &Link,
     request: &ApprovalRequest,
-    approved: &[String],
+    approved: Option<&[String]>,
     now: u64,
 ) -> Page {
     if request.status != status::PENDING {
@@ -156,13 +157,13 @@ fn confirmation(
     } else {
         format!("<ul id=\"evidence\">{evidence}</ul>{waves}")
     };
-    let so_far = if approved.is_empty() {
-        "nobody yet".to_string()
-    } else {
-        approved.join(", ")
+    let so_far = match approved {
+        Some([]) => "Approved so far: nobody yet".to_string(),
+        Some(names) => format!("Approved so far: {}", names.join(", ")),
+        None => "Approved so far: could not be read".to_string(),
     };
     let waves = format!(
-        "{waves}<p id=\"approved-so-far\">Approved so far: {} ({} needed). The links expire at {}.</p>",
+        "{waves}<p id=\"approved-so-far\">{} ({} needed). The links expire at {}.</p>",
         html_escape(&so_far),
         request.required,
         html_escape(&stepdeploy_shared::names::when(request.expires_at, now)),

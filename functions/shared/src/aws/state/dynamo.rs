@@ -748,6 +748,7 @@ impl StateStore for DynamoStateStore {
                 ("requested_by".to_string(), s(&entry.requested_by)),
                 ("enqueued_at".to_string(), n(entry.enqueued_at)),
                 ("expires_at".to_string(), n(entry.expires_at)),
+                ("last_seen".to_string(), n(entry.last_seen)),
             ])))
             .condition_expression("attribute_not_exists(sk)")
             .send()
@@ -755,8 +756,19 @@ impl StateStore for DynamoStateStore {
         if conditional_write(result, "dynamodb:PutItem (queue)")? {
             return Ok(entry.enqueued_at);
         }
-        let item = self.get(queue_pk(tenant), &entry.execution).await?;
-        Ok(item
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(queue_pk(tenant), &entry.execution)))
+            .update_expression("SET last_seen = :n")
+            .expression_attribute_values(":n", n(entry.last_seen))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| AwsCallError::new("dynamodb:UpdateItem (queue)", e))?;
+        Ok(out
+            .attributes
             .as_ref()
             .and_then(|i| get_n(i, "enqueued_at"))
             .unwrap_or(entry.enqueued_at))
@@ -774,6 +786,7 @@ impl StateStore for DynamoStateStore {
                     requested_by: get_s(i, "requested_by").unwrap_or_default().to_string(),
                     enqueued_at: get_n(i, "enqueued_at")?,
                     expires_at: get_n(i, "expires_at")?,
+                    last_seen: get_n(i, "last_seen").unwrap_or_default(),
                 })
             })
             .collect();

@@ -234,8 +234,11 @@ impl StateStore for MemoryState {
     async fn enqueue(&self, tenant: &str, entry: &QueueEntry) -> Result<u64, AwsCallError> {
         Ok(self.with(|t| {
             let queue = t.queues.entry(tenant.into()).or_default();
-            match queue.iter().find(|e| e.execution == entry.execution) {
-                Some(there) => there.enqueued_at,
+            match queue.iter_mut().find(|e| e.execution == entry.execution) {
+                Some(there) => {
+                    there.last_seen = entry.last_seen;
+                    there.enqueued_at
+                }
                 None => {
                     queue.push(entry.clone());
                     entry.enqueued_at

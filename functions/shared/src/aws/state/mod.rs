@@ -168,8 +168,9 @@ pub trait StateStore: Send + Sync {
         tenant: &str,
         release: &Release,
     ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
-    /// Puts `execution` in `tenant`'s queue at `now` unless it is there;
-    /// when it joined (its first time).
+    /// Puts `entry` in `tenant`'s queue, or, if it is there, marks it seen
+    /// at `entry.last_seen` (a waiting run's every try does: an entry not
+    /// seen for a while is a run that died); when it joined (its first time).
     fn enqueue(
         &self,
         tenant: &str,
@@ -207,6 +208,8 @@ pub struct QueueEntry {
     pub enqueued_at: u64,
     /// When the entry stops counting (a run that died waiting), epoch seconds.
     pub expires_at: u64,
+    /// The run's latest try, epoch seconds.
+    pub last_seen: u64,
 }
 
 /// One successful deployment of a tenant to an environment: what

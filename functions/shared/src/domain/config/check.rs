@@ -35,11 +35,11 @@ impl EnvironmentConfig {
             }
         }
         if let Some(queue) = &self.queue {
-            if !(60..=86_400).contains(&queue.max_wait_seconds) {
+            if !(60..=14_400).contains(&queue.max_wait_seconds) {
                 return Err(FieldError::new(
                     "queue.max_wait_seconds",
                     format!(
-                        "{} is not 60 to 86400 seconds (how long a request waits for the tenant's current run)",
+                        "{} is not 60 to 14400 seconds (how long a request waits for the tenant's current run; each 10-second try adds to the run's history, which Step Functions caps at 25,000 events)",
                         queue.max_wait_seconds
                     ),
                 ));

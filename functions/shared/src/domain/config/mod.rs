@@ -108,8 +108,9 @@ pub struct EnvironmentConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
-    /// Longest a request waits for its turn (60 to 86400 s) before it fails
-    /// with `DeploymentLocked`.
+    /// Longest a request waits for its turn (60 to 14400 s: each try adds
+    /// to the run's history, which Step Functions caps at 25,000 events)
+    /// before it fails with `DeploymentLocked`.
     #[serde(default = "default_queue_wait")]
     pub max_wait_seconds: u64,
     /// A newer request for the same tenant replaces the older waiting ones
