@@ -1356,6 +1356,16 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
         "dns": {"enabled": env.name != "dev", "check_base_url": LOCAL_SITE_URL},
         "promote_to": env.promote_to,
     }
+    if env.name == "sit":
+        # Any hour, but tenants labelled window=frozen are in a freeze; an
+        # override needs the quorum even though sit deploys need none.
+        config["deployment_windows"] = {
+            "time_zone": "Africa/Johannesburg", "allow": [], "freezes": [], "outside": "refuse",
+            "by_label": [{"labels": {"window": "frozen"},
+                          "freezes": [{"from": "2026-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
+                                       "reason": "local freeze for the window tests"}]}],
+        }
+        config["override_approval"] = PROD_APPROVAL
     if env.name in ("sit", "prod"):
         # A request for a busy tenant waits its turn (5 min here; 1 h in
         # infra/environments); dev keeps failing with DeploymentLocked.

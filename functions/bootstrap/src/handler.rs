@@ -155,7 +155,7 @@ where
             .await?;
     }
     let labels = crate::window::labels_of(&plan, &ports.state).await?;
-    let moment = if env.approval.is_some() {
+    let moment = if plan.phases.approval {
         Moment::BeforeGate
     } else {
         Moment::Claim
@@ -166,7 +166,7 @@ where
         // the state machine waits for the opening and plans again.
         return Ok(plan);
     }
-    if env.approval.is_some() {
+    if plan.phases.approval {
         // Where humans decide, the lock and the priority are taken after the
         // gate (the Claim state): a pending request holds nothing, so it can
         // neither block the tenant for a day nor use up the range.
@@ -220,12 +220,20 @@ fn plan_for(
         alb_priority: request.alb_priority.unwrap_or(0),
         auto_promote: request.auto_promote,
         phases: PhaseSwitches {
-            approval: env.approval.is_some(),
+            // An override of the deployment window is approved even where
+            // deployments need no approval (`override_approval`).
+            approval: env
+                .approval_for(request.window_override.is_some())
+                .is_some(),
             verify: env.verify.enabled,
             dns: env.dns.enabled,
             promote_to,
         },
-        env: env.clone(),
+        env: {
+            let mut env = env.clone();
+            env.approval = env.approval_for(request.window_override.is_some()).cloned();
+            env
+        },
         started_at: input.started_at,
         labels: request.labels,
         rollout: request.rollout,

@@ -9,8 +9,9 @@
 //! nothing is taken; the state machine waits and asks again. Closed and
 //! refusing: `OutsideDeploymentWindow`, naming the window and its next
 //! opening, before anything is made. An override (`window_override`, a
-//! reason) goes through the environment's quorum; where no approvers are
-//! configured there is no quorum, so it is refused.
+//! reason) goes through the environment's quorum: its `approval`, or where
+//! deployments need none, its `override_approval`; with neither it is
+//! refused.
 
 use crate::error::BootstrapError;
 use std::collections::BTreeMap;
@@ -64,8 +65,8 @@ pub fn judge(
     };
     match (verdict, &plan.window_override) {
         (Verdict::Open, _) => Ok(()),
-        (closed, Some(_)) if env.approval.is_none() => Err(refused(format!(
-            "{}; an override needs the quorum, and {} has no approvers configured",
+        (closed, Some(_)) if env.approval_for(true).is_none() => Err(refused(format!(
+            "{}; an override needs a quorum, and {} has neither approval nor override_approval configured",
             closed.reason().unwrap_or("closed"),
             env.name
         ))),
@@ -104,6 +105,8 @@ mod tests {
             }))
             .expect("windows"),
         );
+        // sit's sample config has an override_approval: out, unless asked.
+        env.override_approval = None;
         if approvers {
             env.approval = Some(stepdeploy_shared::config::ApprovalConfig {
                 approvers: vec!["a@x.io".into(), "b@x.io".into()],
@@ -178,7 +181,19 @@ mod tests {
             Moment::Claim,
         )
         .expect_err("no quorum");
-        assert!(err.to_string().contains("has no approvers"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("neither approval nor override_approval"),
+            "{err}"
+        );
+        // Where deployments need no approval, override_approval is the quorum.
+        let mut sit = env("refuse", false);
+        sit.override_approval = Some(stepdeploy_shared::config::ApprovalConfig {
+            approvers: vec!["a@x.io".into(), "b@x.io".into()],
+            approvals_required: 2,
+            timeout_seconds: 60,
+        });
+        judge(&mut plan, &sit, &labels, monday(15, 0), Moment::Claim).expect("override quorum");
         judge(
             &mut plan,
             &env("refuse", true),

@@ -84,7 +84,11 @@ pub fn reresolve(
     // The tenant's load balancer is the one whose range holds its priority.
     plan.env = env.for_priority(plan.alb_priority);
     plan.names = ResourceNames::new(&plan.environment, &plan.tenant, &env.domain);
-    plan.phases.approval = env.approval.is_some();
+    // A run that overrides the deployment window needs a quorum even where
+    // deployments need none: for it, the environment's `override_approval`
+    // is its approval, here and so in every guarded phase.
+    plan.env.approval = env.approval_for(plan.window_override.is_some()).cloned();
+    plan.phases.approval = plan.env.approval.is_some();
     Ok(())
 }
 
@@ -287,5 +291,27 @@ impl<R: Runs> Guard<R> {
         self.check(&mut plan, quorum, action).await?;
         *raw = serde_json::to_value(&plan).map_err(|e| FieldError::new(field, e.to_string()))?;
         Ok(payload)
+    }
+}
+
+#[cfg(test)]
+mod override_tests {
+    use super::*;
+
+    /// An override of the deployment window makes `override_approval` the
+    /// run's approval where deployments need none, so every guarded phase
+    /// requires its quorum; without an override nothing changes.
+    #[test]
+    fn an_override_run_is_an_approval_run() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/environments");
+        let environments = EnvironmentSet::load_dir(&dir).expect("sample configs");
+        let mut plan = crate::plan::sample("wordpress:6.4-apache", 40);
+        reresolve(&mut plan, &environments).expect("sit");
+        assert!(plan.env.approval.is_none() && !plan.phases.approval);
+        plan.window_override = Some("board demo".into());
+        reresolve(&mut plan, &environments).expect("sit");
+        let approval = plan.env.approval.as_ref().expect("the override quorum");
+        assert_eq!(approval.approvals_required, 2);
+        assert!(plan.phases.approval);
     }
 }

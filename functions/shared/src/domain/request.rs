@@ -379,6 +379,7 @@ fn validate_deploy(
         }
     }
     check_request_id(detail.request_id.as_deref())?;
+    let requested_by = overrider(requested_by, detail.window_override.as_deref())?;
     let labels = detail.labels.as_ref().map(check_labels).transpose()?;
     if let Some(rollout) = detail.rollout.as_deref() {
         check_rollout_arn(rollout)?;
@@ -396,6 +397,16 @@ fn validate_deploy(
         restore: None,
         window_override: check_override(detail.window_override)?,
     })
+}
+
+/// An override goes through a quorum the requester may not join: they must
+/// be an e-mail address, as in approval environments.
+fn overrider(requested_by: String, window_override: Option<&str>) -> Result<String, FieldError> {
+    if window_override.is_some() {
+        crate::identity::canonical_email("detail.requested_by", &requested_by)
+    } else {
+        Ok(requested_by)
+    }
 }
 
 /// `detail.window_override`: the reason, 1 to 500 printable characters.
@@ -429,6 +440,7 @@ fn validate_rollback(
         &detail.requested_by,
         environments,
     )?;
+    let requested_by = overrider(requested_by, detail.window_override.as_deref())?;
     if detail.release == Some(0) {
         return Err(FieldError::new(
             "detail.release",

@@ -21,6 +21,9 @@ impl EnvironmentConfig {
         if let Some(approval) = &self.approval {
             approval.check()?;
         }
+        if let Some(approval) = &self.override_approval {
+            approval.check_in("override_approval")?;
+        }
         self.verify.check_rounds()?;
         check_urls(&self.verify, &self.dns)?;
         if let Some(backup) = &self.database_backup {
@@ -314,15 +317,20 @@ impl VerifyConfig {
 impl ApprovalConfig {
     /// Approvers distinct (canonically), a reachable quorum, a sane timeout.
     pub(super) fn check(&self) -> Result<(), FieldError> {
+        self.check_in("approval")
+    }
+
+    /// [`check`](Self::check), naming fields under `section`.
+    pub(super) fn check_in(&self, section: &str) -> Result<(), FieldError> {
         if self.approvers.is_empty() {
             return Err(FieldError::new(
-                "approval.approvers",
-                "is empty; name who may approve, or set approval to null",
+                format!("{section}.approvers"),
+                format!("is empty; name who may approve, or set {section} to null"),
             ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, approver) in self.approvers.iter().enumerate() {
-            let field = format!("approval.approvers[{i}]");
+            let field = format!("{section}.approvers[{i}]");
             // One mailbox, one vote: `lead@` and `Lead+p@` are one approver.
             let id = crate::identity::canonical_email(&field, approver)?;
             if !seen.insert(id.clone()) {
@@ -335,7 +343,7 @@ impl ApprovalConfig {
         let n = self.approvals_required;
         if n < 1 || n as usize > self.approvers.len() {
             return Err(FieldError::new(
-                "approval.approvals_required",
+                format!("{section}.approvals_required"),
                 format!(
                     "is {n}; it must be between 1 and the number of approvers ({})",
                     self.approvers.len()
@@ -344,7 +352,7 @@ impl ApprovalConfig {
         }
         if self.timeout_seconds < 60 || self.timeout_seconds > 365 * 86_400 {
             return Err(FieldError::new(
-                "approval.timeout_seconds",
+                format!("{section}.timeout_seconds"),
                 "must be between 60 s and one year",
             ));
         }

@@ -98,6 +98,11 @@ pub struct EnvironmentConfig {
     /// (`null`: any time). See [`crate::window`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_windows: Option<crate::window::DeploymentWindows>,
+    /// Who approves a deployment outside the deployment window where the
+    /// environment has no `approval` (an override needs a quorum
+    /// everywhere); `null`: an override is refused there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_approval: Option<ApprovalConfig>,
     /// A request for a tenant another run is changing waits its turn
     /// instead of failing with `DeploymentLocked` (`null`: it fails).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -398,9 +403,18 @@ const SECTIONS: &[&str] = &[
     "database_backup",
     "deployment_windows",
     "queue",
+    "override_approval",
 ];
 
 impl EnvironmentConfig {
+    /// The quorum a run needs: the environment's `approval`, or, for a run
+    /// that overrides the deployment window, `override_approval`.
+    pub fn approval_for(&self, window_override: bool) -> Option<&ApprovalConfig> {
+        self.approval
+            .as_ref()
+            .or(self.override_approval.as_ref().filter(|_| window_override))
+    }
+
     /// The environment's read-only role (`{deploy_role_arn}-read`, created by
     /// `infra/target-account-role.yaml` for its `OperatorPrincipalArns`):
     /// operators read the registry through it; the deploy role trusts only
