@@ -11,7 +11,10 @@
 4. a bad release and the way back: dev gets another image, `stepdeploy
    releases` lists both releases, `stepdeploy rollback <tenant> --env dev
    --wait` puts the previous one back through the same pipeline, and
-   `releases` shows it as release 3, "rollback to 1".
+   `releases` shows it as release 3, "rollback to 1";
+5. a deployment window: the same tenant into sit labelled `window=frozen` (the
+   local sit freezes that label) is refused with `OutsideDeploymentWindow`,
+   naming the freeze, before anything is made.
 
     local/demo [tenant]          (runs local/up first)
 """
@@ -116,6 +119,12 @@ def main() -> int:
     if rc != 0:
         return rc
     subprocess.call(stepdeploy("releases", tenant, "--env", "dev"), env=CLI_ENV)
+    say(f"tenant {tenant}: into sit's freeze (label window=frozen): refused before anything is made")
+    refused = subprocess.call(stepdeploy("deploy", tenant, "--env", "sit", "--label", "window=frozen", "--wait"),
+                              env=CLI_ENV)
+    if refused == 0:
+        say("the frozen request was not refused")
+        return 1
     say(f"site through the local stand-in: curl -H 'Host: {tenant}.wpprod.kimmyai.io' http://127.0.0.1:8088/")
     say(f"more: source local/env.sh && stepdeploy history {tenant} --env prod && stepdeploy stats")
     return rc
