@@ -64,6 +64,30 @@ pub struct DumpPlace<'a> {
     pub key: &'a str,
 }
 
+impl<'a> DumpPlace<'a> {
+    /// The tenant's database of `plan`, its dump at `key` in the config bucket.
+    pub fn of(plan: &'a stepdeploy_shared::DeploymentPlan, key: &'a str) -> Self {
+        Self {
+            database: &plan.names.database,
+            bucket: &plan.env.config_bucket,
+            key,
+        }
+    }
+}
+
+/// A dump or restore request's answer: what moved.
+async fn moved(
+    agent: &Agent,
+    at: &Endpoint,
+    master: &MasterCredentials,
+    request: MySqlRequest,
+) -> Result<DumpFigures, SqlError> {
+    match agent.call(&call(at, master, request)).await? {
+        MySqlResponse::Moved(figures) => Ok(figures),
+        other => Err(unexpected(agent, other)),
+    }
+}
+
 /// What [`Database::apply`] should do.
 #[derive(Debug)]
 pub struct DbChange<'a> {
@@ -177,10 +201,7 @@ impl Database for Agent {
             bucket: dump.bucket.into(),
             key: dump.key.into(),
         };
-        match self.call(&call(at, master, request)).await? {
-            MySqlResponse::Moved(figures) => Ok(figures),
-            other => Err(unexpected(self, other)),
-        }
+        moved(self, at, master, request).await
     }
 
     async fn restore(
@@ -194,10 +215,7 @@ impl Database for Agent {
             bucket: dump.bucket.into(),
             key: dump.key.into(),
         };
-        match self.call(&call(at, master, request)).await? {
-            MySqlResponse::Moved(figures) => Ok(figures),
-            other => Err(unexpected(self, other)),
-        }
+        moved(self, at, master, request).await
     }
 }
 

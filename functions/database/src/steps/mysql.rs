@@ -48,11 +48,7 @@ impl<'a, D: Database> Server<'a, D> {
         let Some(key) = &plan.backup else {
             return Ok(None);
         };
-        let place = DumpPlace {
-            database: &plan.names.database,
-            bucket: &plan.env.config_bucket,
-            key,
-        };
+        let place = DumpPlace::of(plan, key);
         self.db
             .dump(&self.at, self.master, &place)
             .await
@@ -66,11 +62,7 @@ impl<'a, D: Database> Server<'a, D> {
         let Some(key) = plan.restore.as_ref().and_then(|r| r.database_dump.as_ref()) else {
             return Ok(None);
         };
-        let place = DumpPlace {
-            database: &plan.names.database,
-            bucket: &plan.env.config_bucket,
-            key,
-        };
+        let place = DumpPlace::of(plan, key);
         self.db
             .restore(&self.at, self.master, &place)
             .await
