@@ -12,9 +12,12 @@
    releases` lists both releases, `stepdeploy rollback <tenant> --env dev
    --wait` puts the previous one back through the same pipeline, and
    `releases` shows it as release 3, "rollback to 1";
-5. a deployment window: the same tenant into sit labelled `window=frozen` (the
+5. deployment windows: the same tenant into sit labelled `window=frozen` (the
    local sit freezes that label) is refused with `OutsideDeploymentWindow`,
-   naming the freeze, before anything is made.
+   naming the freeze, before anything is made; then a new tenant into sit
+   labelled `window=odd-minutes` (local sit lets that label start in odd
+   minutes only, and `outside: wait`), sent in an even minute: the run waits
+   in `WaitForWindow`, holding nothing, and deploys when the minute turns.
 
     local/demo [tenant]          (runs local/up first)
 """
@@ -84,6 +87,32 @@ def http(url: str, data: str | None = None) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
+def waiting_request(tenant: str) -> int:
+    """A request outside its window that waits for it: sit's `window=odd-minutes`
+    rule (local/seed.py) opens in odd minutes only, on the real clock."""
+    now = time.time()
+    if int(now // 60) % 2 == 1 or now % 60 > 45:
+        # Send it in an even minute with time to spare, so it has to wait.
+        ahead = 60 - now % 60 + (60 if int(now // 60) % 2 == 0 else 0) + 1
+        say(f"waiting {ahead:.0f} s for an even minute (sit opens to window=odd-minutes in odd minutes only)")
+        time.sleep(ahead)
+    say(f"tenant {tenant}: into sit in an even minute (label window=odd-minutes): waits for the window, then deploys")
+    # Shown as it comes (the wait is the point), and kept to check it.
+    run = subprocess.Popen(stepdeploy("deploy", tenant, "--env", "sit", "--label", "window=odd-minutes", "--wait"),
+                           env=CLI_ENV, stdout=subprocess.PIPE, text=True)
+    shown = []
+    for line in run.stdout or []:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        shown.append(line)
+    if run.wait() != 0:
+        return run.returncode
+    if not any("WaitForWindow" in line for line in shown):
+        say("the request outside its window did not wait for it")
+        return 1
+    return 0
+
+
 def main() -> int:
     tenant = sys.argv[1] if len(sys.argv) > 1 else f"demo{int(time.time()) % 10**6}"
     say(f"tenant {tenant}: dev first (no approval; verify checks the site)")
@@ -125,6 +154,9 @@ def main() -> int:
     if refused == 0:
         say("the frozen request was not refused")
         return 1
+    rc = waiting_request(f"{tenant}w")
+    if rc != 0:
+        return rc
     say(f"site through the local stand-in: curl -H 'Host: {tenant}.wpprod.kimmyai.io' http://127.0.0.1:8088/")
     say(f"more: source local/env.sh && stepdeploy history {tenant} --env prod && stepdeploy stats")
     return rc

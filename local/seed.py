@@ -1322,6 +1322,16 @@ def check_schema(example: Any, actual: Any, where: str = "") -> list[str]:
     return problems
 
 
+# Every odd minute of every day, as one-minute allow windows (720 of them):
+# sit's `window=odd-minutes` rule. Plans carry no windows (bootstrap reads
+# them from its own config), so their number costs no state size.
+ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ODD_MINUTES = [
+    {"days": ALL_DAYS, "from": f"{h:02}:{m:02}", "to": f"{h + (m + 1) // 60:02}:{(m + 1) % 60:02}"}
+    for h in range(24) for m in range(1, 60, 2)
+]
+
+
 def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     config = {
         "name": env.name,
@@ -1359,11 +1369,17 @@ def environment_config(env: EnvSpec, example: dict[str, Any], r: dict[str, Any])
     if env.name == "sit":
         # Any hour, but tenants labelled window=frozen are in a freeze; an
         # override needs the quorum even though sit deploys need none.
+        # Tenants labelled window=odd-minutes may start in odd minutes only
+        # and wait (outside: wait) for the next one: a real window that
+        # opens within a minute, so the demo and a test show a request
+        # waiting for its window on the real clock.
         config["deployment_windows"] = {
             "time_zone": "Africa/Johannesburg", "allow": [], "freezes": [], "outside": "refuse",
             "by_label": [{"labels": {"window": "frozen"},
                           "freezes": [{"from": "2026-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z",
-                                       "reason": "local freeze for the window tests"}]}],
+                                       "reason": "local freeze for the window tests"}]},
+                         {"labels": {"window": "odd-minutes"}, "allow": ODD_MINUTES,
+                          "outside": "wait", "max_wait_seconds": 120}],
         }
         config["override_approval"] = PROD_APPROVAL
     if env.name in ("sit", "prod"):

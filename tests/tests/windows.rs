@@ -2,15 +2,17 @@
 //! config is open at any hour) freezes tenants labelled `window: frozen`. A
 //! request into the freeze is refused before the gate, naming it; an
 //! override needs a reason and the quorum, and the mail says what is being
-//! approved. (Waiting for an opening is the same judgement with a Wait state
-//! in the state machine; its rules are unit-tested with a fixed clock.)
+//! approved. sit lets tenants labelled `window: odd-minutes` start in odd
+//! minutes only (`outside: wait`): a request sent in an even minute waits in
+//! the state machine, holding nothing, and deploys when the minute turns, on
+//! the real clock. (The rules themselves are unit-tested with a fixed clock.)
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::json;
 use std::time::Duration;
 use stepdeploy_tests::{
-    approval_links, find_execution, get, history, post, put_deploy_event, tenant_inventory,
-    unique_tenant,
+    approval_links, environment, find_execution, get, history, in_environment, orchestrator, post,
+    priority_claims, put_deploy_event, states_entered, tenant_inventory, unique_tenant,
 };
 
 #[tokio::test]
@@ -102,4 +104,101 @@ async fn an_override_needs_a_quorum_even_where_deployments_need_none() {
         output["approval"]["approved_by"],
         json!(["lead@example.com", "ops@example.com"])
     );
+}
+
+/// A request outside its window waits for it (sit's `window: odd-minutes`
+/// rule, `outside: wait`): sent in an even minute, the run sits in
+/// `WaitForWindow` until the next odd minute begins, holding no lock, no
+/// priority and nothing made; then bootstrap judges again and it deploys.
+#[tokio::test]
+async fn a_request_outside_its_window_waits_for_it_holding_nothing() {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+    };
+    // Send it early in an even minute, so it waits and is seen waiting.
+    let t = now();
+    if (t / 60) % 2 == 1 || t % 60 > 40 {
+        let next_even = (t / 60 + if (t / 60) % 2 == 1 { 1 } else { 2 }) * 60;
+        tokio::time::sleep(Duration::from_secs(next_even - t + 1)).await;
+    }
+    let tenant = unique_tenant("ww");
+    put_deploy_event(
+        json!({"tenant": tenant, "environment": "sit", "requested_by": "jane@kimmyai.io",
+        "labels": {"window": "odd-minutes"}, "request_id": "ww1"}),
+    )
+    .await;
+    let sent_minute = now() / 60;
+    let run = find_execution(&format!("{tenant}-sit-ww1"), false, Duration::from_secs(30)).await;
+    let arn = run.execution_arn().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !states_entered(&arn)
+        .await
+        .iter()
+        .any(|s| s == "WaitForWindow")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            history(&arn).await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if now() / 60 == sent_minute {
+        // Still the even minute: waiting, holding nothing.
+        let made = tenant_inventory("sit", &tenant).await;
+        assert!(made.values().all(Vec::is_empty), "nothing made: {made:?}");
+        let ddb = aws_sdk_dynamodb::Client::new(&in_environment("sit").await);
+        let claims = priority_claims(&ddb, &environment("sit").state_table, &tenant).await;
+        assert!(claims.is_empty(), "no priority while waiting: {claims:?}");
+    }
+    // When it waited until: the next odd minute's start, in the bootstrap output.
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let events = sfn
+        .get_execution_history()
+        .execution_arn(&arn)
+        .max_results(1000)
+        .send()
+        .await
+        .expect("history");
+    let entered = events
+        .events()
+        .iter()
+        .filter_map(|e| e.state_entered_event_details())
+        .find(|d| d.name() == "WaitForWindow")
+        .expect("WaitForWindow entered");
+    let state: serde_json::Value =
+        serde_json::from_str(entered.input().unwrap_or("{}")).expect("state");
+    let window = &state["plan"]["output"]["window"];
+    let until = window["wait_until"].as_str().expect("wait_until");
+    let minute = stepdeploy_shared::names::epoch_millis(until).expect("RFC 3339") / 60_000;
+    assert_eq!(minute, sent_minute + 1, "{window}");
+    assert!(
+        window["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("odd-minutes"),
+        "{window}"
+    );
+    assert!(
+        state["plan"]["output"]["env"]
+            .get("deployment_windows")
+            .is_none(),
+        "a plan carries no windows"
+    );
+
+    let run = find_execution(&format!("{tenant}-sit-ww1"), true, Duration::from_secs(240)).await;
+    assert_eq!(
+        run.status(),
+        &ExecutionStatus::Succeeded,
+        "{}",
+        history(&arn).await
+    );
+    // After the wait bootstrap planned again, and this time went on.
+    let states = states_entered(&arn).await;
+    let waited = states.iter().position(|s| s == "WaitForWindow");
+    let planned = states.iter().rposition(|s| s == "Bootstrap");
+    assert!(waited < planned, "{states:?}");
 }

@@ -230,7 +230,8 @@ fn plan_for(
             promote_to,
         },
         env: {
-            let mut env = env.clone();
+            // No priority yet: the first load balancer until the claim.
+            let mut env = env.in_plan(0);
             env.approval = env.approval_for(request.window_override.is_some()).cloned();
             env
         },

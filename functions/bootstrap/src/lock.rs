@@ -104,7 +104,7 @@ pub async fn claim<S: StateStore, L: ListenerRules, B>(
         Ok(alb_priority) => {
             plan.alb_priority = alb_priority;
             // The phases act on the load balancer the priority belongs to.
-            plan.env = env.for_priority(alb_priority);
+            plan.env = env.in_plan(alb_priority);
             Ok(plan)
         }
         Err(err) => {

@@ -173,7 +173,7 @@ fn teardown_plan(
             promote_to: None,
         },
         // The tenant's load balancer: the one its priority is in.
-        env: env.for_priority(alb_priority),
+        env: env.in_plan(alb_priority),
         started_at,
         labels: None,
         rollout: None,

@@ -82,7 +82,7 @@ pub fn reresolve(
         .get(plan.environment.as_str())
         .map_err(|e| FieldError::new("plan.environment", e.to_string()))?;
     // The tenant's load balancer is the one whose range holds its priority.
-    plan.env = env.for_priority(plan.alb_priority);
+    plan.env = env.in_plan(plan.alb_priority);
     plan.names = ResourceNames::new(&plan.environment, &plan.tenant, &env.domain);
     // A run that overrides the deployment window needs a quorum even where
     // deployments need none: for it, the environment's `override_approval`

@@ -65,6 +65,9 @@ pub const MAX_WAIT_SECONDS_DEFAULT: u64 = 86_400;
 /// counts as never opening (a freeze of more than a year, or no window).
 pub const SEARCH_HORIZON_DAYS: i64 = 400;
 
+/// Allow windows a reason lists before it says how many more there are.
+const WINDOWS_SHOWN: usize = 4;
+
 const DAY_SECONDS: i64 = 86_400;
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAY_TITLES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -693,6 +696,16 @@ impl Policy {
                 )
             })
             .collect();
+        if windows.len() > WINDOWS_SHOWN {
+            // A reason lands in outputs, mails and the execution history: a
+            // schedule of hundreds of windows is summed up, not listed.
+            return format!(
+                "{}, and {} more windows {}",
+                windows[..WINDOWS_SHOWN].join(", "),
+                windows.len() - WINDOWS_SHOWN,
+                self.zone_name
+            );
+        }
         format!("{} {}", windows.join(", "), self.zone_name)
     }
 
@@ -1136,6 +1149,49 @@ mod tests {
         assert_eq!(
             policy.describe_windows(),
             "Fri 22:00–02:00 (next day) Africa/Johannesburg"
+        );
+    }
+
+    /// Hundreds of one-minute windows (the local sit's `window=odd-minutes`
+    /// rule): a request in an even minute waits for the next minute, and
+    /// the reason names four windows and counts the rest.
+    #[test]
+    fn many_short_windows_wait_a_minute_and_are_summed_up() {
+        let all = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let odd: Vec<serde_json::Value> = (0..24)
+            .flat_map(|h| (1..60).step_by(2).map(move |m| (h, m)))
+            .map(|(h, m)| {
+                let (th, tm) = (h + (m + 1) / 60, (m + 1) % 60);
+                json!({"days": all, "from": format!("{h:02}:{m:02}"), "to": format!("{th:02}:{tm:02}")})
+            })
+            .collect();
+        let schedule = windows(json!({
+            "time_zone": "Africa/Johannesburg",
+            "by_label": [{"labels": {"window": "odd-minutes"}, "allow": odd, "outside": "wait", "max_wait_seconds": 120}]
+        }));
+        let odd_minutes = labels(&[("window", "odd-minutes")]);
+        assert_eq!(
+            schedule.verdict(&odd_minutes, at("2026-11-30T17:01:59Z")),
+            Verdict::Open
+        );
+        assert_eq!(
+            schedule.verdict(&none(), at("2026-11-30T17:02:10Z")),
+            Verdict::Open
+        );
+        let Verdict::Wait {
+            until_utc, reason, ..
+        } = schedule.verdict(&odd_minutes, at("2026-11-30T17:02:10Z"))
+        else {
+            panic!("an even minute waits");
+        };
+        assert_eq!(until_utc, "2026-11-30T17:03:00Z");
+        assert!(
+            reason.starts_with(
+                "outside the deployment window for window=odd-minutes \
+                 (Mon–Sun 00:01–00:02, Mon–Sun 00:03–00:04, Mon–Sun 00:05–00:06, \
+                 Mon–Sun 00:07–00:08, and 716 more windows Africa/Johannesburg); waiting until"
+            ),
+            "{reason}"
         );
     }
 

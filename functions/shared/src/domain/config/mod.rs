@@ -203,6 +203,18 @@ impl EnvironmentConfig {
         }
     }
 
+    /// The copy of this config a run's plan carries: on the tenant's load
+    /// balancer ([`Self::for_priority`]) and without `deployment_windows`.
+    /// Only bootstrap judges the windows, from its own config; a plan passes
+    /// through every state and the execution history, and a schedule of
+    /// many windows and freezes has no business there.
+    pub fn in_plan(&self, priority: u32) -> Self {
+        Self {
+            deployment_windows: None,
+            ..self.for_priority(priority)
+        }
+    }
+
     /// Whether `priority` is in any load balancer's range.
     pub fn priority_allowed(&self, priority: u32) -> bool {
         self.load_balancers()

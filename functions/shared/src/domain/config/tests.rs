@@ -255,6 +255,27 @@ fn rejections_stay_on_one_line() {
     assert!(!rejection(&v).contains('\n'));
 }
 
+/// A plan carries the tenant's load balancer but no deployment windows:
+/// bootstrap judges them from its own config.
+#[test]
+fn a_plan_carries_no_deployment_windows() {
+    let mut v = dev_json();
+    v["deployment_windows"] = serde_json::json!({"time_zone": "Africa/Johannesburg",
+        "freezes": [{"from": "2026-12-18T00:00:00+02:00", "to": "2027-01-04T00:00:00+02:00", "reason": "year-end"}]});
+    let config = load_value(&v).expect("windows");
+    assert!(config.deployment_windows.is_some());
+    let carried = config.in_plan(0);
+    assert_eq!(carried.deployment_windows, None);
+    assert_eq!(
+        EnvironmentConfig {
+            deployment_windows: config.deployment_windows.clone(),
+            ..carried
+        },
+        config,
+        "nothing else differs"
+    );
+}
+
 #[test]
 fn additional_load_balancers_need_their_own_ranges_and_balancers() {
     let second = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:listener/app/dev-alb-2/0123456789abcdef/0123456789abcdef";
