@@ -19,7 +19,10 @@
 //!   between the closest ranks, so the median of an even count is the mean
 //!   of the middle two);
 //! - **change failure rate**: failed ÷ finished (succeeded + failed);
-//!   aborted and timed-out runs count as failed;
+//!   aborted and timed-out runs count as failed; a *refused* run (ended by a
+//!   check before it changed anything: a bad request, the lock, the window,
+//!   the queue, the approvers; [`REFUSALS`]) is neither a deployment
+//!   nor a failure, and is only counted;
 //! - **time to restore**: for each failed deployment in the window, the
 //!   time from its end to the end of the next successful deployment of the
 //!   *same tenant in the same environment*; median over the failures that
@@ -31,6 +34,7 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use stepdeploy_shared::error_names::REFUSALS;
 
 /// Where a deployment record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +53,9 @@ pub enum Outcome {
     Succeeded,
     /// It failed, was aborted or timed out.
     Failed,
+    /// It failed with one of [`REFUSALS`]: stopped by a check before
+    /// it changed anything (in no figure, only counted).
+    Refused,
     /// Not finished yet (left out of every figure).
     InProgress,
 }
@@ -61,6 +68,15 @@ impl Outcome {
             "SUCCEEDED" => Self::Succeeded,
             "FAILED" | "ABORTED" | "TIMED_OUT" => Self::Failed,
             _ => Self::InProgress,
+        }
+    }
+
+    /// As [`Self::from_execution_status`], with a failed run's error name
+    /// (DescribeExecution's `error`) telling a refusal from a failure.
+    pub fn from_execution(status: &str, error: Option<&str>) -> Self {
+        match (Self::from_execution_status(status), error) {
+            (Self::Failed, Some(e)) if status == "FAILED" && REFUSALS.contains(&e) => Self::Refused,
+            (outcome, _) => outcome,
         }
     }
 }
@@ -161,6 +177,9 @@ pub struct Figures {
     pub time_to_restore_seconds: Restore,
     /// Runs still in progress that started in the window (in no figure).
     pub in_progress: usize,
+    /// Runs refused before they changed anything, finished in the window
+    /// (in no figure: see [`REFUSALS`]).
+    pub refused: usize,
 }
 
 /// The figures per environment (by name) and over all of them.
@@ -250,6 +269,7 @@ fn figures(environment: Option<String>, all: &[&Deployment], window: Window) -> 
     let succeeded = of(Outcome::Succeeded);
     let mut failed = of(Outcome::Failed);
     let in_progress = of(Outcome::InProgress).len();
+    let refused = of(Outcome::Refused).len();
     let lead: Vec<f64> = succeeded
         .iter()
         .filter_map(|d| d.finished_at.map(|end| end - d.requested_at))
@@ -314,6 +334,7 @@ fn figures(environment: Option<String>, all: &[&Deployment], window: Window) -> 
             unrestored,
         },
         in_progress,
+        refused,
     }
 }
 
@@ -516,6 +537,51 @@ mod tests {
         assert_eq!(prod.change_failure_rate.rate, Some(0.0));
         assert_eq!(prod.time_to_restore_seconds.median, None);
         assert!(prod.time_to_restore_seconds.unrestored.is_empty());
+    }
+
+    /// A refused request (the window closed, the tenant busy, the approvers
+    /// said no) is in no figure: not a deployment, not a change failure,
+    /// and it needs no restoring. Only its count is shown.
+    #[test]
+    fn refused_runs_are_counted_apart() {
+        assert_eq!(
+            Outcome::from_execution("FAILED", Some("OutsideDeploymentWindow")),
+            Outcome::Refused
+        );
+        assert_eq!(
+            Outcome::from_execution("FAILED", Some("VerificationFailed")),
+            Outcome::Failed
+        );
+        assert_eq!(
+            Outcome::from_execution("FAILED", Some("ApprovalBypassed")),
+            Outcome::Failed,
+            "a forged approval is a failure"
+        );
+        assert_eq!(Outcome::from_execution("FAILED", None), Outcome::Failed);
+        // An aborted run is a failure whatever error it carries.
+        assert_eq!(
+            Outcome::from_execution("ABORTED", Some("DeploymentLocked")),
+            Outcome::Failed
+        );
+        let refused = |id: &str, tenant: &str, ago: f64, error: &str| Deployment {
+            outcome: Outcome::from_execution("FAILED", Some(error)),
+            ..run(id, tenant, "dev", ago, Some(5.0), "FAILED")
+        };
+        let mut all = runs();
+        all.push(refused("zeta-dev-2", "zeta", DAY, "DeploymentLocked"));
+        all.push(refused("new-dev-1", "new", DAY, "ValidationFailed"));
+        all.push(refused("old-dev-2", "old", 35.0 * DAY, "Superseded"));
+        let r = compute(&all, window(), &[], None);
+        let dev = env(&r, "dev");
+        // As without them: 3 of 6 failed, zeta-dev-1 still unrestored.
+        assert_eq!(dev.change_failure_rate.failed, 3);
+        assert_eq!(dev.change_failure_rate.finished, 6);
+        assert_eq!(dev.deployment_frequency.successful, 3);
+        assert_eq!(dev.time_to_restore_seconds.unrestored, ["zeta-dev-1"]);
+        // Two in the window; old-dev-2 ended before it.
+        assert_eq!(dev.refused, 2);
+        assert_eq!(r.overall.refused, 2);
+        assert_eq!(env(&r, "prod").refused, 0);
     }
 
     #[test]

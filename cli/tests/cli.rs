@@ -611,7 +611,25 @@ fn deploy_status_history_and_teardown_in_dev() {
         2,
         "detail.release: releases are numbered from 1",
     );
-    // These three runs are in the delivery figures of the last hour.
+    // A release that is not there: the run starts, and bootstrap refuses it
+    // before anything is made.
+    fails(
+        &[
+            "rollback",
+            &tenant,
+            "--env",
+            "dev",
+            "--to",
+            "99",
+            "--requested-by",
+            "ops@kimmyai.io",
+            "--wait",
+        ],
+        3,
+        "ReleaseNotFound",
+    );
+    // These three runs are in the delivery figures of the last hour, and the
+    // refused one is counted apart (not a change failure).
     let stats = json(&["stats", "--env", "dev", "--since", "1h", "--output", "json"]);
     let dev = &stats["environments"][0];
     assert_eq!(dev["environment"], "dev", "{stats:#}");
@@ -628,6 +646,9 @@ fn deploy_status_history_and_teardown_in_dev() {
             .is_some_and(|s| s > 0.0),
         "{stats:#}"
     );
+    assert!(dev["refused"].as_u64().unwrap_or(0) >= 1, "{stats:#}");
+    let text = stdout(&run(&["stats", "--env", "dev", "--since", "1h"]));
+    assert!(text.contains("REFUSED"), "{text}");
 
     let gone = json(&[
         "teardown",

@@ -13,7 +13,10 @@
 //!   is when the request event arrived; a rollout's child starts with its
 //!   wave), median and p90;
 //! - change failure rate: failed ÷ finished runs (aborted and timed out
-//!   count as failed; running runs are left out);
+//!   count as failed; running runs are left out); a run refused before it
+//!   changed anything (its error one of [`stepdeploy_shared::error_names::REFUSALS`], read with
+//!   one DescribeExecution per failed run in the window) is in no figure,
+//!   only counted (REFUSED);
 //! - time to restore: from each failed run's end to the end of the next
 //!   successful run of the same tenant in the same environment, median;
 //!   failures with no such run are listed as unrestored.
@@ -72,21 +75,32 @@ pub async fn stats(stack: &Stack, global: &Global, a: &args::Stats) -> Result<()
         until,
     };
     let runs = stack.runs(Machine::Deploy, "", usize::MAX).await?;
-    let deployments: Vec<Deployment> = runs
-        .iter()
-        .filter_map(|run| {
-            let (tenant, env) = parse_execution_name(&run.name)?;
-            Some(Deployment {
-                id: run.name.clone(),
-                source: Source::Execution,
-                tenant: tenant.to_string(),
-                environment: env.to_string(),
-                requested_at: run.started,
-                finished_at: run.stopped,
-                outcome: Outcome::from_execution_status(&run.status),
-            })
-        })
-        .collect();
+    let mut deployments = Vec::with_capacity(runs.len());
+    for run in &runs {
+        let Some((tenant, env)) = parse_execution_name(&run.name) else {
+            continue;
+        };
+        // Only a failed run's error tells a refusal from a failure, and the
+        // listing does not carry it: one DescribeExecution per failed run
+        // that finished in the window (few, unlike the runs).
+        let error = if run.status == "FAILED" && run.stopped.is_some_and(|t| t >= window.since) {
+            stack
+                .describe_full(&run.arn)
+                .await?
+                .and_then(|d| d.error().map(str::to_string))
+        } else {
+            None
+        };
+        deployments.push(Deployment {
+            id: run.name.clone(),
+            source: Source::Execution,
+            tenant: tenant.to_string(),
+            environment: env.to_string(),
+            requested_at: run.started,
+            finished_at: run.stopped,
+            outcome: Outcome::from_execution(&run.status, error.as_deref()),
+        });
+    }
     let oldest = runs.iter().map(|r| r.started).min_by(f64::total_cmp);
     let warning =
         (runs.len() >= LISTING_CAP && oldest.is_some_and(|o| o > window.since)).then(|| {
@@ -133,6 +147,7 @@ fn row(label: &str, f: &Figures) -> Vec<String> {
         }),
         or_dash(ttr.median, human_duration),
         ttr.unrestored.len().to_string(),
+        f.refused.to_string(),
         f.in_progress.to_string(),
     ]
 }
@@ -141,11 +156,16 @@ fn row(label: &str, f: &Figures) -> Vec<String> {
 /// there are several), the unrestored failures.
 fn text(report: &Report, warning: Option<&str>) -> String {
     let w = report.window;
+    // `--since 12h` is not "0 days".
+    let length = if w.days() >= 1.0 {
+        format!("{:.0} days", w.days())
+    } else {
+        human_duration(w.until - w.since)
+    };
     let mut out = format!(
-        "deploy runs that finished from {} to {} ({:.0} days)\n\n",
+        "deploy runs that finished from {} to {} ({length})\n\n",
         timestamp(w.since),
         timestamp(w.until),
-        w.days()
     );
     let mut rows: Vec<Vec<String>> = report
         .environments
@@ -165,6 +185,7 @@ fn text(report: &Report, warning: Option<&str>) -> String {
             "CHANGE FAILURE RATE",
             "TIME TO RESTORE p50",
             "UNRESTORED",
+            "REFUSED",
             "RUNNING",
         ],
         &rows,
@@ -261,7 +282,7 @@ mod tests {
         let cells: Vec<&str> = lines[3].split_whitespace().collect();
         assert_eq!(
             cells,
-            ["sit", "0", "0.00", "-", "-", "-", "-", "0", "0"],
+            ["sit", "0", "0.00", "-", "-", "-", "-", "0", "0", "0"],
             "{t}"
         );
         assert!(

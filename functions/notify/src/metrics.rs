@@ -10,16 +10,23 @@
 use crate::handler::Outcome;
 use stepdeploy_shared::contract::RunState;
 use stepdeploy_shared::domain::metrics::{PhaseTiming, RunMetrics, RunOutcome};
+use stepdeploy_shared::error_names::REFUSALS;
 
 /// Milliseconds since the epoch of an RFC 3339 moment.
 fn millis(at: Option<&str>) -> Option<u64> {
     stepdeploy_shared::names::epoch_millis(at?)
 }
 
-/// The metrics of a finished run, ended `now_ms`; `None` for a run that
-/// never got a plan (a refused request is no deployment).
+/// The metrics of a finished run, ended `now_ms`; `None` for a refused
+/// request, which is no deployment: one that never got a plan, or one a
+/// check stopped before it changed anything (its error one of
+/// [`REFUSALS`]: the approvers' no, a busy tenant, a closed window, …).
 pub fn of(run: &RunState, outcome: Outcome, now_ms: u64) -> Option<RunMetrics> {
     let plan = run.plan()?;
+    let error = run.error.as_ref().and_then(|e| e.error.as_deref());
+    if outcome == Outcome::Failed && error.is_some_and(|e| REFUSALS.contains(&e)) {
+        return None;
+    }
     let started = millis(Some(&plan.started_at))?;
     let entered = |step: Option<&str>| millis(step);
     let gate = run
@@ -158,5 +165,19 @@ mod tests {
         assert_eq!(line["ApprovalWaitSeconds"], 240.0);
         // A run bootstrap refused made no plan: no deployment to count.
         assert!(of(&RunState::default(), Outcome::Failed, end).is_none());
+        // Nor does a run the approvers rejected, with a plan and a gate.
+        let mut refused = run.clone();
+        refused.error =
+            serde_json::from_value(serde_json::json!({"Error": "ApprovalRejected", "Cause": "no"}))
+                .ok();
+        assert!(of(&refused, Outcome::Failed, end).is_none());
+        // A phase that failed is a failed deployment.
+        let mut failed = run;
+        failed.error = serde_json::from_value(
+            serde_json::json!({"Error": "VerificationFailed", "Cause": "503"}),
+        )
+        .ok();
+        let m = of(&failed, Outcome::Failed, end).expect("a failure counts");
+        assert_eq!(m.outcome, RunOutcome::Failed);
     }
 }

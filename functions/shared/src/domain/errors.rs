@@ -63,6 +63,27 @@ pub mod error_names {
     /// one while it waited in the queue.
     pub const SUPERSEDED: &str = "Superseded";
 
+    /// The errors a deploy run ends with when a check stopped it before it
+    /// changed anything: the request was bad or named no release, the
+    /// tenant was busy or the environment full, the window was closed, a
+    /// newer request superseded it, or the approvers said no (or nothing).
+    /// Such a run is a refused request, not a deployment that failed: the
+    /// delivery metrics leave it out and `stepdeploy stats` counts it
+    /// apart. `ApprovalBypassed` is not one: a forged approval is a failure
+    /// everyone should see.
+    pub const REFUSALS: &[&str] = &[
+        VALIDATION_FAILED,
+        CONFIG_INVALID,
+        DEPLOYMENT_LOCKED,
+        ENVIRONMENT_FULL,
+        PRIORITY_EXHAUSTED,
+        RELEASE_NOT_FOUND,
+        OUTSIDE_DEPLOYMENT_WINDOW,
+        SUPERSEDED,
+        APPROVAL_REJECTED,
+        APPROVAL_TIMED_OUT,
+    ];
+
     /// All of the above, for checks that the ASL only names errors that exist.
     pub const ALL: &[&str] = &[
         VALIDATION_FAILED,

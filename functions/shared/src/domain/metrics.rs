@@ -75,7 +75,9 @@ const FIXED_METRICS: [&str; 5] = [
 pub enum RunOutcome {
     /// Every phase passed.
     Succeeded,
-    /// A phase failed, or the run was rejected, aborted or timed out.
+    /// A phase failed, or the run was aborted or timed out (a refused
+    /// request, [`crate::error_names::REFUSALS`], is no deployment: notify
+    /// publishes no metrics for it).
     Failed,
 }
 
