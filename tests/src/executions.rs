@@ -183,6 +183,29 @@ pub async fn states_entered(arn: &str) -> Vec<String> {
     }
 }
 
+/// The input of the first entry into state `name`, as JSON (`None` if the
+/// execution has not entered it): what a Wait or Choice state saw.
+pub async fn state_input(arn: &str, name: &str) -> Option<serde_json::Value> {
+    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
+    let mut pages = sfn
+        .get_execution_history()
+        .execution_arn(arn)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("history");
+        if let Some(entered) = page
+            .events()
+            .iter()
+            .filter_map(|e| e.state_entered_event_details())
+            .find(|d| d.name() == name)
+        {
+            return serde_json::from_str(entered.input().unwrap_or("null")).ok();
+        }
+    }
+    None
+}
+
 /// A finished execution's events, one line each, for assertion messages.
 pub async fn history(arn: &str) -> String {
     let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);

@@ -11,8 +11,9 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::json;
 use std::time::Duration;
 use stepdeploy_tests::{
-    approval_links, environment, find_execution, get, history, in_environment, orchestrator, post,
-    priority_claims, put_deploy_event, states_entered, tenant_inventory, unique_tenant,
+    approval_links, environment, find_execution, get, history, in_environment, post,
+    priority_claims, put_deploy_event, state_input, states_entered, tenant_inventory,
+    unique_tenant,
 };
 
 #[tokio::test]
@@ -155,22 +156,9 @@ async fn a_request_outside_its_window_waits_for_it_holding_nothing() {
         assert!(claims.is_empty(), "no priority while waiting: {claims:?}");
     }
     // When it waited until: the next odd minute's start, in the bootstrap output.
-    let sfn = aws_sdk_sfn::Client::new(&orchestrator().await);
-    let events = sfn
-        .get_execution_history()
-        .execution_arn(&arn)
-        .max_results(1000)
-        .send()
+    let state = state_input(&arn, "WaitForWindow")
         .await
-        .expect("history");
-    let entered = events
-        .events()
-        .iter()
-        .filter_map(|e| e.state_entered_event_details())
-        .find(|d| d.name() == "WaitForWindow")
         .expect("WaitForWindow entered");
-    let state: serde_json::Value =
-        serde_json::from_str(entered.input().unwrap_or("{}")).expect("state");
     let window = &state["plan"]["output"]["window"];
     let until = window["wait_until"].as_str().expect("wait_until");
     let minute = stepdeploy_shared::names::epoch_millis(until).expect("RFC 3339") / 60_000;
