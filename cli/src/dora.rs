@@ -21,7 +21,7 @@
 //! - **change failure rate**: failed ÷ finished (succeeded + failed);
 //!   aborted and timed-out runs count as failed; a *refused* run (ended by a
 //!   check before it changed anything: a bad request, the lock, the window,
-//!   the queue, the approvers; [`REFUSALS`]) is neither a deployment
+//!   the queue, the approvers; [`REFUSALS`](stepdeploy_shared::error_names::REFUSALS)) is neither a deployment
 //!   nor a failure, and is only counted;
 //! - **time to restore**: for each failed deployment in the window, the
 //!   time from its end to the end of the next successful deployment of the
@@ -34,7 +34,7 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use stepdeploy_shared::error_names::REFUSALS;
+use stepdeploy_shared::error_names::is_refusal;
 
 /// Where a deployment record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,7 +53,7 @@ pub enum Outcome {
     Succeeded,
     /// It failed, was aborted or timed out.
     Failed,
-    /// It failed with one of [`REFUSALS`]: stopped by a check before
+    /// It failed with one of [`REFUSALS`](stepdeploy_shared::error_names::REFUSALS): stopped by a check before
     /// it changed anything (in no figure, only counted).
     Refused,
     /// Not finished yet (left out of every figure).
@@ -74,9 +74,9 @@ impl Outcome {
     /// As [`Self::from_execution_status`], with a failed run's error name
     /// (DescribeExecution's `error`) telling a refusal from a failure.
     pub fn from_execution(status: &str, error: Option<&str>) -> Self {
-        match (Self::from_execution_status(status), error) {
-            (Self::Failed, Some(e)) if status == "FAILED" && REFUSALS.contains(&e) => Self::Refused,
-            (outcome, _) => outcome,
+        match (status, error) {
+            ("FAILED", Some(e)) if is_refusal(e) => Self::Refused,
+            _ => Self::from_execution_status(status),
         }
     }
 }
@@ -178,7 +178,7 @@ pub struct Figures {
     /// Runs still in progress that started in the window (in no figure).
     pub in_progress: usize,
     /// Runs refused before they changed anything, finished in the window
-    /// (in no figure: see [`REFUSALS`]).
+    /// (in no figure: see [`REFUSALS`](stepdeploy_shared::error_names::REFUSALS)).
     pub refused: usize,
 }
 

@@ -10,7 +10,7 @@
 use crate::handler::Outcome;
 use stepdeploy_shared::contract::RunState;
 use stepdeploy_shared::domain::metrics::{PhaseTiming, RunMetrics, RunOutcome};
-use stepdeploy_shared::error_names::REFUSALS;
+use stepdeploy_shared::error_names::is_refusal;
 
 /// Milliseconds since the epoch of an RFC 3339 moment.
 fn millis(at: Option<&str>) -> Option<u64> {
@@ -20,11 +20,11 @@ fn millis(at: Option<&str>) -> Option<u64> {
 /// The metrics of a finished run, ended `now_ms`; `None` for a refused
 /// request, which is no deployment: one that never got a plan, or one a
 /// check stopped before it changed anything (its error one of
-/// [`REFUSALS`]: the approvers' no, a busy tenant, a closed window, …).
+/// [`stepdeploy_shared::error_names::REFUSALS`]: the approvers' no, a busy tenant, a closed window, …).
 pub fn of(run: &RunState, outcome: Outcome, now_ms: u64) -> Option<RunMetrics> {
     let plan = run.plan()?;
     let error = run.error.as_ref().and_then(|e| e.error.as_deref());
-    if outcome == Outcome::Failed && error.is_some_and(|e| REFUSALS.contains(&e)) {
+    if outcome == Outcome::Failed && error.is_some_and(is_refusal) {
         return None;
     }
     let started = millis(Some(&plan.started_at))?;

@@ -84,6 +84,12 @@ pub mod error_names {
         APPROVAL_TIMED_OUT,
     ];
 
+    /// Whether a run that failed with `name` was refused ([`REFUSALS`]):
+    /// the one rule the metrics and `stepdeploy stats` both apply.
+    pub fn is_refusal(name: &str) -> bool {
+        REFUSALS.contains(&name)
+    }
+
     /// All of the above, for checks that the ASL only names errors that exist.
     pub const ALL: &[&str] = &[
         VALIDATION_FAILED,
